@@ -1,0 +1,44 @@
+"""satchel: versioned datasets for machine-learning teams.
+
+``from satchel import Dataset`` gives the ClearML-Data-compatible API. Nothing is configured or read
+at import time; the first call resolves settings (see :mod:`satchel.config`).
+"""
+
+from satchel.dataset import Dataset, FileEntry, configure
+from satchel.errors import (
+    ConflictError,
+    DatasetFinalizedError,
+    DatasetNotFinalizedError,
+    DatasetNotFoundError,
+    IntegrityError,
+    InvalidArgumentError,
+    InvalidDatasetPathError,
+    ObjectMissingError,
+    PendingUploadError,
+    SatchelError,
+    SourceFileError,
+    StorageError,
+    TargetNotEmptyError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConflictError",
+    "Dataset",
+    "DatasetFinalizedError",
+    "DatasetNotFinalizedError",
+    "DatasetNotFoundError",
+    "FileEntry",
+    "IntegrityError",
+    "InvalidArgumentError",
+    "InvalidDatasetPathError",
+    "ObjectMissingError",
+    "PendingUploadError",
+    "SatchelError",
+    "SourceFileError",
+    "StorageError",
+    "TargetNotEmptyError",
+    "__version__",
+    "configure",
+]

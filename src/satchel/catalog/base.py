@@ -1,0 +1,115 @@
+"""The catalog interface: dataset version records, lineage, and the pending changes of drafts.
+
+Implementations: SQLite (embedded default), later PostgreSQL and an HTTP client of the satchel server.
+A version is a ``draft`` (mutable; its pending changes live in draft rows) until it is finalized to
+``completed``; the switch is a compare-and-set, so two finalizers never both win.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUS_DRAFT = "draft"
+STATUS_COMPLETED = "completed"
+FINAL_STATUSES = frozenset({STATUS_COMPLETED})
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One dataset version as the catalog keeps it."""
+
+    id: str
+    project: str
+    name: str
+    version: str
+    created_at: float
+    parents: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    status: str = STATUS_DRAFT
+    archived: bool = False
+    output_uri: str | None = None
+    storage_url: str | None = None
+    manifest: str | None = None
+    finalized_at: float | None = None
+    depth: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_final(self) -> bool:
+        """True once the version is immutable."""
+        return self.status in FINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class DraftRow:
+    """A pending change of a draft relative to its merged parents. ``hash`` None means removed."""
+
+    path: str
+    hash: str | None
+    size: int = 0
+    source: str | None = None
+
+
+class Catalog(ABC):
+    """Storage of version records. Methods raise DatasetNotFoundError for unknown ids."""
+
+    @abstractmethod
+    def create_version(self, record: VersionRecord) -> None:
+        """Insert a new version; ConflictError when project/name/version is taken."""
+
+    @abstractmethod
+    def get_version(self, version_id: str) -> VersionRecord:
+        """The record of ``version_id``."""
+
+    @abstractmethod
+    def find_versions(
+        self,
+        *,
+        project: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        tags: Sequence[str] | None = None,
+        statuses: Iterable[str] | None = None,
+        include_archived: bool = True,
+    ) -> list[VersionRecord]:
+        """Versions matching every given filter (all ``tags`` must be present), oldest first."""
+
+    @abstractmethod
+    def children_of(self, version_id: str) -> list[str]:
+        """Ids of versions that list ``version_id`` as a parent."""
+
+    @abstractmethod
+    def set_storage(self, version_id: str, storage_url: str) -> None:
+        """Record where a draft's content is being stored."""
+
+    @abstractmethod
+    def update_fields(self, version_id: str, **fields: Any) -> None:
+        """Change descriptive fields (``tags``, ``description``, ``archived``)."""
+
+    @abstractmethod
+    def finalize_version(
+        self, version_id: str, *, manifest: str, storage_url: str, depth: int, stats: dict[str, Any]
+    ) -> None:
+        """Switch a draft to completed with its manifest; ConflictError if it is no longer a draft.
+
+        The draft rows are dropped in the same transaction.
+        """
+
+    @abstractmethod
+    def upsert_draft_rows(self, version_id: str, rows: Iterable[DraftRow]) -> None:
+        """Insert or replace pending changes; DatasetFinalizedError if the version is final."""
+
+    @abstractmethod
+    def delete_draft_rows(self, version_id: str, paths: Iterable[str]) -> None:
+        """Forget pending changes of ``paths`` (the parents' view applies again)."""
+
+    @abstractmethod
+    def draft_rows(self, version_id: str) -> dict[str, DraftRow]:
+        """All pending changes of a draft, by path."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,311 @@
+"""The catalog in SQL through SQLAlchemy Core: SQLite now, PostgreSQL with the same statements later."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from satchel.catalog.base import STATUS_COMPLETED, STATUS_DRAFT, Catalog, DraftRow, VersionRecord
+from satchel.errors import ConflictError, DatasetFinalizedError, DatasetNotFoundError
+
+SCHEMA_VERSION = 1
+_BATCH = 5000
+
+metadata = sa.MetaData()
+meta_table = sa.Table(
+    "satchel_meta", metadata, sa.Column("key", sa.String, primary_key=True), sa.Column("value", sa.String)
+)
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("version", sa.String, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("tags", sa.Text, nullable=False, default="[]"),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("archived", sa.Boolean, nullable=False, default=False),
+    sa.Column("output_uri", sa.Text),
+    sa.Column("storage_url", sa.Text),
+    sa.Column("manifest", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("finalized_at", sa.Float),
+    sa.Column("depth", sa.Integer, nullable=False, default=0),
+    sa.Column("stats", sa.Text, nullable=False, default="{}"),
+    sa.UniqueConstraint("project", "name", "version", name="uq_version"),
+)
+sa.Index("ix_versions_project_name", versions.c.project, versions.c.name)
+parents_table = sa.Table(
+    "version_parents",
+    metadata,
+    sa.Column("child_id", sa.String(64), sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("parent_id", sa.String(64), sa.ForeignKey("versions.id"), nullable=False),
+)
+sa.Index("ix_parents_parent", parents_table.c.parent_id)
+draft_table = sa.Table(
+    "draft_rows",
+    metadata,
+    sa.Column("version_id", sa.String(64), sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("path", sa.Text, primary_key=True),
+    sa.Column("hash", sa.String(64)),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.Text),
+)
+_EDITABLE = {"tags", "description", "archived"}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_sql_catalog(url: str) -> SqlCatalog:
+    """Open (and create when new) the catalog at a SQLAlchemy URL such as ``sqlite:////abs/catalog.db``."""
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return SqlCatalog(engine)
+
+
+class SqlCatalog(Catalog):
+    """Catalog on a SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            found = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).scalar()
+            if found is None:
+                conn.execute(sa.insert(meta_table).values(key="schema", value=str(SCHEMA_VERSION)))
+            elif int(found) > SCHEMA_VERSION:
+                raise ConflictError(
+                    f"the catalog at {engine.url} has schema {found}, newer than this satchel "
+                    f"({SCHEMA_VERSION}); upgrade satchel"
+                )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- versions --------------------------------------------------------------------------------
+    def create_version(self, record: VersionRecord) -> None:
+        row = _to_row(record)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(versions).values(**row))
+                if record.parents:
+                    conn.execute(
+                        sa.insert(parents_table),
+                        [
+                            {"child_id": record.id, "position": i, "parent_id": p}
+                            for i, p in enumerate(record.parents)
+                        ],
+                    )
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(
+                f"dataset {record.project}/{record.name} already has version {record.version}; "
+                "pass another dataset_version, or none to bump the latest"
+            ) from exc
+
+    def _parents(self, conn: Connection, ids: list[str]) -> dict[str, tuple[str, ...]]:
+        result: dict[str, list[str]] = {i: [] for i in ids}
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            query = (
+                sa.select(parents_table.c.child_id, parents_table.c.parent_id)
+                .where(parents_table.c.child_id.in_(chunk))
+                .order_by(parents_table.c.child_id, parents_table.c.position)
+            )
+            for child, parent in conn.execute(query):
+                result[child].append(parent)
+        return {k: tuple(v) for k, v in result.items()}
+
+    def get_version(self, version_id: str) -> VersionRecord:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(versions).where(versions.c.id == version_id)).mappings().first()
+            if row is None:
+                raise DatasetNotFoundError(
+                    f"no dataset version with id {version_id!r}; list versions with Dataset.get(...) "
+                    "by project and name",
+                    dataset_id=version_id,
+                )
+            return _from_row(row, self._parents(conn, [version_id])[version_id])
+
+    def find_versions(
+        self,
+        *,
+        project: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        tags: Sequence[str] | None = None,
+        statuses: Iterable[str] | None = None,
+        include_archived: bool = True,
+    ) -> list[VersionRecord]:
+        query = sa.select(versions).order_by(versions.c.created_at, versions.c.id)
+        if project is not None:
+            query = query.where(versions.c.project == project)
+        if name is not None:
+            query = query.where(versions.c.name == name)
+        if version is not None:
+            query = query.where(versions.c.version == version)
+        if statuses is not None:
+            query = query.where(versions.c.status.in_(list(statuses)))
+        if not include_archived:
+            query = query.where(versions.c.archived.is_(False))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query).mappings())
+            parents = self._parents(conn, [r["id"] for r in rows])
+        records = [_from_row(r, parents[r["id"]]) for r in rows]
+        if tags:
+            wanted = set(tags)
+            records = [r for r in records if wanted.issubset(r.tags)]
+        return records
+
+    def children_of(self, version_id: str) -> list[str]:
+        query = sa.select(parents_table.c.child_id).where(parents_table.c.parent_id == version_id)
+        with self.engine.connect() as conn:
+            return sorted({row[0] for row in conn.execute(query)})
+
+    def set_storage(self, version_id: str, storage_url: str) -> None:
+        with self.engine.begin() as conn:
+            self._require_draft(conn, version_id)
+            conn.execute(sa.update(versions).where(versions.c.id == version_id).values(storage_url=storage_url))
+
+    def update_fields(self, version_id: str, **fields: Any) -> None:
+        unknown = set(fields) - _EDITABLE
+        if unknown:
+            raise ValueError(f"catalog fields {sorted(unknown)} cannot be edited")
+        values = dict(fields)
+        if "tags" in values:
+            values["tags"] = json.dumps(list(values["tags"]))
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.update(versions).where(versions.c.id == version_id).values(**values))
+            if result.rowcount == 0:
+                raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
+
+    def finalize_version(
+        self, version_id: str, *, manifest: str, storage_url: str, depth: int, stats: dict[str, Any]
+    ) -> None:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(versions)
+                .where(versions.c.id == version_id, versions.c.status == STATUS_DRAFT)
+                .values(
+                    status=STATUS_COMPLETED,
+                    manifest=manifest,
+                    storage_url=storage_url,
+                    depth=depth,
+                    stats=json.dumps(stats),
+                    finalized_at=time.time(),
+                )
+            )
+            if result.rowcount != 1:
+                raise ConflictError(
+                    f"dataset version {version_id} is no longer a draft (finalized concurrently?); "
+                    "reload it with Dataset.get(dataset_id=...)"
+                )
+            conn.execute(sa.delete(draft_table).where(draft_table.c.version_id == version_id))
+
+    # -- drafts ----------------------------------------------------------------------------------
+    def _require_draft(self, conn: Connection, version_id: str) -> None:
+        status = conn.execute(sa.select(versions.c.status).where(versions.c.id == version_id)).scalar()
+        if status is None:
+            raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
+        if status != STATUS_DRAFT:
+            raise DatasetFinalizedError(
+                f"dataset version {version_id} is finalized and cannot change; create a child version with "
+                "Dataset.create(parent_datasets=[...]) to make changes",
+                dataset_id=version_id,
+            )
+
+    def upsert_draft_rows(self, version_id: str, rows: Iterable[DraftRow]) -> None:
+        payload = [
+            {"version_id": version_id, "path": r.path, "hash": r.hash, "size": r.size, "source": r.source}
+            for r in rows
+        ]
+        with self.engine.begin() as conn:
+            self._require_draft(conn, version_id)
+            paths = [p["path"] for p in payload]
+            for start in range(0, len(paths), _BATCH):
+                conn.execute(
+                    sa.delete(draft_table).where(
+                        draft_table.c.version_id == version_id,
+                        draft_table.c.path.in_(paths[start : start + _BATCH]),
+                    )
+                )
+            if payload:
+                conn.execute(sa.insert(draft_table), payload)
+
+    def delete_draft_rows(self, version_id: str, paths: Iterable[str]) -> None:
+        wanted = list(paths)
+        with self.engine.begin() as conn:
+            self._require_draft(conn, version_id)
+            for start in range(0, len(wanted), _BATCH):
+                conn.execute(
+                    sa.delete(draft_table).where(
+                        draft_table.c.version_id == version_id,
+                        draft_table.c.path.in_(wanted[start : start + _BATCH]),
+                    )
+                )
+
+    def draft_rows(self, version_id: str) -> dict[str, DraftRow]:
+        query = sa.select(draft_table.c.path, draft_table.c.hash, draft_table.c.size, draft_table.c.source).where(
+            draft_table.c.version_id == version_id
+        )
+        with self.engine.connect() as conn:
+            return {row[0]: DraftRow(row[0], row[1], row[2], row[3]) for row in conn.execute(query)}
+
+
+def _to_row(record: VersionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "project": record.project,
+        "name": record.name,
+        "version": record.version,
+        "description": record.description,
+        "tags": json.dumps(list(record.tags)),
+        "status": record.status,
+        "archived": record.archived,
+        "output_uri": record.output_uri,
+        "storage_url": record.storage_url,
+        "manifest": record.manifest,
+        "created_at": record.created_at,
+        "finalized_at": record.finalized_at,
+        "depth": record.depth,
+        "stats": json.dumps(record.stats),
+    }
+
+
+def _from_row(row: Any, parents: tuple[str, ...]) -> VersionRecord:
+    return VersionRecord(
+        id=row["id"],
+        project=row["project"],
+        name=row["name"],
+        version=row["version"],
+        created_at=row["created_at"],
+        parents=parents,
+        tags=tuple(json.loads(row["tags"])),
+        description=row["description"],
+        status=row["status"],
+        archived=bool(row["archived"]),
+        output_uri=row["output_uri"],
+        storage_url=row["storage_url"],
+        manifest=row["manifest"],
+        finalized_at=row["finalized_at"],
+        depth=row["depth"],
+        stats=json.loads(row["stats"]),
+    )

@@ -1,0 +1,93 @@
+"""The process-wide context: settings resolved once, plus the catalog, stores and caches they imply.
+
+Created on first use (never at import). ``configure(**settings)`` replaces it, e.g. to point a test or a
+notebook at another ``SATCHEL_HOME``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from satchel.catalog import Catalog, open_sql_catalog
+from satchel.config import Settings, resolve_settings
+from satchel.dataset.cache import LocalCache
+from satchel.dataset.statcache import StatCache
+from satchel.dataset.view import ViewLoader
+from satchel.objects import ObjectStore
+from satchel.storage import normalize_url, open_storage
+
+
+@dataclass
+class Context:
+    """Everything the Dataset API needs, built from one Settings."""
+
+    settings: Settings
+    catalog: Catalog
+    cache: LocalCache
+    stat_cache: StatCache
+    views: ViewLoader = field(init=False)
+    _stores: dict[tuple[str, int], ObjectStore] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.views = ViewLoader(self.catalog, self.store)
+
+    @property
+    def default_storage_url(self) -> str:
+        """Canonical URL of the default storage."""
+        return normalize_url(self.settings.default_storage)
+
+    def store(self, url: str, *, retries: int = 3) -> ObjectStore:
+        """The object store at ``url`` (one instance per URL and retry count, so its index is reused)."""
+        canonical = normalize_url(url)
+        with self._lock:
+            key = (canonical, retries)
+            if key not in self._stores:
+                storage = open_storage(canonical, retries=retries)
+                self._stores[key] = ObjectStore(storage, self.settings.cache_dir / "objects")
+            return self._stores[key]
+
+    def close(self) -> None:
+        """Release the catalog and the stat cache."""
+        self.catalog.close()
+        self.stat_cache.close()
+
+
+_context: Context | None = None
+_context_lock = threading.Lock()
+
+
+def build_context(settings: Settings) -> Context:
+    """A fresh Context for ``settings``."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return Context(
+        settings=settings,
+        catalog=open_sql_catalog(settings.catalog_url),
+        cache=LocalCache(settings.cache_dir, settings.cache_limit),
+        stat_cache=StatCache(settings.stat_cache_path),
+    )
+
+
+def get_context() -> Context:
+    """The process-wide Context, created from the environment on first use."""
+    global _context
+    with _context_lock:
+        if _context is None:
+            _context = build_context(resolve_settings())
+        return _context
+
+
+def configure(**settings: Any) -> Settings:
+    """Re-resolve settings with ``settings`` as arguments (highest priority) and use them from now on.
+
+    Keys: ``home``, ``cache_dir``, ``cache_limit``, ``default_storage``, ``catalog_url``, ``max_workers``.
+    """
+    global _context
+    new = build_context(resolve_settings(**settings))
+    with _context_lock:
+        old, _context = _context, new
+    if old is not None:
+        old.close()
+    return new.settings

@@ -1,0 +1,530 @@
+"""The public ``Dataset`` API, with ClearML Data's method and argument names."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Union
+
+from satchel.catalog import STATUS_COMPLETED, VersionRecord
+from satchel.dataset import draft, lifecycle, retrieve, squash
+from satchel.dataset.context import Context, get_context
+from satchel.dataset.paths import as_patterns, normalize_dataset_path, select_dataset_paths
+from satchel.dataset.progress import progress
+from satchel.dataset.scan import find_sources, hash_sources
+from satchel.dataset.versions import latest, next_version
+from satchel.dataset.view import FileEntry, View, diff_views
+from satchel.errors import (
+    DatasetFinalizedError,
+    DatasetNotFinalizedError,
+    DatasetNotFoundError,
+    InvalidArgumentError,
+    PendingUploadError,
+    SatchelError,
+)
+from satchel.objects import resolve_compression
+from satchel.storage import normalize_url
+from satchel.units import format_size
+
+log = logging.getLogger("satchel")
+
+DatasetRef = Union[str, "Dataset"]
+DEFAULT_CHUNK_MB = 64
+PUBLISHED_STATUSES = frozenset({"published"})
+
+
+class Dataset:
+    """One dataset version. Get one with :meth:`create` or :meth:`get`, not the constructor."""
+
+    def __init__(self, record: VersionRecord, context: Context | None = None) -> None:
+        self._ctx = context or get_context()
+        self._record = record
+
+    # -- identity --------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The version's id."""
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        """The dataset's name."""
+        return self._record.name
+
+    @property
+    def project(self) -> str:
+        """The dataset's project (``/`` nests projects)."""
+        return self._record.project
+
+    @property
+    def version(self) -> str:
+        """The version string, e.g. ``1.0.2``."""
+        return self._record.version
+
+    @property
+    def tags(self) -> list[str]:
+        """The version's tags."""
+        return list(self._record.tags)
+
+    @tags.setter
+    def tags(self, values: Sequence[str]) -> None:
+        self._ctx.catalog.update_fields(self.id, tags=list(values))
+        self._refresh()
+
+    @property
+    def description(self) -> str:
+        """The version's description."""
+        return self._record.description
+
+    @property
+    def parent_ids(self) -> list[str]:
+        """Ids of the direct parents, in merge order."""
+        return list(self._record.parents)
+
+    @property
+    def storage_url(self) -> str | None:
+        """Where the version's content is stored (None before the first upload)."""
+        return self._record.storage_url
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Statistics recorded at finalize (file count, sizes, added/modified/removed)."""
+        return dict(self._record.stats)
+
+    def __repr__(self) -> str:
+        state = "final" if self.is_final() else "draft"
+        return f"<Dataset {self.project}/{self.name} v{self.version} {state} id={self.id}>"
+
+    def _refresh(self) -> VersionRecord:
+        self._record = self._ctx.catalog.get_version(self.id)
+        return self._record
+
+    def _require_draft(self, action: str) -> VersionRecord:
+        record = self._refresh()
+        if record.is_final:
+            raise DatasetFinalizedError(
+                f"cannot {action}: dataset {self.project}/{self.name} v{self.version} ({self.id}) is finalized. "
+                "Create a child version with Dataset.create(parent_datasets=[...]) and change that",
+                dataset_id=self.id,
+            )
+        return record
+
+    def _require_final(self, action: str) -> VersionRecord:
+        record = self._refresh()
+        if not record.is_final:
+            raise DatasetNotFinalizedError(
+                f"cannot {action}: dataset {self.project}/{self.name} v{self.version} ({self.id}) is not "
+                "finalized; call upload() and finalize() first",
+                dataset_id=self.id,
+            )
+        return record
+
+    def _workers(self, max_workers: int | None) -> int:
+        if max_workers is not None and max_workers < 1:
+            raise InvalidArgumentError(f"max_workers must be at least 1, got {max_workers}")
+        return max_workers or self._ctx.settings.max_workers
+
+    def _progress(self, enabled: bool, what: str) -> Callable[[int], AbstractContextManager[Callable[[int], None]]]:
+        return lambda total: progress(enabled, total, f"{what} {self.name}")
+
+    # -- creating and finding --------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        dataset_name: str | None = None,
+        dataset_project: str | None = None,
+        dataset_tags: Sequence[str] | None = None,
+        parent_datasets: Sequence[DatasetRef] | None = None,
+        dataset_version: str | None = None,
+        output_uri: str | None = None,
+        description: str | None = None,
+    ) -> Dataset:
+        """Create a new draft version whose view starts as its parents' views merged in list order.
+
+        Parents must be finalized. Project and name default to the last parent's. Without
+        ``dataset_version`` the latest version of project/name is bumped (``1.0.0`` first).
+        """
+        ctx = get_context()
+        parents = [_resolve(ctx, p) for p in parent_datasets or []]
+        for parent in parents:
+            if not parent.is_final:
+                raise DatasetNotFinalizedError(
+                    f"parent dataset {parent.project}/{parent.name} v{parent.version} ({parent.id}) is not "
+                    "finalized; finalize() it before using it as a parent",
+                    dataset_id=parent.id,
+                )
+        project = dataset_project or (parents[-1].project if parents else None)
+        name = dataset_name or (parents[-1].name if parents else None)
+        if not name or not project:
+            raise InvalidArgumentError("Dataset.create needs dataset_name and dataset_project (or parent_datasets "
+                                       "to take them from)")
+        if dataset_version is None:
+            existing = [r.version for r in ctx.catalog.find_versions(project=project, name=name)]
+            dataset_version = next_version(existing)
+        if output_uri is not None:
+            output_uri = normalize_url(output_uri)
+        record = VersionRecord(
+            id=uuid.uuid4().hex,
+            project=project,
+            name=name,
+            version=str(dataset_version),
+            created_at=time.time(),
+            parents=tuple(p.id for p in parents),
+            tags=tuple(dataset_tags or ()),
+            description=description or "",
+            output_uri=output_uri,
+        )
+        ctx.catalog.create_version(record)
+        log.info("created dataset %s/%s v%s (%s)", project, name, record.version, record.id)
+        return cls(record, ctx)
+
+    @classmethod
+    def get(
+        cls,
+        dataset_id: str | None = None,
+        dataset_project: str | None = None,
+        dataset_name: str | None = None,
+        dataset_tags: Sequence[str] | None = None,
+        only_completed: bool = False,
+        only_published: bool = False,
+        include_archived: bool = False,
+        auto_create: bool = False,
+        writable_copy: bool = False,
+        dataset_version: str | None = None,
+    ) -> Dataset:
+        """A version by id, or the latest one matching project/name/tags/version.
+
+        Latest means the highest semantic version (newest among equals), else the most recent. With only
+        ``dataset_project``, the most recently created version in that project. ``auto_create`` creates
+        the dataset when nothing matches; ``writable_copy`` returns a new draft child of the match.
+        """
+        ctx = get_context()
+        try:
+            record = _find(ctx, dataset_id, dataset_project, dataset_name, dataset_tags, dataset_version,
+                           only_completed, only_published, include_archived)
+        except DatasetNotFoundError:
+            if not auto_create or dataset_id is not None:
+                raise
+            return cls.create(dataset_name=dataset_name, dataset_project=dataset_project,
+                              dataset_tags=dataset_tags, dataset_version=dataset_version)
+        found = cls(record, ctx)
+        if writable_copy:
+            return cls.create(dataset_name=record.name, dataset_project=record.project,
+                              dataset_tags=list(record.tags), parent_datasets=[found],
+                              output_uri=record.output_uri)
+        return found
+
+    # -- changing a draft ------------------------------------------------------------------------
+    def add_files(
+        self,
+        path: str | Path,
+        wildcard: str | Sequence[str] | None = None,
+        local_base_folder: str | Path | None = None,
+        dataset_path: str | None = None,
+        recursive: bool = True,
+        verbose: bool = False,
+        max_workers: int | None = None,
+    ) -> int:
+        """Add a file or a folder's files; return how many new paths were added.
+
+        Files land at ``dataset_path/<path relative to local_base_folder>``. Changed files are recorded
+        as modified (see the log); unchanged ones cost a stat, not a read.
+        """
+        record = self._require_draft("add files")
+        prefix = normalize_dataset_path(dataset_path)
+        sources = find_sources(path, wildcard=as_patterns(wildcard), local_base_folder=local_base_folder,
+                               dataset_path=prefix, recursive=recursive)
+        with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
+            hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(max_workers),
+                                  on_bytes=advance)
+        added, modified = draft.record_sources(self._ctx, record, sources, hashes)
+        log.info("dataset %s: %d file(s) added, %d modified, %d unchanged", self.id, added, modified,
+                 len(sources) - added - modified)
+        return added
+
+    def remove_files(self, dataset_path: str | None = None, recursive: bool = True, verbose: bool = False) -> int:
+        """Remove the files matching ``dataset_path`` (a path, folder or wildcard); return how many."""
+        if not dataset_path:
+            raise InvalidArgumentError("remove_files needs dataset_path: a file, a folder or a wildcard "
+                                       "(use '*' to remove all files)")
+        record = self._require_draft("remove files")
+        matched = draft.match_paths(self._ctx, record, dataset_path, recursive)
+        removed = draft.remove_paths(self._ctx, record, matched)
+        log.info("dataset %s: %d file(s) removed matching %r", self.id, removed, dataset_path)
+        return removed
+
+    def sync_folder(self, local_path: str | Path, dataset_path: str | None = None,
+                    verbose: bool = False) -> tuple[int, int]:
+        """Make the dataset subtree ``dataset_path`` mirror ``local_path``.
+
+        Returns (files removed, files added or modified).
+        """
+        record = self._require_draft("sync a folder")
+        prefix = normalize_dataset_path(dataset_path)
+        folder = Path(local_path).expanduser()
+        if not folder.is_dir():
+            raise InvalidArgumentError(f"cannot sync {str(local_path)!r}: not a folder; pass an existing folder")
+        sources = find_sources(folder, wildcard=[], local_base_folder=None, dataset_path=prefix, recursive=True)
+        keep = {s.dataset_path for s in sources}
+        current = draft.draft_state(self._ctx, record).current
+        stale = [p for p in current if (not prefix or p == prefix or p.startswith(prefix + "/")) and p not in keep]
+        removed = draft.remove_paths(self._ctx, record, stale)
+        with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
+            hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(None), on_bytes=advance)
+        added, modified = draft.record_sources(self._ctx, record, sources, hashes)
+        return removed, added + modified
+
+    # -- storing ---------------------------------------------------------------------------------
+    def upload(
+        self,
+        show_progress: bool = True,
+        verbose: bool = False,
+        output_url: str | None = None,
+        compression: Any = None,
+        chunk_size: int | None = None,
+        max_workers: int | None = None,
+        retries: int = 3,
+    ) -> None:
+        """Store all content not yet in the target storage; return when it is all stored.
+
+        Target: ``output_url``, else the dataset's ``output_uri``, else the default storage.
+        ``compression``: None/"zstd" (default), "zstd:<level>", "none", zipfile.ZIP_STORED (raw) or
+        ZIP_DEFLATED (zstd). ``chunk_size``: target pack size in MB (default 64). Safe to call again
+        after an interruption: only what is missing is stored.
+        """
+        record = self._require_draft("upload")
+        level = resolve_compression(compression)
+        if chunk_size is not None and chunk_size <= 0:
+            raise InvalidArgumentError(f"chunk_size is a pack size in MB and must be positive, got {chunk_size}")
+        report = lifecycle.upload(
+            self._ctx, record, output_url=output_url, level=level,
+            chunk_bytes=int((chunk_size or DEFAULT_CHUNK_MB) * 1024 * 1024), max_workers=self._workers(max_workers),
+            retries=retries, progress=self._progress(show_progress or verbose, "uploading"),
+        )
+        self._refresh()
+        log.info("dataset %s: stored %d file(s), %s raw as %s in %d pack(s) at %s", self.id, report.files,
+                 format_size(report.raw_bytes), format_size(report.stored_bytes), report.packs, self.storage_url)
+
+    def is_dirty(self) -> bool:
+        """True when the draft has content that is not stored yet."""
+        record = self._refresh()
+        if record.is_final:
+            return False
+        store = self._ctx.store(lifecycle.target_url(self._ctx, record))
+        return lifecycle.pending(self._ctx, record, store).files > 0
+
+    def finalize(self, verbose: bool = False, raise_on_error: bool = True, auto_upload: bool = False) -> bool:
+        """Make the version immutable and visible as completed; True on success.
+
+        Raises PendingUploadError when content is not stored (call upload() first, or pass
+        ``auto_upload=True``). With ``raise_on_error=False`` failures return False instead.
+        """
+        try:
+            self._finalize(verbose, auto_upload)
+        except SatchelError:
+            if raise_on_error:
+                raise
+            log.exception("finalize of dataset %s failed", self.id)
+            return False
+        return True
+
+    def _finalize(self, verbose: bool, auto_upload: bool) -> None:
+        record = self._require_draft("finalize")
+        store = self._ctx.store(lifecycle.target_url(self._ctx, record))
+        todo = lifecycle.pending(self._ctx, record, store)
+        if todo.files:
+            if not auto_upload:
+                raise PendingUploadError(
+                    f"dataset {self.id} has {todo.files} file(s) ({format_size(todo.bytes)}) not stored yet; "
+                    "call upload() before finalize(), or finalize(auto_upload=True)",
+                    dataset_id=self.id, pending_files=todo.files, pending_bytes=todo.bytes,
+                )
+            self.upload(show_progress=verbose, output_url=store.url)
+            record = self._refresh()
+        store.check_format(create=True)
+        state = draft.draft_state(self._ctx, record)
+        manifest, depth = lifecycle.build_manifest(self._ctx, record, store, state.current, state.parents)
+        manifest_hash = store.put_manifest(manifest)
+        stats = lifecycle.version_stats(state.parents, state.current)
+        self._ctx.catalog.finalize_version(self.id, manifest=manifest_hash, storage_url=store.url, depth=depth,
+                                           stats=stats)
+        self._refresh()
+        log.info("dataset %s finalized: %d file(s), %s", self.id, stats["file_count"],
+                 format_size(stats["total_size"]))
+
+    def is_final(self) -> bool:
+        """True once finalized (immutable)."""
+        return self._record.is_final
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _view(self) -> View:
+        return self._ctx.views.view(self._refresh())
+
+    def list_files(self, dataset_path: str | None = None, recursive: bool = True,
+                   dataset_id: str | None = None) -> list[str]:
+        """Sorted dataset paths, optionally matching ``dataset_path`` (wildcard or folder) and only those
+        whose content comes from version ``dataset_id``."""
+        view = self._view()
+        paths = select_dataset_paths(view, dataset_path or "*", recursive=recursive)
+        if dataset_id is not None:
+            paths = [p for p in paths if view[p].origin == dataset_id]
+        return paths
+
+    @property
+    def file_entries_dict(self) -> dict[str, FileEntry]:
+        """path -> FileEntry(relative_path, hash, size, parent_dataset_id, local_path)."""
+        record = self._refresh()
+        view = self._ctx.views.view(record)
+        sources = {} if record.is_final else {p: r.source for p, r in self._ctx.catalog.draft_rows(self.id).items()}
+        return {p: FileEntry(p, e.hash, e.size, e.origin, sources.get(p)) for p, e in view.items()}
+
+    @property
+    def file_entries(self) -> list[FileEntry]:
+        """The file entries, sorted by path."""
+        entries = self.file_entries_dict
+        return [entries[p] for p in sorted(entries)]
+
+    def list_added_files(self) -> list[str]:
+        """Paths this version adds relative to its merged parents."""
+        return self._own_changes()[0]
+
+    def list_modified_files(self) -> list[str]:
+        """Paths whose content this version changes relative to its merged parents."""
+        return self._own_changes()[1]
+
+    def list_removed_files(self) -> list[str]:
+        """Paths this version removes relative to its merged parents."""
+        return self._own_changes()[2]
+
+    def _own_changes(self) -> tuple[list[str], list[str], list[str]]:
+        record = self._refresh()
+        return diff_views(self._ctx.views.parents_view(record), self._ctx.views.view(record))
+
+    def get_local_copy(
+        self,
+        use_soft_links: bool | None = None,
+        part: int | None = None,
+        num_parts: int | None = None,
+        raise_on_error: bool = True,
+        max_workers: int | None = None,
+        files: Sequence[str] | None = None,
+    ) -> str:
+        """Path of a cached, read-only folder with the version's view (or one part, or some files).
+
+        Files are hard links into the cache (symlinks with ``use_soft_links=True``) and must not be
+        changed; use get_mutable_local_copy() for a writable copy. A cache hit costs one stat.
+        """
+        record = self._require_final("get a local copy")
+        folder = retrieve.local_copy(
+            self._ctx, record, soft=bool(use_soft_links), part=part, num_parts=num_parts,
+            files=_file_list(files), raise_on_error=raise_on_error, max_workers=self._workers(max_workers),
+            progress=self._progress(False, "downloading"),
+        )
+        return str(folder)
+
+    def get_mutable_local_copy(
+        self,
+        target_folder: str | Path,
+        overwrite: bool = False,
+        part: int | None = None,
+        num_parts: int | None = None,
+        raise_on_error: bool = True,
+        max_workers: int | None = None,
+    ) -> str | None:
+        """Copy the version's view (or one part) into ``target_folder`` as writable files.
+
+        A non-empty target raises TargetNotEmptyError (returns None with ``raise_on_error=False``) unless
+        ``overwrite=True``, which deletes the target's contents first.
+        """
+        record = self._require_final("get a mutable copy")
+        try:
+            folder = retrieve.mutable_copy(
+                self._ctx, record, Path(target_folder).expanduser().absolute(), overwrite=overwrite, part=part,
+                num_parts=num_parts, raise_on_error=raise_on_error, max_workers=self._workers(max_workers),
+                progress=self._progress(False, "downloading"),
+            )
+        except FileExistsError:
+            if raise_on_error:
+                raise
+            return None
+        return str(folder)
+
+    # -- squash ----------------------------------------------------------------------------------
+    @classmethod
+    def squash(
+        cls,
+        dataset_name: str,
+        dataset_ids: Sequence[DatasetRef] | None = None,
+        dataset_project_name_pairs: Sequence[tuple[str, str]] | None = None,
+        output_url: str | None = None,
+    ) -> Dataset:
+        """A new finalized version with no parents: the first version's view, then each next version's own
+        changes (removals included) in the given order. Content the target storage already holds is
+        neither downloaded nor uploaded again.
+        """
+        ctx = get_context()
+        records = [_resolve(ctx, d) for d in dataset_ids or []]
+        for project, name in dataset_project_name_pairs or []:
+            records.append(_find(ctx, None, project, name, None, None, True, False, True))
+        sourced = squash.squashed_view(ctx, records)
+        sources = {str(r.storage_url) for r in records}
+        target = normalize_url(output_url or (sources.pop() if len(sources) == 1 else ctx.default_storage_url))
+        created = cls.create(dataset_name=dataset_name, dataset_project=records[0].project, output_uri=target,
+                             description=f"squash of {', '.join(r.id for r in records)}")
+        view = squash.relocate(ctx, sourced, target, created.id, ctx.settings.max_workers)
+        squash.finalize_flat(ctx, created._refresh(), view, target)
+        created._refresh()
+        return created
+
+
+def _file_list(files: Sequence[str] | None) -> list[str] | None:
+    if files is None:
+        return None
+    if isinstance(files, str):
+        return [files]
+    return list(files)
+
+
+def _resolve(ctx: Context, ref: DatasetRef) -> VersionRecord:
+    if isinstance(ref, Dataset):
+        return ctx.catalog.get_version(ref.id)
+    if not isinstance(ref, str):
+        raise InvalidArgumentError(f"expected a dataset id or a Dataset, got {type(ref).__name__}")
+    return ctx.catalog.get_version(ref)
+
+
+def _find(
+    ctx: Context,
+    dataset_id: str | None,
+    project: str | None,
+    name: str | None,
+    tags: Iterable[str] | None,
+    version: str | None,
+    only_completed: bool,
+    only_published: bool,
+    include_archived: bool,
+) -> VersionRecord:
+    if dataset_id is not None:
+        return ctx.catalog.get_version(dataset_id)
+    if project is None and name is None and not tags and version is None:
+        raise InvalidArgumentError("Dataset.get needs dataset_id, or dataset_project / dataset_name / "
+                                   "dataset_tags / dataset_version to search by")
+    statuses: frozenset[str] | None = None
+    if only_published:
+        statuses = PUBLISHED_STATUSES
+    elif only_completed:
+        statuses = frozenset({STATUS_COMPLETED}) | PUBLISHED_STATUSES
+    records = ctx.catalog.find_versions(project=project, name=name, version=version, tags=list(tags or []),
+                                        statuses=statuses, include_archived=include_archived)
+    if not records:
+        what = ", ".join(f"{k}={v!r}" for k, v in (("project", project), ("name", name), ("version", version),
+                                                     ("tags", list(tags or []) or None)) if v is not None)
+        raise DatasetNotFoundError(f"no dataset version matches {what}; check the names, or pass "
+                                   "auto_create=True to create it")
+    if name is None and version is None:
+        return max(records, key=lambda r: r.created_at)
+    return latest(records)

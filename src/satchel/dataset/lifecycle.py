@@ -1,0 +1,132 @@
+"""Upload and finalize: storing a draft's content, then its manifest, then marking it completed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from satchel.catalog import VersionRecord
+from satchel.dataset.context import Context
+from satchel.dataset.draft import draft_state
+from satchel.dataset.upload import UploadItem, UploadReport, store_items
+from satchel.dataset.view import View, diff_views
+from satchel.errors import IntegrityError
+from satchel.objects import Location, Manifest, ManifestEntry, ObjectStore
+from satchel.storage import normalize_url
+
+MAX_DELTA_DEPTH = 32
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What a draft still has to store in its target."""
+
+    items: list[UploadItem]
+
+    @property
+    def files(self) -> int:
+        """Distinct contents to store."""
+        return len(self.items)
+
+    @property
+    def bytes(self) -> int:
+        """Raw bytes to store."""
+        return sum(i.size for i in self.items)
+
+
+def target_url(ctx: Context, record: VersionRecord, output_url: str | None = None) -> str:
+    """Where a draft's content goes: the argument, else the dataset's output_uri, else the default."""
+    chosen = output_url or record.storage_url or record.output_uri or ctx.default_storage_url
+    return normalize_url(chosen)
+
+
+def pending(ctx: Context, record: VersionRecord, store: ObjectStore) -> Pending:
+    """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
+    state = draft_state(ctx, record)
+    index = store.index()
+    missing = {e.hash: (p, e) for p, e in state.current.items() if e.hash not in index}
+    items: dict[str, UploadItem] = {}
+    for path, row in state.rows.items():
+        if row.hash in missing and row.hash not in items and row.source:
+            items[row.hash] = UploadItem(row.hash, row.size, path, local_path=row.source)
+    for parent_id in record.parents:
+        if len(items) == len(missing):
+            break
+        parent = ctx.catalog.get_version(parent_id)
+        assert parent.storage_url is not None
+        source = ctx.store(parent.storage_url)
+        for path, entry in ctx.views.view(parent).items():
+            if entry.hash in missing and entry.hash not in items:
+                items[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=source,
+                                               source_location=_location(entry))
+    lost = [p for h, (p, _) in missing.items() if h not in items]
+    if lost:
+        raise IntegrityError(
+            f"dataset {record.id}: no source left for {len(lost)} file(s), e.g. {lost[0]!r}; add them again "
+            "with add_files()",
+            object_key="",
+            content_hash=next(h for h in missing if h not in items),
+            dataset_id=record.id,
+            dataset_path=lost[0],
+        )
+    return Pending(list(items.values()))
+
+
+def _location(entry: ManifestEntry) -> Location:
+    return Location(entry.pack, entry.offset, entry.length, entry.size, entry.codec)
+
+
+def upload(ctx: Context, record: VersionRecord, *, output_url: str | None, level: int | None,
+           chunk_bytes: int, max_workers: int, retries: int, progress: Any) -> UploadReport:
+    """Store everything the draft's target lacks. ``progress(enabled_total)`` yields a byte callback."""
+    url = target_url(ctx, record, output_url)
+    store = ctx.store(url, retries=retries)
+    store.check_format(create=True)
+    ctx.catalog.set_storage(record.id, url)
+    todo = pending(ctx, record, store)
+    with progress(todo.bytes) as advance:
+        return store_items(store, todo.items, level=level, chunk_bytes=chunk_bytes,
+                           max_workers=max_workers, on_bytes=advance)
+
+
+def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view: View,
+                   parents_view: View) -> tuple[Manifest, int]:
+    """The manifest to finalize ``view`` with, and its delta depth.
+
+    Entries point into ``store``. A delta against the parents is written when they all live in the same
+    store and the chain is not too deep; otherwise the manifest is full.
+    """
+    parents = [ctx.catalog.get_version(p) for p in record.parents]
+    same_store = bool(parents) and all(p.storage_url == store.url for p in parents)
+    index = store.index()
+    located: View = {}
+    for path, entry in view.items():
+        if same_store and entry.pack:
+            located[path] = entry
+        else:
+            loc = index[entry.hash]
+            located[path] = entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec)
+    depth = 1 + max((p.depth for p in parents), default=0)
+    if same_store and depth <= MAX_DELTA_DEPTH:
+        puts = {p: e for p, e in located.items() if parents_view.get(p) != e}
+        removed = [p for p in parents_view if p not in located]
+        return Manifest("delta", list(record.parents), puts, removed), depth
+    return Manifest("full", [], located, []), 0
+
+
+def version_stats(parents_view: View, view: View, stored_bytes: int | None = None) -> dict[str, int]:
+    """Statistics kept with a finalized version so listings never recompute them."""
+    added, modified, removed = diff_views(parents_view, view)
+    stats = {
+        "file_count": len(view),
+        "total_size": sum(e.size for e in view.values()),
+        "added": len(added),
+        "modified": len(modified),
+        "removed": len(removed),
+        "added_bytes": sum(view[p].size for p in added),
+        "modified_bytes": sum(view[p].size for p in modified),
+        "removed_bytes": sum(parents_view[p].size for p in removed),
+    }
+    if stored_bytes is not None:
+        stats["stored_bytes"] = stored_bytes
+    return stats

@@ -1,0 +1,134 @@
+"""Getting a finalized version back: a cached read-only folder, or a writable copy."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from satchel.catalog import VersionRecord
+from satchel.dataset.cache import SOFT_SUFFIX, remove_tree
+from satchel.dataset.context import Context
+from satchel.dataset.fetch import FetchFailure, fetch_content
+from satchel.dataset.parts import check_part, select_part
+from satchel.dataset.paths import select_dataset_paths
+from satchel.dataset.view import View
+from satchel.errors import InvalidArgumentError, TargetNotEmptyError
+from satchel.objects import hash_bytes
+
+log = logging.getLogger(__name__)
+Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
+
+
+def selection(view: View, part: int | None, num_parts: int | None, files: list[str] | None) -> View:
+    """The part of ``view`` asked for: a shard, some files (paths, folders or wildcards), or all."""
+    split = check_part(part, num_parts)
+    chosen = select_part(view, *split) if split else view
+    if files is None:
+        return dict(chosen)
+    picked: dict[str, object] = {}
+    unknown = []
+    for pattern in files:
+        matches = select_dataset_paths(chosen, pattern)
+        if not matches:
+            unknown.append(pattern)
+        picked.update(dict.fromkeys(matches))
+    if unknown:
+        raise InvalidArgumentError(
+            f"files not in this version{' part' if split else ''}: {unknown[:5]}; see list_files() for its paths"
+        )
+    return {p: chosen[p] for p in sorted(picked)}
+
+
+def cache_key(record: VersionRecord, *, part: int | None, num_parts: int | None,
+              files: list[str] | None, soft: bool) -> str:
+    """Name of the materialized folder for this selection."""
+    key = record.id
+    if part is not None and num_parts is not None:
+        key += f".part{part}of{num_parts}"
+    if files is not None:
+        key += ".files-" + hash_bytes("\0".join(sorted(files)).encode())[:16]
+    return key + (SOFT_SUFFIX if soft else "")
+
+
+def _fetch(ctx: Context, record: VersionRecord, entries: View, *, max_workers: int,
+           raise_on_error: bool, progress: Progress) -> list[FetchFailure]:
+    assert record.storage_url is not None
+    store = ctx.store(record.storage_url)
+    with progress(sum(e.size for e in entries.values())) as advance:
+        return fetch_content(ctx.cache, store, entries, dataset_id=record.id, max_workers=max_workers,
+                             raise_on_error=raise_on_error, on_bytes=advance)
+
+
+def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | None, num_parts: int | None,
+               files: list[str] | None, raise_on_error: bool, max_workers: int, progress: Progress) -> Path:
+    """The cached read-only folder of a selection of ``record``; built once, then a single stat."""
+    key = cache_key(record, part=part, num_parts=num_parts, files=files, soft=soft)
+    found = ctx.cache.hit(key)
+    if found is not None:
+        return found
+    with ctx.cache.lock(key):
+        found = ctx.cache.hit(key)
+        if found is not None:
+            return found
+        entries = selection(ctx.views.view(record), part, num_parts, files)
+        failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
+                          progress=progress)
+        if failures:
+            for failure in failures:
+                entries.pop(failure.dataset_path, None)
+            key = f"{key}.incomplete-{uuid.uuid4().hex[:8]}"
+            log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
+                        len(failures), ctx.cache.version_dir(key))
+        folder = ctx.cache.materialize(key, ((p, e.hash) for p, e in entries.items()), soft=soft)
+    ctx.cache.evict(keep={key})
+    return folder
+
+
+def prepare_target(target: Path, overwrite: bool) -> None:
+    """Make sure ``target`` is an empty folder; clear it only with ``overwrite``."""
+    if target.exists() and not target.is_dir():
+        raise TargetNotEmptyError(f"{target} is a file, not a folder; choose a folder path", target=str(target))
+    if target.is_dir() and any(target.iterdir()):
+        if not overwrite:
+            raise TargetNotEmptyError(
+                f"{target} is not empty; pass overwrite=True to delete its contents first, or choose an "
+                "empty folder",
+                target=str(target),
+            )
+        for child in target.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                remove_tree(child)
+            else:
+                child.unlink()
+    target.mkdir(parents=True, exist_ok=True)
+
+
+def mutable_copy(ctx: Context, record: VersionRecord, target: Path, *, overwrite: bool, part: int | None,
+                 num_parts: int | None, raise_on_error: bool, max_workers: int, progress: Progress) -> Path:
+    """Write real, writable copies of a selection of ``record`` into ``target``."""
+    entries = selection(ctx.views.view(record), part, num_parts, None)
+    prepare_target(target, overwrite)
+    with ctx.cache.lock("cache"):
+        failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
+                          progress=progress)
+        skipped = {f.dataset_path for f in failures}
+        made: set[Path] = set()
+        for path, entry in entries.items():
+            if path in skipped:
+                continue
+            destination = target / path
+            if destination.parent not in made:
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                made.add(destination.parent)
+            shutil.copyfile(ctx.cache.content_path(entry.hash), destination)
+            os.chmod(destination, 0o644)
+    if skipped:
+        log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
+                    len(skipped), target)
+    ctx.cache.evict(keep=set())
+    return target

@@ -1,0 +1,194 @@
+"""Finding local files to add and hashing them (with the stat cache and change detection)."""
+
+from __future__ import annotations
+
+import os
+import stat as stat_module
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from satchel.dataset.paths import join_dataset_path, local_file_matches, normalize_dataset_path
+from satchel.dataset.statcache import StatCache, StatKey
+from satchel.errors import InvalidArgumentError, SourceFileError
+from satchel.objects.hashing import hash_bytes, new_hasher
+
+_BATCH = 256
+_SMALL = 4 << 20
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A local file about to be added, with the stat taken when it was found."""
+
+    dataset_path: str
+    local_path: str
+    size: int
+    mtime_ns: int
+    dev: int
+    ino: int
+
+    @property
+    def stat_key(self) -> StatKey:
+        """Key for the stat cache."""
+        return (self.dev, self.ino, self.size, self.mtime_ns)
+
+
+def _walk(folder: str, recursive: bool) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (path, stat) of regular files (symlinks to files followed; symlinked folders not)."""
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive:
+                        stack.append(entry.path)
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=True)
+                except FileNotFoundError:
+                    continue
+                if stat_module.S_ISREG(info.st_mode):
+                    yield entry.path, info
+
+
+def find_sources(
+    path: str | os.PathLike[str],
+    *,
+    wildcard: list[str],
+    local_base_folder: str | os.PathLike[str] | None,
+    dataset_path: str,
+    recursive: bool,
+) -> list[SourceFile]:
+    """The files under ``path`` (a file or a folder) that match ``wildcard``, with their dataset paths.
+
+    Dataset paths are ``dataset_path/<path relative to local_base_folder>``; the base defaults to the
+    folder itself, or the file's folder when ``path`` is a file.
+    """
+    root = Path(path).expanduser().absolute()
+    if not root.exists():
+        raise InvalidArgumentError(f"cannot add {str(path)!r}: no such file or folder; check the path")
+    base = Path(local_base_folder).expanduser().absolute() if local_base_folder else None
+    if root.is_file():
+        found = [(str(root), root.stat())]
+        base = base or root.parent
+    else:
+        found = list(_walk(str(root), recursive))
+        base = base or root
+    sources = []
+    for local, info in found:
+        try:
+            relative = Path(local).relative_to(base).as_posix()
+        except ValueError:
+            raise InvalidArgumentError(
+                f"{local!r} is not inside local_base_folder {str(base)!r}; pass a base folder that contains it"
+            ) from None
+        within = Path(local).relative_to(root).as_posix() if root.is_dir() else Path(local).name
+        if not local_file_matches(within, wildcard):
+            continue
+        sources.append(
+            SourceFile(
+                dataset_path=normalize_dataset_path(join_dataset_path(dataset_path, relative)),
+                local_path=local,
+                size=info.st_size,
+                mtime_ns=info.st_mtime_ns,
+                dev=info.st_dev,
+                ino=info.st_ino,
+            )
+        )
+    sources.sort(key=lambda s: s.dataset_path)
+    return sources
+
+
+def _changed(source: SourceFile, info: os.stat_result) -> bool:
+    return info.st_size != source.size or info.st_mtime_ns != source.mtime_ns
+
+
+def read_verified(source: SourceFile) -> bytes:
+    """Read a small source file, raising SourceFileError if it vanished or changed since it was found."""
+    try:
+        with open(source.local_path, "rb") as handle:
+            data = handle.read()
+            info = os.fstat(handle.fileno())
+    except FileNotFoundError:
+        raise _vanished(source) from None
+    if _changed(source, info) or len(data) != source.size:
+        raise _changed_error(source)
+    return data
+
+
+def hash_source(source: SourceFile) -> str:
+    """Hash one source file, checking it did not change while being read."""
+    if source.size < _SMALL:
+        return hash_bytes(read_verified(source))
+    try:
+        hasher = new_hasher()
+        hasher.update_mmap(source.local_path)
+        info = os.stat(source.local_path)
+    except FileNotFoundError:
+        raise _vanished(source) from None
+    if _changed(source, info):
+        raise _changed_error(source)
+    return hasher.hexdigest()  # type: ignore[no-any-return]
+
+
+def _vanished(source: SourceFile) -> SourceFileError:
+    return SourceFileError(
+        f"{source.local_path} vanished while satchel was reading it; nothing was recorded for it. "
+        "Run the command again once the folder is stable.",
+        path=source.local_path,
+    )
+
+
+def _changed_error(source: SourceFile) -> SourceFileError:
+    return SourceFileError(
+        f"{source.local_path} changed while satchel was reading it; nothing was recorded for it. "
+        "Run the command again once the folder is stable.",
+        path=source.local_path,
+    )
+
+
+def hash_sources(
+    sources: list[SourceFile],
+    stat_cache: StatCache,
+    *,
+    max_workers: int,
+    on_bytes: Callable[[int], None] | None = None,
+) -> dict[str, str]:
+    """dataset path -> content hash for every source; files whose stat is known are not read."""
+    known = stat_cache.lookup(s.stat_key for s in sources)
+    result = {s.dataset_path: known[s.stat_key] for s in sources if s.stat_key in known}
+    todo = [s for s in sources if s.stat_key not in known]
+    if on_bytes is not None:
+        on_bytes(sum(s.size for s in sources if s.stat_key in known))
+
+    def run(batch: list[SourceFile]) -> list[tuple[SourceFile, str]]:
+        done = [(s, hash_source(s)) for s in batch]
+        if on_bytes is not None:
+            on_bytes(sum(s.size for s in batch))
+        return done
+
+    batches = _batches(todo)
+    with ThreadPoolExecutor(max_workers=max_workers) as pool:
+        for done in pool.map(run, batches):
+            for source, content_hash in done:
+                result[source.dataset_path] = content_hash
+    stat_cache.remember((s.stat_key, result[s.dataset_path]) for s in todo)
+    return result
+
+
+def _batches(sources: list[SourceFile]) -> list[list[SourceFile]]:
+    batches: list[list[SourceFile]] = []
+    current: list[SourceFile] = []
+    weight = 0
+    for source in sources:
+        current.append(source)
+        weight += source.size
+        if len(current) >= _BATCH or weight >= _SMALL * 4:
+            batches.append(current)
+            current, weight = [], 0
+    if current:
+        batches.append(current)
+    return batches

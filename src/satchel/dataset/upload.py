@@ -1,0 +1,202 @@
+"""Storing content that a target store does not hold yet: local files and content of other stores.
+
+Small entries are read, verified and compressed by a thread pool and appended to packs of about
+``chunk_bytes``; a writer thread stores full packs (pack, then index) while the next one fills. Large
+entries are streamed into packs of their own. Each pack is complete on its own, so an interrupted upload
+keeps every pack already indexed and a rerun stores only what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from satchel.errors import SourceFileError
+from satchel.objects import Codec, Location, ObjectStore, PackBuilder, hash_bytes
+from satchel.objects import codec as codecs
+
+LARGE_FILE = 16 << 20
+_READ_CHUNK = 8 << 20
+_BATCH_BYTES = 32 << 20
+_BATCH_FILES = 512
+
+
+@dataclass(frozen=True)
+class UploadItem:
+    """One content hash to store, read either from a local file or from another store."""
+
+    hash: str
+    size: int
+    dataset_path: str
+    local_path: str | None = None
+    source_store: ObjectStore | None = None
+    source_location: Location | None = None
+
+
+@dataclass
+class UploadReport:
+    """What one upload stored."""
+
+    files: int = 0
+    raw_bytes: int = 0
+    stored_bytes: int = 0
+    packs: int = 0
+
+
+def _changed(item: UploadItem, what: str) -> SourceFileError:
+    return SourceFileError(
+        f"{item.local_path} {what} since it was added as {item.dataset_path!r}; run add_files() (or "
+        "sync_folder()) again for it, then upload()",
+        path=item.local_path or "",
+    )
+
+
+def _read_local(item: UploadItem) -> bytes:
+    assert item.local_path is not None
+    try:
+        with open(item.local_path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise _changed(item, "vanished") from None
+    if len(data) != item.size or hash_bytes(data) != item.hash:
+        raise _changed(item, "changed")
+    return data
+
+
+def _local_chunks(item: UploadItem) -> Iterator[bytes]:
+    assert item.local_path is not None
+    try:
+        handle = open(item.local_path, "rb")  # noqa: SIM115 - closed below, generator
+    except FileNotFoundError:
+        raise _changed(item, "vanished") from None
+    with handle:
+        while chunk := handle.read(_READ_CHUNK):
+            yield chunk
+
+
+class PackPipeline:
+    """Fills packs and stores them on a writer thread, keeping at most one pack in flight."""
+
+    def __init__(self, target: ObjectStore, chunk_bytes: int, report: UploadReport,
+                 on_bytes: Callable[[int], None]) -> None:
+        self.target = target
+        self.chunk_bytes = chunk_bytes
+        self.report = report
+        self.on_bytes = on_bytes
+        self.builder = PackBuilder()
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="satchel-pack")
+        self.pending: Future[None] | None = None
+
+    def add(self, content_hash: str, codec: Codec, payload: bytes, size: int) -> None:
+        """Append one entry; ship the pack when it is full."""
+        self.builder.add(content_hash, codec, payload, size)
+        if self.builder.stored_bytes >= self.chunk_bytes:
+            self.ship()
+
+    def ship(self) -> None:
+        """Store the current pack (after the previous one is stored)."""
+        if not len(self.builder):
+            return
+        builder, self.builder = self.builder, PackBuilder()
+        self.wait()
+        self.pending = self.writer.submit(self._write, builder)
+
+    def _write(self, builder: PackBuilder) -> None:
+        self.target.write_pack(builder)
+        self.report.packs += 1
+        self.report.files += len(builder)
+        self.report.raw_bytes += builder.raw_bytes
+        self.report.stored_bytes += builder.stored_bytes
+        self.on_bytes(builder.raw_bytes)
+
+    def wait(self) -> None:
+        """Block until the pack in flight is stored (re-raising its error)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def close(self) -> None:
+        """Store what is left and stop the writer."""
+        try:
+            self.ship()
+            self.wait()
+        finally:
+            self.writer.shutdown(wait=True)
+
+
+def store_items(
+    target: ObjectStore,
+    items: list[UploadItem],
+    *,
+    level: int | None,
+    chunk_bytes: int,
+    max_workers: int,
+    on_bytes: Callable[[int], None],
+) -> UploadReport:
+    """Store every item into ``target``; raise SourceFileError / IntegrityError / StorageError on failure."""
+    report = UploadReport()
+    small = [i for i in items if i.size < LARGE_FILE]
+    large = [i for i in items if i.size >= LARGE_FILE]
+    small.sort(key=lambda i: (i.local_path is None, i.local_path or "", i.hash))
+    pipeline = PackPipeline(target, chunk_bytes, report, on_bytes)
+    try:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-read") as pool:
+            for batch in _batches(small):
+                for content_hash, codec, payload, size in pool.map(lambda i: _encode(i, level), batch):
+                    pipeline.add(content_hash, codec, payload, size)
+    finally:
+        pipeline.close()
+    for item in large:
+        _store_large(target, item, level, report)
+        on_bytes(item.size)
+    return report
+
+
+def _encode(item: UploadItem, level: int | None) -> tuple[str, Codec, bytes, int]:
+    if item.local_path is not None:
+        data = _read_local(item)
+    else:
+        assert item.source_store is not None and item.source_location is not None
+        data = item.source_store.read(item.hash, item.source_location)
+    codec, payload = codecs.encode(data, level)
+    return item.hash, codec, payload, item.size
+
+
+def _store_large(target: ObjectStore, item: UploadItem, level: int | None, report: UploadReport) -> None:
+    if item.local_path is not None:
+        content_hash, location = target.write_stream(_local_chunks(item), level)
+        if content_hash != item.hash:
+            raise _changed(item, "changed")
+    else:
+        assert item.source_store is not None and item.source_location is not None
+        target.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="satchel-copy-", dir=target.cache_dir)
+        os.close(fd)
+        temp = Path(name)
+        try:
+            item.source_store.read_to_file(item.hash, item.source_location, temp)
+            copy = UploadItem(item.hash, item.size, item.dataset_path, local_path=str(temp))
+            content_hash, location = target.write_stream(_local_chunks(copy), level)
+        finally:
+            temp.unlink(missing_ok=True)
+    report.files += 1
+    report.packs += 1
+    report.raw_bytes += item.size
+    report.stored_bytes += location.length
+
+
+def _batches(items: list[UploadItem]) -> Iterator[list[UploadItem]]:
+    batch: list[UploadItem] = []
+    weight = 0
+    for item in items:
+        batch.append(item)
+        weight += item.size
+        if len(batch) >= _BATCH_FILES or weight >= _BATCH_BYTES:
+            yield batch
+            batch, weight = [], 0
+    if batch:
+        yield batch

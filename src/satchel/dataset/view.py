@@ -1,0 +1,106 @@
+"""A version's file view: its parents' views merged in list order, then its own puts and removals."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from satchel.catalog import Catalog, DraftRow, VersionRecord
+from satchel.errors import IntegrityError
+from satchel.objects import ManifestEntry, ObjectStore
+
+View = dict[str, ManifestEntry]
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a version as the public API shows it (ClearML's ``FileEntry`` fields)."""
+
+    relative_path: str
+    hash: str
+    size: int
+    parent_dataset_id: str
+    local_path: str | None = None
+
+
+def merge_views(views: Iterable[Mapping[str, ManifestEntry]]) -> View:
+    """Merge in order: a later view overrides an earlier one on the same path."""
+    merged: View = {}
+    for view in views:
+        merged.update(view)
+    return merged
+
+
+def apply_changes(base: Mapping[str, ManifestEntry], puts: Mapping[str, ManifestEntry],
+                  removed: Iterable[str]) -> View:
+    """``base`` with ``removed`` paths dropped and ``puts`` set."""
+    result = dict(base)
+    for path in removed:
+        result.pop(path, None)
+    result.update(puts)
+    return result
+
+
+def diff_views(old: Mapping[str, ManifestEntry], new: Mapping[str, ManifestEntry]
+               ) -> tuple[list[str], list[str], list[str]]:
+    """(added, modified, removed) paths going from ``old`` to ``new``, each sorted."""
+    added = sorted(p for p in new if p not in old)
+    modified = sorted(p for p, e in new.items() if p in old and old[p].hash != e.hash)
+    removed = sorted(p for p in old if p not in new)
+    return added, modified, removed
+
+
+def draft_changes(version_id: str, rows: Mapping[str, DraftRow]) -> tuple[View, list[str]]:
+    """Draft rows as (puts, removed paths); puts have no location yet."""
+    puts = {p: ManifestEntry(r.hash, r.size, version_id) for p, r in rows.items() if r.hash is not None}
+    removed = [p for p, r in rows.items() if r.hash is None]
+    return puts, removed
+
+
+class ViewLoader:
+    """Loads finalized views (memoized: they are immutable) and draft views (always fresh).
+
+    Views returned for finalized versions are shared; callers must copy before changing them.
+    """
+
+    def __init__(self, catalog: Catalog, open_store: Callable[[str], ObjectStore], keep: int = 8) -> None:
+        self.catalog = catalog
+        self.open_store = open_store
+        self.keep = keep
+        self._memo: OrderedDict[str, View] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def parents_view(self, record: VersionRecord) -> View:
+        """The merge of the version's parents' views."""
+        return merge_views(self.view(self.catalog.get_version(p)) for p in record.parents)
+
+    def view(self, record: VersionRecord) -> View:
+        """The whole file view of ``record``."""
+        if not record.is_final:
+            puts, removed = draft_changes(record.id, self.catalog.draft_rows(record.id))
+            return apply_changes(self.parents_view(record), puts, removed)
+        with self._lock:
+            if record.id in self._memo:
+                self._memo.move_to_end(record.id)
+                return self._memo[record.id]
+        view = self._load_final(record)
+        with self._lock:
+            self._memo[record.id] = view
+            while len(self._memo) > self.keep:
+                self._memo.popitem(last=False)
+        return view
+
+    def _load_final(self, record: VersionRecord) -> View:
+        assert record.manifest is not None and record.storage_url is not None
+        store = self.open_store(record.storage_url)
+        try:
+            manifest = store.get_manifest(record.manifest)
+        except IntegrityError as exc:
+            exc.dataset_id = record.id
+            raise
+        if manifest.kind == "full":
+            return manifest.entries
+        base = merge_views(self.view(self.catalog.get_version(p)) for p in manifest.parents)
+        return apply_changes(base, manifest.entries, manifest.removed)

@@ -1,0 +1,149 @@
+"""Every error satchel raises.
+
+One root, specific leaves; each leaf also subclasses the built-in a caller would catch::
+
+    SatchelError
+    ├── ConfigError (ValueError)                 a setting cannot be parsed
+    ├── InvalidArgumentError (ValueError)        a bad argument to the public API
+    │   └── InvalidDatasetPathError              a dataset path escapes the dataset (``../x``, absolute)
+    ├── DatasetNotFoundError (LookupError)       no dataset version matches an id or a query
+    ├── DatasetStateError (RuntimeError)         the operation does not fit the version's state
+    │   ├── DatasetFinalizedError                changing a finalized (immutable) version
+    │   ├── DatasetNotFinalizedError             reading / parenting a version that is not finalized
+    │   └── PendingUploadError                   finalize while content is not stored yet
+    ├── ConflictError (RuntimeError)             a name/version already taken, a concurrent finalize
+    ├── SourceFileError (OSError)                a local file vanished or changed while satchel read it
+    ├── TargetNotEmptyError (FileExistsError)    a writable copy into a non-empty folder
+    ├── IntegrityError                           stored bytes do not match their hash
+    │   └── ObjectMissingError                   a stored object the catalog refers to is gone
+    └── StorageError (OSError)                   the storage backend failed
+        ├── StorageNotFoundError (FileNotFoundError)
+        ├── StoragePermissionError (PermissionError)
+        ├── StorageTransientError                worth a retry (timeouts, 5xx, throttling)
+        └── StorageFormatError                   the store was written by an incompatible format
+
+Messages always say what went wrong and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class SatchelError(Exception):
+    """Root of every error raised by satchel."""
+
+
+class ConfigError(SatchelError, ValueError):
+    """A configuration value (argument, ``SATCHEL_*`` variable or config file) is invalid."""
+
+
+class InvalidArgumentError(SatchelError, ValueError):
+    """An argument to the public API is invalid."""
+
+
+class InvalidDatasetPathError(InvalidArgumentError):
+    """A dataset path is absolute or escapes the dataset root."""
+
+    def __init__(self, message: str, *, dataset_path: str) -> None:
+        super().__init__(message)
+        self.dataset_path = dataset_path
+
+
+class DatasetNotFoundError(SatchelError, LookupError):
+    """No dataset version matches the given id or query."""
+
+    def __init__(self, message: str, *, dataset_id: str | None = None) -> None:
+        super().__init__(message)
+        self.dataset_id = dataset_id
+
+
+class DatasetStateError(SatchelError, RuntimeError):
+    """The requested operation does not fit the dataset version's state."""
+
+    def __init__(self, message: str, *, dataset_id: str) -> None:
+        super().__init__(message)
+        self.dataset_id = dataset_id
+
+
+class DatasetFinalizedError(DatasetStateError):
+    """The version is finalized, hence immutable."""
+
+
+class DatasetNotFinalizedError(DatasetStateError):
+    """The version must be finalized first."""
+
+
+class PendingUploadError(DatasetStateError):
+    """Finalize was asked while some content is not stored yet."""
+
+    def __init__(self, message: str, *, dataset_id: str, pending_files: int, pending_bytes: int) -> None:
+        super().__init__(message, dataset_id=dataset_id)
+        self.pending_files = pending_files
+        self.pending_bytes = pending_bytes
+
+
+class ConflictError(SatchelError, RuntimeError):
+    """The operation conflicts with existing state (a taken version, a concurrent writer)."""
+
+
+class SourceFileError(SatchelError, OSError):
+    """A local source file vanished or changed while satchel was reading it."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class TargetNotEmptyError(SatchelError, FileExistsError):
+    """A writable copy was asked into a folder that is not empty."""
+
+    def __init__(self, message: str, *, target: str) -> None:
+        super().__init__(message)
+        self.target = target
+
+
+class IntegrityError(SatchelError):
+    """Stored bytes do not match their content hash; the file is never handed out."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        object_key: str,
+        content_hash: str,
+        dataset_id: str | None = None,
+        dataset_path: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.object_key = object_key
+        self.content_hash = content_hash
+        self.dataset_id = dataset_id
+        self.dataset_path = dataset_path
+
+
+class ObjectMissingError(IntegrityError):
+    """An object that a finalized version refers to is missing from storage."""
+
+
+class StorageError(SatchelError, OSError):
+    """The storage backend failed. ``key`` names the object when there is one."""
+
+    def __init__(self, message: str, *, url: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.key = key
+
+
+class StorageNotFoundError(StorageError, FileNotFoundError):
+    """The key does not exist in the storage."""
+
+
+class StoragePermissionError(StorageError, PermissionError):
+    """The storage refused access (credentials or permissions)."""
+
+
+class StorageTransientError(StorageError):
+    """A failure worth retrying: timeout, throttling, server error."""
+
+
+class StorageFormatError(StorageError):
+    """The store holds a format this version of satchel cannot read."""

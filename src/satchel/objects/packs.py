@@ -1,0 +1,96 @@
+"""Packs and pack indexes (see docs/format.md).
+
+A pack is ``PACK_MAGIC`` followed by the stored payloads of its entries. Its index lists, per entry,
+the content hash, offset, stored length, raw size and codec. A pack's id is the BLAKE3 of the pack's
+bytes, so writing the same pack twice is harmless.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from satchel.objects.codec import Codec
+
+PACK_MAGIC = b"SATCHPK1"
+INDEX_MAGIC = b"SATCHIX1"
+_RECORD = struct.Struct("<32sQQQB")
+_HEADER = struct.Struct("<8sI")
+
+
+class Location(NamedTuple):
+    """Where a content hash is stored: a byte range of a pack."""
+
+    pack: str
+    offset: int
+    length: int
+    size: int
+    codec: int
+
+
+def pack_key(pack_id: str) -> str:
+    """Storage key of a pack."""
+    return f"packs/{pack_id[:2]}/{pack_id}.pack"
+
+
+def index_key(pack_id: str) -> str:
+    """Storage key of a pack's index."""
+    return f"packs/{pack_id[:2]}/{pack_id}.idx"
+
+
+def pack_id_of_index_key(key: str) -> str | None:
+    """The pack id if ``key`` names an index, else None."""
+    if key.startswith("packs/") and key.endswith(".idx"):
+        return key.rsplit("/", 1)[-1][: -len(".idx")]
+    return None
+
+
+@dataclass
+class PackBuilder:
+    """Accumulates entries of one pack in memory."""
+
+    buffer: bytearray = field(default_factory=lambda: bytearray(PACK_MAGIC))
+    records: list[tuple[str, int, int, int, int]] = field(default_factory=list)
+    hashes: set[str] = field(default_factory=set)
+    raw_bytes: int = 0
+
+    def add(self, content_hash: str, codec: Codec, payload: bytes, size: int) -> None:
+        """Append an entry; an entry whose hash is already in this pack is ignored."""
+        if content_hash in self.hashes:
+            return
+        self.hashes.add(content_hash)
+        self.records.append((content_hash, len(self.buffer), len(payload), size, int(codec)))
+        self.buffer += payload
+        self.raw_bytes += size
+
+    @property
+    def stored_bytes(self) -> int:
+        """Bytes the pack will take in storage."""
+        return len(self.buffer)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def encode_index(records: Iterable[tuple[str, int, int, int, int]]) -> bytes:
+    """Serialize (hash, offset, length, size, codec) records."""
+    rows = list(records)
+    out = bytearray(_HEADER.pack(INDEX_MAGIC, len(rows)))
+    for content_hash, offset, length, size, codec in rows:
+        out += _RECORD.pack(bytes.fromhex(content_hash), offset, length, size, codec)
+    return bytes(out)
+
+
+def decode_index(pack_id: str, data: bytes) -> dict[str, Location]:
+    """Parse an index into hash -> Location. Raises ValueError on a malformed index."""
+    if len(data) < _HEADER.size:
+        raise ValueError("index too short")
+    magic, count = _HEADER.unpack_from(data)
+    if magic != INDEX_MAGIC or len(data) != _HEADER.size + count * _RECORD.size:
+        raise ValueError("not a satchel pack index")
+    result: dict[str, Location] = {}
+    for raw_hash, offset, length, size, codec in _RECORD.iter_unpack(memoryview(data)[_HEADER.size :]):
+        result[raw_hash.hex()] = Location(pack_id, offset, length, size, codec)
+    return result

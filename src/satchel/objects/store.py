@@ -1,0 +1,348 @@
+"""The content-addressed object store on top of one Storage.
+
+Write order (docs/format.md): a pack, then its index; all indexes a manifest refers to, then the
+manifest. A hash is "in the store" once an index lists it, so a reader never finds an index whose pack
+is incomplete. Every read is verified against its content hash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import zstandard
+
+from satchel.errors import (
+    IntegrityError,
+    ObjectMissingError,
+    StorageFormatError,
+    StorageNotFoundError,
+)
+from satchel.objects import codec
+from satchel.objects.hashing import hash_bytes, new_hasher
+from satchel.objects.manifest import Manifest, decode_manifest, encode_manifest, manifest_key
+from satchel.objects.packs import (
+    PACK_MAGIC,
+    Location,
+    PackBuilder,
+    decode_index,
+    encode_index,
+    index_key,
+    pack_id_of_index_key,
+    pack_key,
+)
+from satchel.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+FORMAT_KEY = "satchel-store.json"
+STORE_FORMAT = 1
+_COALESCE_GAP = 1 << 20
+_MAX_RANGE = 64 << 20
+_STREAM_CHUNK = 8 << 20
+
+
+class ObjectStore:
+    """Blobs by content hash in packs, plus manifests, on ``storage``.
+
+    ``cache_dir`` keeps local copies of immutable objects (indexes, manifests) so they are fetched once.
+    """
+
+    def __init__(self, storage: Storage, cache_dir: Path) -> None:
+        self.storage = storage
+        self.cache_dir = cache_dir
+        self._index: dict[str, Location] = {}
+        self._loaded: set[str] = set()
+        self._lock = threading.Lock()
+        self._format_checked = False
+
+    @property
+    def url(self) -> str:
+        """The storage URL."""
+        return self.storage.url
+
+    # -- format ----------------------------------------------------------------------------------
+    def check_format(self, *, create: bool) -> None:
+        """Verify the store's format file (write it first when ``create``)."""
+        if self._format_checked:
+            return
+        if create:
+            document = json.dumps({"format": "satchel-store", "version": STORE_FORMAT}).encode()
+            self.storage.put_if_absent(FORMAT_KEY, document)
+        try:
+            info = json.loads(self.storage.get(FORMAT_KEY))
+        except StorageNotFoundError:
+            return
+        except ValueError as exc:
+            raise StorageFormatError(
+                f"{self.url}/{FORMAT_KEY} is not a satchel format file; is this folder a satchel store?",
+                url=self.url,
+                key=FORMAT_KEY,
+            ) from exc
+        version = info.get("version") if isinstance(info, dict) else None
+        if not isinstance(version, int) or version > STORE_FORMAT:
+            raise StorageFormatError(
+                f"store {self.url} has format {version!r}; this satchel reads format <= {STORE_FORMAT}. "
+                "Upgrade satchel to read it.",
+                url=self.url,
+                key=FORMAT_KEY,
+            )
+        self._format_checked = True
+
+    # -- index -----------------------------------------------------------------------------------
+    def index(self) -> dict[str, Location]:
+        """hash -> Location of everything stored, refreshed from the storage listing."""
+        self.check_format(create=False)
+        new_ids = []
+        for info in self.storage.list("packs/"):
+            pack_id = pack_id_of_index_key(info.key)
+            if pack_id and pack_id not in self._loaded:
+                new_ids.append(pack_id)
+        for pack_id in new_ids:
+            records = self._load_index(pack_id)
+            with self._lock:
+                for content_hash, location in records.items():
+                    self._index.setdefault(content_hash, location)
+                self._loaded.add(pack_id)
+        return self._index
+
+    def _load_index(self, pack_id: str) -> dict[str, Location]:
+        local = self.cache_dir / "index" / f"{pack_id}.idx"
+        if local.is_file():
+            try:
+                return decode_index(pack_id, local.read_bytes())
+            except ValueError:
+                log.warning("local copy of index %s is damaged; fetching it again", pack_id)
+        data = self.storage.get(index_key(pack_id))
+        try:
+            records = decode_index(pack_id, data)
+        except ValueError as exc:
+            raise IntegrityError(
+                f"pack index {self.url}/{index_key(pack_id)} is damaged ({exc}); the pack's content must be "
+                "uploaded again (run upload() for the affected dataset)",
+                object_key=index_key(pack_id),
+                content_hash=pack_id,
+            ) from exc
+        _write_local(local, data)
+        return records
+
+    def _remember(self, pack_id: str, locations: dict[str, Location]) -> None:
+        with self._lock:
+            for content_hash, location in locations.items():
+                self._index.setdefault(content_hash, location)
+            self._loaded.add(pack_id)
+
+    # -- writes ----------------------------------------------------------------------------------
+    def write_pack(self, builder: PackBuilder) -> dict[str, Location]:
+        """Store a pack and then its index; return the new locations. Idempotent."""
+        self.check_format(create=True)
+        data = bytes(builder.buffer)
+        pack_id = hash_bytes(data)
+        self.storage.put_if_absent(pack_key(pack_id), data)
+        index_data = encode_index(builder.records)
+        self.storage.put_if_absent(index_key(pack_id), index_data)
+        _write_local(self.cache_dir / "index" / f"{pack_id}.idx", index_data)
+        locations = {h: Location(pack_id, off, ln, size, c) for h, off, ln, size, c in builder.records}
+        self._remember(pack_id, locations)
+        return locations
+
+    def write_stream(self, chunks: Iterable[bytes], level: int | None) -> tuple[str, Location]:
+        """Store one large entry streamed from ``chunks`` as its own pack.
+
+        Returns (content hash of the raw bytes, location). The caller compares the hash with what it
+        expected; the object is stored under its true hash either way.
+        """
+        self.check_format(create=True)
+        tmp_dir = self.cache_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_dir / f"pack-{uuid.uuid4().hex}"
+        raw_hasher, pack_hasher = new_hasher(), new_hasher()
+        size = 0
+        compressor = codec.stream_compressor(level) if level is not None else None
+        try:
+            with open(tmp, "wb") as out:
+                def emit(block: bytes) -> None:
+                    if block:
+                        pack_hasher.update(block)
+                        out.write(block)
+                emit(PACK_MAGIC)
+                for chunk in chunks:
+                    raw_hasher.update(chunk)
+                    size += len(chunk)
+                    emit(compressor.compress(chunk) if compressor else chunk)
+                if compressor:
+                    emit(compressor.flush())
+                stored = out.tell() - len(PACK_MAGIC)
+            used = codec.Codec.ZSTD if compressor else codec.Codec.RAW
+            pack_id = pack_hasher.hexdigest()
+            content_hash = raw_hasher.hexdigest()
+            if self.storage.head(pack_key(pack_id)) is None:
+                self.storage.put_file(pack_key(pack_id), tmp, consume=True)
+        finally:
+            tmp.unlink(missing_ok=True)
+        record = (content_hash, len(PACK_MAGIC), stored, size, int(used))
+        index_data = encode_index([record])
+        self.storage.put_if_absent(index_key(pack_id), index_data)
+        location = Location(pack_id, len(PACK_MAGIC), stored, size, int(used))
+        self._remember(pack_id, {content_hash: location})
+        return content_hash, location
+
+    # -- reads -----------------------------------------------------------------------------------
+    def _fetch(self, pack_id: str, start: int, length: int, content_hash: str) -> bytes:
+        key = pack_key(pack_id)
+        try:
+            data = self.storage.get_range(key, start, length)
+        except StorageNotFoundError as exc:
+            raise ObjectMissingError(
+                f"pack {self.url}/{key} is missing", object_key=key, content_hash=content_hash
+            ) from exc
+        if len(data) != length:
+            raise IntegrityError(
+                f"pack {self.url}/{key} is truncated", object_key=key, content_hash=content_hash
+            )
+        return data
+
+    def _verified(self, content_hash: str, location: Location, payload: bytes) -> bytes:
+        key = pack_key(location.pack)
+        try:
+            data = codec.decode(location.codec, payload, location.size)
+        except ValueError as exc:
+            raise IntegrityError(
+                f"object {content_hash} in {self.url}/{key} cannot be decoded: {exc}",
+                object_key=key,
+                content_hash=content_hash,
+            ) from exc
+        if len(data) != location.size or hash_bytes(data) != content_hash:
+            raise IntegrityError(
+                f"object {content_hash} in {self.url}/{key} does not match its hash",
+                object_key=key,
+                content_hash=content_hash,
+            )
+        return data
+
+    def read(self, content_hash: str, location: Location) -> bytes:
+        """Return the verified raw bytes of one entry."""
+        payload = self._fetch(location.pack, location.offset, location.length, content_hash)
+        return self._verified(content_hash, location, payload)
+
+    def read_batch(self, items: list[tuple[str, Location]]) -> Iterator[tuple[str, bytes]]:
+        """Yield (hash, verified bytes) for small entries, coalescing neighbouring ranges of a pack."""
+        by_pack: dict[str, list[tuple[str, Location]]] = {}
+        for content_hash, location in items:
+            by_pack.setdefault(location.pack, []).append((content_hash, location))
+        for pack_id, group in by_pack.items():
+            group.sort(key=lambda item: item[1].offset)
+            for run in _coalesce(group):
+                start = run[0][1].offset
+                end = max(loc.offset + loc.length for _, loc in run)
+                blob = self._fetch(pack_id, start, end - start, run[0][0])
+                for content_hash, location in run:
+                    begin = location.offset - start
+                    payload = blob[begin : begin + location.length]
+                    yield content_hash, self._verified(content_hash, location, payload)
+
+    def read_to_file(self, content_hash: str, location: Location, dest: Path) -> None:
+        """Stream one (large) entry into ``dest``, verifying it; ``dest`` is removed on failure."""
+        key = pack_key(location.pack)
+        hasher = new_hasher()
+        decompressor = codec.stream_decompressor() if location.codec == codec.Codec.ZSTD else None
+        written = 0
+        try:
+            with open(dest, "wb") as out:
+                chunks = self.storage.iter_range(key, location.offset, location.length, _STREAM_CHUNK)
+                for chunk in chunks:
+                    data = decompressor.decompress(chunk) if decompressor else chunk
+                    hasher.update(data)
+                    written += len(data)
+                    out.write(data)
+        except StorageNotFoundError as exc:
+            dest.unlink(missing_ok=True)
+            raise ObjectMissingError(
+                f"pack {self.url}/{key} is missing", object_key=key, content_hash=content_hash
+            ) from exc
+        except zstandard.ZstdError as exc:
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"object {content_hash} in {self.url}/{key} cannot be decoded: {exc}",
+                object_key=key,
+                content_hash=content_hash,
+            ) from exc
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        if written != location.size or hasher.hexdigest() != content_hash:
+            dest.unlink(missing_ok=True)
+            raise IntegrityError(
+                f"object {content_hash} in {self.url}/{key} does not match its hash",
+                object_key=key,
+                content_hash=content_hash,
+            )
+
+    # -- manifests -------------------------------------------------------------------------------
+    def put_manifest(self, manifest: Manifest) -> str:
+        """Store a manifest; return its hash (the BLAKE3 of the stored object)."""
+        self.check_format(create=True)
+        data = encode_manifest(manifest)
+        manifest_hash = hash_bytes(data)
+        self.storage.put_if_absent(manifest_key(manifest_hash), data)
+        _write_local(self.cache_dir / "manifests" / manifest_hash, data)
+        return manifest_hash
+
+    def get_manifest(self, manifest_hash: str) -> Manifest:
+        """Load and verify a manifest, from the local copy when there is one."""
+        local = self.cache_dir / "manifests" / manifest_hash
+        key = manifest_key(manifest_hash)
+        data = local.read_bytes() if local.is_file() else None
+        if data is None or hash_bytes(data) != manifest_hash:
+            try:
+                data = self.storage.get(key)
+            except StorageNotFoundError as exc:
+                raise ObjectMissingError(
+                    f"manifest {self.url}/{key} is missing", object_key=key, content_hash=manifest_hash
+                ) from exc
+            if hash_bytes(data) != manifest_hash:
+                raise IntegrityError(
+                    f"manifest {self.url}/{key} does not match its hash", object_key=key,
+                    content_hash=manifest_hash,
+                )
+            _write_local(local, data)
+        try:
+            return decode_manifest(data)
+        except ValueError as exc:
+            raise IntegrityError(
+                f"manifest {self.url}/{key} cannot be read: {exc}", object_key=key, content_hash=manifest_hash
+            ) from exc
+
+
+def _coalesce(group: list[tuple[str, Location]]) -> Iterator[list[tuple[str, Location]]]:
+    run: list[tuple[str, Location]] = []
+    run_start = run_end = 0
+    for item in group:
+        location = item[1]
+        end = location.offset + location.length
+        if run and (location.offset - run_end > _COALESCE_GAP or end - run_start > _MAX_RANGE):
+            yield run
+            run = []
+        if not run:
+            run_start = location.offset
+            run_end = end
+        run.append(item)
+        run_end = max(run_end, end)
+    if run:
+        yield run
+
+
+def _write_local(path: Path, data: bytes) -> None:
+    """Write an immutable local copy atomically (best effort: a failure only costs a refetch)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("could not keep a local copy at %s: %s", path, exc)
