@@ -182,7 +182,7 @@ def test_killed_upload_resumes_and_stores_only_what_is_missing(home: Path, tmp_p
     proc.wait()
     assert proc.stdout is not None and "finished" not in proc.stdout.read()
     before = {p: p.stat().st_ino for p in packs_dir.rglob("*.pack")}
-    assert 0 < len(before)
+    assert len(before) > 0
     assert read_tree(Path(old.get_local_copy())) == {"old.txt": b"still readable"}
     fresh = Dataset.get(dataset_id=ds.id)
     assert fresh.is_dirty() and not fresh.is_final()

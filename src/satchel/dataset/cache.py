@@ -130,7 +130,7 @@ class LocalCache:
         return sum(size for _, size, _, _ in self._content_files())
 
     def _content_files(self) -> list[tuple[Path, int, int, float]]:
-        found = []
+        found: list[tuple[Path, int, int, float]] = []
         base = self.root / "content"
         if not base.is_dir():
             return found

@@ -131,7 +131,7 @@ def hash_source(source: SourceFile) -> str:
         raise _vanished(source) from None
     if _changed(source, info):
         raise _changed_error(source)
-    return hasher.hexdigest()  # type: ignore[no-any-return]
+    return str(hasher.hexdigest())
 
 
 def _vanished(source: SourceFile) -> SourceFileError:

@@ -9,7 +9,7 @@ from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.lifecycle import version_stats
 from satchel.dataset.upload import UploadItem, store_items
-from satchel.dataset.view import View, apply_changes, diff_views
+from satchel.dataset.view import View, diff_views
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
 from satchel.objects import Location, Manifest, ManifestEntry
 from satchel.objects.codec import ZSTD_LEVEL

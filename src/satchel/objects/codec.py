@@ -31,9 +31,10 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
-    if not hasattr(_local, "decompressor"):
-        _local.decompressor = zstandard.ZstdDecompressor()
-    return _local.decompressor
+    found: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if found is None:
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
 
 
 def resolve_compression(compression: object) -> int | None:
@@ -75,7 +76,7 @@ def decode(codec: int, payload: bytes, size: int) -> bytes:
         return payload
     if codec == Codec.ZSTD:
         try:
-            return _decompressor().decompress(payload, max_output_size=size)  # type: ignore[no-any-return]
+            return bytes(_decompressor().decompress(payload, max_output_size=size))
         except zstandard.ZstdError as exc:
             raise ValueError(f"corrupt zstd payload: {exc}") from exc
     raise ValueError(f"unknown codec {codec}")

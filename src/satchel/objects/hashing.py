@@ -10,7 +10,7 @@ _MMAP_THRESHOLD = 4 << 20
 
 def hash_bytes(data: bytes | bytearray | memoryview) -> str:
     """BLAKE3 hex digest of ``data``."""
-    return blake3(data).hexdigest()  # type: ignore[no-any-return]
+    return str(blake3(data).hexdigest())
 
 
 def new_hasher() -> blake3:

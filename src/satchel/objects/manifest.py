@@ -116,7 +116,7 @@ def encode_manifest(manifest: Manifest) -> bytes:
         bytes(r.codec for r in rows),
         "\0".join(sorted(manifest.removed)).encode(),
     )
-    return zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body)  # type: ignore[no-any-return]
+    return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
 
 
 def decode_manifest(data: bytes) -> Manifest:
