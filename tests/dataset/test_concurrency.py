@@ -20,13 +20,13 @@ READER = textwrap.dedent(
     from satchel.dataset import cache
 
     log = Path(sys.argv[2])
-    original = cache.LocalCache.materialize
-    def counted(self, key, files, *, soft):
+    original = cache.LocalCache.publish
+    def counted(self, build, key):
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()}\\n")
         time.sleep(0.5)
-        return original(self, key, files, soft=soft)
-    cache.LocalCache.materialize = counted
+        return original(self, build, key)
+    cache.LocalCache.publish = counted
     start = Path(sys.argv[3])
     while not start.exists():
         time.sleep(0.005)

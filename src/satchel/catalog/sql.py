@@ -239,6 +239,14 @@ class SqlCatalog(Catalog):
         ]
         with self.engine.begin() as conn:
             self._require_draft(conn, version_id)
+            if not payload:
+                return
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(
+                    "INSERT OR REPLACE INTO draft_rows (version_id, path, hash, size, source) VALUES (?, ?, ?, ?, ?)",
+                    [(p["version_id"], p["path"], p["hash"], p["size"], p["source"]) for p in payload],
+                )
+                return
             paths = [p["path"] for p in payload]
             for start in range(0, len(paths), _BATCH):
                 conn.execute(
@@ -247,8 +255,7 @@ class SqlCatalog(Catalog):
                         draft_table.c.path.in_(paths[start : start + _BATCH]),
                     )
                 )
-            if payload:
-                conn.execute(sa.insert(draft_table), payload)
+            conn.execute(sa.insert(draft_table), payload)
 
     def delete_draft_rows(self, version_id: str, paths: Iterable[str]) -> None:
         wanted = list(paths)
@@ -267,7 +274,7 @@ class SqlCatalog(Catalog):
             draft_table.c.version_id == version_id
         )
         with self.engine.connect() as conn:
-            return {row[0]: DraftRow(row[0], row[1], row[2], row[3]) for row in conn.execute(query)}
+            return {row[0]: DraftRow(*row) for row in conn.execute(query)}
 
 
 def _to_row(record: VersionRecord) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 
 from filelock import FileLock
@@ -43,6 +42,8 @@ class LocalCache:
     def __init__(self, root: Path, limit: int) -> None:
         self.root = root
         self.limit = limit
+        self._content_root = str(root / "content")
+        self._usage_file = root / "usage"
 
     # -- paths and locks -------------------------------------------------------------------------
     def content_path(self, content_hash: str) -> Path:
@@ -66,23 +67,65 @@ class LocalCache:
         return folder / f"{prefix}-{uuid.uuid4().hex}"
 
     # -- content ---------------------------------------------------------------------------------
+    def content_file(self, content_hash: str) -> str:
+        """``content_path`` as a string, for hot loops."""
+        return f"{self._content_root}/{content_hash[:2]}/{content_hash}"
+
     def has_content(self, content_hash: str) -> bool:
         """True when the content is cached."""
-        return self.content_path(content_hash).is_file()
+        return os.path.exists(self.content_file(content_hash))
 
-    def add_content(self, content_hash: str, data: bytes) -> None:
-        """Cache verified bytes (atomically; an existing copy is kept)."""
-        temp = self.temp_path("content")
-        with open(temp, "wb") as handle:
-            handle.write(data)
-        self.adopt_content(content_hash, temp)
+    def place(self, content_hash: str, data: bytes, target: str | None = None) -> str:
+        """Cache verified bytes and return the content file.
 
-    def adopt_content(self, content_hash: str, temp: Path) -> None:
+        The bytes are written to ``target`` (a path inside a build, created read-only) or to a temp file,
+        then hard-linked into ``content/``: the content file appears complete or not at all.
+        """
+        path = target or str(self.temp_path("content"))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY_FILE)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+        final = self.content_file(content_hash)
+        self.link_into_content(path, final)
+        if target is None:
+            os.unlink(path)
+        return final
+
+    def adopt_content(self, content_hash: str, temp: Path) -> str:
         """Move an already verified file into the cache as ``content_hash``."""
-        final = self.content_path(content_hash)
-        final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(temp, _READ_ONLY_FILE)
-        os.replace(temp, final)
+        final = self.content_file(content_hash)
+        self.link_into_content(str(temp), final)
+        temp.unlink()
+        return final
+
+    def link_into_content(self, source: str, final: str) -> None:
+        """Hard-link a complete, read-only file into ``content/`` (an existing copy wins)."""
+        try:
+            os.link(source, final)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.link(source, final)
+
+    def add_usage(self, delta: int) -> int:
+        """Add ``delta`` bytes to the recorded content usage; return the new total."""
+        with self.lock("usage"):
+            total = max(0, self._recorded_usage() + delta)
+            self._usage_file.write_text(str(total))
+            return total
+
+    def _recorded_usage(self) -> int:
+        try:
+            return int(self._usage_file.read_text())
+        except FileNotFoundError:
+            return 0
+        except ValueError:
+            return self.usage()
 
     # -- versions --------------------------------------------------------------------------------
     def hit(self, key: str) -> Path | None:
@@ -94,27 +137,20 @@ class LocalCache:
             return None
         return folder
 
-    def materialize(self, key: str, files: Iterable[tuple[str, str]], *, soft: bool) -> Path:
-        """Build version ``key`` from (dataset path, hash) pairs whose content is cached; return it."""
+    def new_build(self) -> Path:
+        """An empty folder to build a version in (publish it with ``publish``)."""
         build = self.temp_path("version")
         build.mkdir()
-        made: set[Path] = {build}
-        try:
-            for dataset_path, content_hash in files:
-                target = build / dataset_path
-                if target.parent not in made:
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    made.add(target.parent)
-                _link(self.content_path(content_hash), target, soft=soft)
-            for folder in sorted(made, key=lambda p: len(p.parts), reverse=True):
-                os.chmod(folder, _READ_ONLY_DIR)
-            final = self.version_dir(key)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(build, final)
-            return final
-        except BaseException:
-            remove_tree(build)
-            raise
+        return build
+
+    def publish(self, build: Path, key: str) -> Path:
+        """Make the build read-only and rename it into place as version ``key``."""
+        for dirpath, _, _ in os.walk(build, topdown=False):
+            os.chmod(dirpath, _READ_ONLY_DIR)
+        final = self.version_dir(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(build, final)
+        return final
 
     def drop_version(self, key: str) -> None:
         """Remove a materialized version (its content stays cached)."""
@@ -144,10 +180,13 @@ class LocalCache:
 
     def evict(self, keep: set[str]) -> int:
         """Bring content under the limit, never touching versions in ``keep``; return bytes freed."""
+        if self._recorded_usage() <= self.limit:
+            return 0
         with self.lock("cache"):
             files = self._content_files()
             excess = sum(size for _, size, _, _ in files) - self.limit
             if excess <= 0:
+                self.add_usage(excess + self.limit - self._recorded_usage())
                 return 0
             versions = self._versions_oldest_first(keep)
             soft = [v for v in versions if v.name.endswith(SOFT_SUFFIX)]
@@ -160,6 +199,7 @@ class LocalCache:
             while freed < excess and hard:
                 self.drop_version(hard.pop(0).name)
                 freed += self._free_unlinked(excess - freed, protected)
+            self.add_usage(-freed)
             log.info("cache eviction freed %d bytes", freed)
             return freed
 
@@ -193,6 +233,7 @@ class LocalCache:
     def clear(self) -> None:
         """Remove everything cached."""
         with self.lock("cache"):
+            self._usage_file.unlink(missing_ok=True)
             for name in ("versions", "content", "tmp"):
                 folder = self.root / name
                 if folder.exists():
@@ -201,7 +242,8 @@ class LocalCache:
                     remove_tree(trash)
 
 
-def _link(source: Path, target: Path, *, soft: bool) -> None:
+def link_file(source: str, target: str, *, soft: bool) -> None:
+    """Link ``target`` to cached content: a symlink, or a hard link (a read-only copy if impossible)."""
     if soft:
         os.symlink(source, target)
         return
@@ -212,6 +254,12 @@ def _link(source: Path, target: Path, *, soft: bool) -> None:
             raise
         shutil.copyfile(source, target)
         os.chmod(target, _READ_ONLY_FILE)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def remove_tree(path: Path) -> None:

@@ -1,19 +1,28 @@
-"""Bringing a version's content into the local cache, verified, fetching only what is missing."""
+"""Bringing a version's content into the local cache, verified, fetching only what is missing.
+
+When a build folder is given, each dataset path is created in it as it goes: fetched bytes are written
+straight into the build (read-only) and hard-linked into ``content/``; content already cached is linked
+from there. A file is thus written once, whatever the view's size.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
-from satchel.dataset.cache import LocalCache
+from satchel.dataset.cache import LocalCache, link_file
 from satchel.errors import IntegrityError, SatchelError
 from satchel.objects import Location, ManifestEntry, ObjectStore
 
 log = logging.getLogger(__name__)
 _LARGE = 16 << 20
 _GROUP = 256
+_LINK_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,60 @@ def with_context(exc: IntegrityError, dataset_id: str, dataset_path: str) -> Int
     )
 
 
+@dataclass
+class Fetcher:
+    """One fetch: entries of a view, the store they live in, and where to put them."""
+
+    cache: LocalCache
+    store: ObjectStore
+    paths_of: dict[str, list[str]]
+    build: str | None
+    soft: bool
+
+    def _target(self, path: str) -> str:
+        return f"{self.build}/{path}"
+
+    def link_rest(self, content_hash: str, content: str, paths: list[str]) -> None:
+        """Link ``paths`` of the build to cached ``content``."""
+        for path in paths:
+            link_file(content, self._target(path), soft=self.soft)
+
+    def deliver(self, content_hash: str, data: bytes) -> None:
+        """Cache verified bytes; create their paths in the build."""
+        paths = self.paths_of[content_hash]
+        if self.build is not None and not self.soft:
+            content = self.cache.place(content_hash, data, self._target(paths[0]))
+            self.link_rest(content_hash, content, paths[1:])
+        else:
+            content = self.cache.place(content_hash, data)
+            if self.build is not None:
+                self.link_rest(content_hash, content, paths)
+
+    def fetch_large(self, entry: ManifestEntry) -> None:
+        """Stream one large entry into the cache (and the build)."""
+        paths = self.paths_of[entry.hash]
+        hard_build = self.build is not None and not self.soft
+        temp = Path(self._target(paths[0])) if hard_build else self.cache.temp_path("fetch")
+        self.store.read_to_file(entry.hash, _location(entry), temp)
+        if hard_build:
+            os.chmod(temp, 0o444)
+            content = self.cache.content_file(entry.hash)
+            self.cache.link_into_content(str(temp), content)
+            self.link_rest(entry.hash, content, paths[1:])
+        else:
+            content = self.cache.adopt_content(entry.hash, temp)
+            if self.build is not None:
+                self.link_rest(entry.hash, content, paths)
+
+    def fetch_group(self, group: list[ManifestEntry]) -> None:
+        """Fetch small entries of one pack (coalesced range reads), or one large entry."""
+        if len(group) == 1 and group[0].size >= _LARGE:
+            self.fetch_large(group[0])
+            return
+        for content_hash, data in self.store.read_batch([(e.hash, _location(e)) for e in group]):
+            self.deliver(content_hash, data)
+
+
 def fetch_content(
     cache: LocalCache,
     store: ObjectStore,
@@ -49,58 +112,67 @@ def fetch_content(
     max_workers: int,
     raise_on_error: bool,
     on_bytes: Callable[[int], None],
+    build: Path | None = None,
+    soft: bool = False,
 ) -> list[FetchFailure]:
-    """Cache the content of ``entries`` that is not cached yet; return failures (if not raised)."""
-    wanted: dict[str, tuple[str, ManifestEntry]] = {}
+    """Cache the content of ``entries`` not cached yet (and lay out ``build``); return failures."""
+    paths_of: dict[str, list[str]] = {}
+    first: dict[str, ManifestEntry] = {}
     for path, entry in entries.items():
-        if entry.hash not in wanted and not cache.has_content(entry.hash):
-            wanted[entry.hash] = (path, entry)
-    on_bytes(sum(e.size for e in entries.values()) - sum(e.size for _, e in wanted.values()))
-    groups = _groups(list(wanted.values()))
+        if entry.hash not in paths_of:
+            paths_of[entry.hash] = []
+            first[entry.hash] = entry
+        paths_of[entry.hash].append(path)
+    if build is not None:
+        for folder in sorted({os.path.dirname(p) for p in entries} - {""}):
+            os.makedirs(f"{build}/{folder}", exist_ok=True)
+    fetcher = Fetcher(cache, store, paths_of, str(build) if build is not None else None, soft)
+    cached = [h for h in paths_of if cache.has_content(h)]
+    is_cached = set(cached)
+    missing = [first[h] for h in paths_of if h not in is_cached]
     failures: list[FetchFailure] = []
 
-    def run(group: list[tuple[str, ManifestEntry]]) -> list[FetchFailure]:
+    def fetch(group: list[ManifestEntry]) -> list[FetchFailure]:
         try:
-            _fetch_group(cache, store, group)
+            fetcher.fetch_group(group)
         except IntegrityError as exc:
-            path = next((p for p, e in group if e.hash == exc.content_hash), group[0][0])
+            path = next((paths_of[e.hash][0] for e in group if e.hash == exc.content_hash), paths_of[group[0].hash][0])
             error = with_context(exc, dataset_id, path)
             if raise_on_error:
                 raise error from exc
             log.warning("%s", error)
-            return [FetchFailure(p, error) for p, e in group if not cache.has_content(e.hash)]
+            return [FetchFailure(p, error) for e in group if not cache.has_content(e.hash) for p in paths_of[e.hash]]
         finally:
-            on_bytes(sum(e.size for _, e in group))
+            on_bytes(sum(e.size * len(paths_of[e.hash]) for e in group))
         return []
 
+    def link(hashes: list[str]) -> list[FetchFailure]:
+        if build is not None:
+            for content_hash in hashes:
+                fetcher.link_rest(content_hash, cache.content_file(content_hash), paths_of[content_hash])
+        on_bytes(sum(first[h].size * len(paths_of[h]) for h in hashes))
+        return []
+
+    jobs = [partial(fetch, g) for g in _groups(missing)]
+    jobs += [partial(link, cached[i : i + _LINK_CHUNK]) for i in range(0, len(cached), _LINK_CHUNK)]
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-fetch") as pool:
-        for result in pool.map(run, groups):
+        for result in pool.map(lambda job: job(), jobs):
             failures.extend(result)
+    failed = {f.dataset_path for f in failures}
+    cache.add_usage(sum(e.size for e in missing if paths_of[e.hash][0] not in failed))
     return failures
 
 
-def _groups(items: list[tuple[str, ManifestEntry]]) -> list[list[tuple[str, ManifestEntry]]]:
+def _groups(items: list[ManifestEntry]) -> list[list[ManifestEntry]]:
     """Large entries alone; small ones by pack, in offset order, a few hundred at a time."""
-    groups: list[list[tuple[str, ManifestEntry]]] = []
-    by_pack: dict[str, list[tuple[str, ManifestEntry]]] = {}
-    for path, entry in items:
+    groups: list[list[ManifestEntry]] = []
+    by_pack: dict[str, list[ManifestEntry]] = {}
+    for entry in items:
         if entry.size >= _LARGE:
-            groups.append([(path, entry)])
+            groups.append([entry])
         else:
-            by_pack.setdefault(entry.pack, []).append((path, entry))
+            by_pack.setdefault(entry.pack, []).append(entry)
     for members in by_pack.values():
-        members.sort(key=lambda item: item[1].offset)
+        members.sort(key=lambda e: e.offset)
         groups.extend(members[i : i + _GROUP] for i in range(0, len(members), _GROUP))
     return groups
-
-
-def _fetch_group(cache: LocalCache, store: ObjectStore, group: list[tuple[str, ManifestEntry]]) -> None:
-    if len(group) == 1 and group[0][1].size >= _LARGE:
-        entry = group[0][1]
-        temp = cache.temp_path("fetch")
-        store.read_to_file(entry.hash, _location(entry), temp)
-        cache.adopt_content(entry.hash, temp)
-        return
-    batch = [(entry.hash, _location(entry)) for _, entry in group]
-    for content_hash, data in store.read_batch(batch):
-        cache.add_content(content_hash, data)

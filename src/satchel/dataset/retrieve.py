@@ -56,12 +56,13 @@ def cache_key(record: VersionRecord, *, part: int | None, num_parts: int | None,
 
 
 def _fetch(ctx: Context, record: VersionRecord, entries: View, *, max_workers: int,
-           raise_on_error: bool, progress: Progress) -> list[FetchFailure]:
+           raise_on_error: bool, progress: Progress, build: Path | None = None,
+           soft: bool = False) -> list[FetchFailure]:
     assert record.storage_url is not None
     store = ctx.store(record.storage_url)
     with progress(sum(e.size for e in entries.values())) as advance:
         return fetch_content(ctx.cache, store, entries, dataset_id=record.id, max_workers=max_workers,
-                             raise_on_error=raise_on_error, on_bytes=advance)
+                             raise_on_error=raise_on_error, on_bytes=advance, build=build, soft=soft)
 
 
 def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | None, num_parts: int | None,
@@ -76,15 +77,18 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
         if found is not None:
             return found
         entries = selection(ctx.views.view(record), part, num_parts, files)
-        failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
-                          progress=progress)
-        if failures:
-            for failure in failures:
-                entries.pop(failure.dataset_path, None)
-            key = f"{key}.incomplete-{uuid.uuid4().hex[:8]}"
-            log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
-                        len(failures), ctx.cache.version_dir(key))
-        folder = ctx.cache.materialize(key, ((p, e.hash) for p, e in entries.items()), soft=soft)
+        build = ctx.cache.new_build()
+        try:
+            failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
+                              progress=progress, build=build, soft=soft)
+            if failures:
+                key = f"{key}.incomplete-{uuid.uuid4().hex[:8]}"
+                log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
+                            len(failures), ctx.cache.version_dir(key))
+            folder = ctx.cache.publish(build, key)
+        except BaseException:
+            remove_tree(build)
+            raise
     ctx.cache.evict(keep={key})
     return folder
 
@@ -125,7 +129,7 @@ def mutable_copy(ctx: Context, record: VersionRecord, target: Path, *, overwrite
             if destination.parent not in made:
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 made.add(destination.parent)
-            shutil.copyfile(ctx.cache.content_path(entry.hash), destination)
+            shutil.copyfile(ctx.cache.content_file(entry.hash), destination)
             os.chmod(destination, 0o644)
     if skipped:
         log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,

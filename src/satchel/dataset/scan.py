@@ -7,9 +7,8 @@ import stat as stat_module
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
-from satchel.dataset.paths import join_dataset_path, local_file_matches, normalize_dataset_path
+from satchel.dataset.paths import local_file_matches
 from satchel.dataset.statcache import StatCache, StatKey
 from satchel.errors import InvalidArgumentError, SourceFileError
 from satchel.objects.hashing import hash_bytes, new_hasher
@@ -67,30 +66,31 @@ def find_sources(
     Dataset paths are ``dataset_path/<path relative to local_base_folder>``; the base defaults to the
     folder itself, or the file's folder when ``path`` is a file.
     """
-    root = Path(path).expanduser().absolute()
-    if not root.exists():
+    root = os.path.abspath(os.path.expanduser(path))
+    if not os.path.exists(root):
         raise InvalidArgumentError(f"cannot add {str(path)!r}: no such file or folder; check the path")
-    base = Path(local_base_folder).expanduser().absolute() if local_base_folder else None
-    if root.is_file():
-        found = [(str(root), root.stat())]
-        base = base or root.parent
+    is_folder = os.path.isdir(root)
+    if is_folder:
+        found = list(_walk(root, recursive))
+        default_base = root
     else:
-        found = list(_walk(str(root), recursive))
-        base = base or root
+        found = [(root, os.stat(root))]
+        default_base = os.path.dirname(root)
+    base = os.path.abspath(os.path.expanduser(local_base_folder)) if local_base_folder else default_base
+    base_prefix = base.rstrip("/") + "/"
+    within_start = len(root) + 1 if is_folder else len(default_base.rstrip("/")) + 1
     sources = []
     for local, info in found:
-        try:
-            relative = Path(local).relative_to(base).as_posix()
-        except ValueError:
+        if not local.startswith(base_prefix):
             raise InvalidArgumentError(
-                f"{local!r} is not inside local_base_folder {str(base)!r}; pass a base folder that contains it"
-            ) from None
-        within = Path(local).relative_to(root).as_posix() if root.is_dir() else Path(local).name
-        if not local_file_matches(within, wildcard):
+                f"{local!r} is not inside local_base_folder {base!r}; pass a base folder that contains it"
+            )
+        if wildcard and not local_file_matches(local[within_start:], wildcard):
             continue
+        relative = local[len(base_prefix) :]
         sources.append(
             SourceFile(
-                dataset_path=normalize_dataset_path(join_dataset_path(dataset_path, relative)),
+                dataset_path=f"{dataset_path}/{relative}" if dataset_path else relative,
                 local_path=local,
                 size=info.st_size,
                 mtime_ns=info.st_mtime_ns,

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 RACY_WINDOW_NS = 1_000_000_000
+_BATCH = 500
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
@@ -37,16 +38,24 @@ class StatCache:
 
     def lookup(self, keys: Iterable[StatKey]) -> dict[StatKey, str]:
         """Known hashes for the given (dev, ino, size, mtime_ns) keys."""
+        wanted: dict[tuple[int, int], StatKey] = {(k[0], k[1]): k for k in keys}
+        by_device: dict[int, list[int]] = {}
+        for dev, ino in wanted:
+            by_device.setdefault(dev, []).append(ino)
         found: dict[StatKey, str] = {}
         with self._lock:
-            cursor = self._conn.cursor()
-            for key in keys:
-                dev, ino, size, mtime_ns = key
-                row = cursor.execute(
-                    "SELECT hash, size, mtime_ns, hashed_ns FROM stat WHERE dev=? AND ino=?", (dev, ino)
-                ).fetchone()
-                if row and row[1] == size and row[2] == mtime_ns and row[3] - mtime_ns >= RACY_WINDOW_NS:
-                    found[key] = row[0]
+            for dev, inodes in by_device.items():
+                for start in range(0, len(inodes), _BATCH):
+                    chunk = inodes[start : start + _BATCH]
+                    rows = self._conn.execute(
+                        f"SELECT ino, hash, size, mtime_ns, hashed_ns FROM stat WHERE dev=? AND ino IN "
+                        f"({','.join('?' * len(chunk))})",
+                        (dev, *chunk),
+                    )
+                    for ino, content_hash, size, mtime_ns, hashed_ns in rows:
+                        key = wanted[(dev, ino)]
+                        if key[2:] == (size, mtime_ns) and hashed_ns - mtime_ns >= RACY_WINDOW_NS:
+                            found[key] = content_hash
         return found
 
     def remember(self, items: Iterable[tuple[StatKey, str]], hashed_ns: int | None = None) -> None:

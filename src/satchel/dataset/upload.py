@@ -21,8 +21,8 @@ from satchel.objects import codec as codecs
 
 LARGE_FILE = 16 << 20
 _READ_CHUNK = 8 << 20
-_BATCH_BYTES = 32 << 20
-_BATCH_FILES = 512
+_BATCH_BYTES = 8 << 20
+_BATCH_FILES = 256
 
 
 @dataclass(frozen=True)
@@ -145,8 +145,9 @@ def store_items(
     pipeline = PackPipeline(target, chunk_bytes, report, on_bytes)
     try:
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-read") as pool:
-            for batch in _batches(small):
-                for content_hash, codec, payload, size in pool.map(lambda i: _encode(i, level), batch):
+            encoded = pool.map(lambda batch: [_encode(i, level) for i in batch], _batches(small))
+            for results in encoded:
+                for content_hash, codec, payload, size in results:
                     pipeline.add(content_hash, codec, payload, size)
     finally:
         pipeline.close()

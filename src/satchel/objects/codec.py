@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import zipfile
 from enum import IntEnum
@@ -52,7 +53,7 @@ def resolve_compression(compression: object) -> int | None:
         return ZSTD_LEVEL
     if isinstance(compression, str) and compression.startswith("zstd:"):
         level = compression.partition(":")[2]
-        if level.lstrip("-").isdigit() and -7 <= int(level) <= 22:
+        if re.fullmatch(r"-?[0-9]{1,2}", level) and -7 <= int(level) <= 22:
             return int(level)
     raise InvalidArgumentError(
         f"compression={compression!r} is not supported; use None or 'zstd' (default), 'zstd:<level>' "
@@ -75,6 +76,12 @@ def decode(codec: int, payload: bytes, size: int) -> bytes:
     if codec == Codec.RAW:
         return payload
     if codec == Codec.ZSTD:
+        try:
+            declared = zstandard.frame_content_size(payload)
+        except zstandard.ZstdError as exc:
+            raise ValueError(f"corrupt zstd payload: {exc}") from exc
+        if declared not in (-1, size):
+            raise ValueError(f"zstd frame declares {declared} bytes, expected {size}")
         try:
             return bytes(_decompressor().decompress(payload, max_output_size=size))
         except zstandard.ZstdError as exc:

@@ -122,9 +122,15 @@ def encode_manifest(manifest: Manifest) -> bytes:
 def decode_manifest(data: bytes) -> Manifest:
     """Parse a manifest object. Raises ValueError when it is not a readable manifest."""
     try:
-        raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 34)
-    except zstandard.ZstdError as exc:
-        raise ValueError(f"corrupt manifest: {exc}") from exc
+        return _decode(data)
+    except ValueError:
+        raise
+    except (zstandard.ZstdError, struct.error, LookupError, AttributeError, TypeError) as exc:
+        raise ValueError(f"corrupt manifest: {exc!r}") from exc
+
+
+def _decode(data: bytes) -> Manifest:
+    raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 34)
     if not raw.startswith(MANIFEST_MAGIC):
         raise ValueError("not a satchel manifest")
     blocks = _split_blocks(memoryview(raw)[len(MANIFEST_MAGIC) :])

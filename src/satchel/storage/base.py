@@ -73,9 +73,11 @@ class Storage(ABC):
         """Yield a byte range in chunks, for objects too large to hold in memory."""
         end = start + length
         while start < end:
-            step = min(chunk_size, end - start)
-            yield self.get_range(key, start, step)
-            start += step
+            chunk = self.get_range(key, start, min(chunk_size, end - start))
+            if not chunk:
+                return
+            yield chunk
+            start += len(chunk)
 
     @abstractmethod
     def head(self, key: str) -> int | None:

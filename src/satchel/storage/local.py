@@ -6,11 +6,18 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from satchel.errors import StorageError, StorageNotFoundError, StoragePermissionError, StorageTransientError
+from satchel.errors import (
+    InvalidArgumentError,
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    StorageTransientError,
+)
 from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key
 
 _TMP = ".tmp"
@@ -27,8 +34,11 @@ class LocalStorage(Storage):
         self.url = self.root.as_uri()
 
     def path_of(self, key: str) -> Path:
-        """Local path of ``key`` (the object may not exist)."""
-        return self.root / check_key(key)
+        """Local path of ``key`` (the object may not exist). Keys under ``.tmp/`` are reserved."""
+        check_key(key)
+        if key.split("/", 1)[0] == _TMP:
+            raise InvalidArgumentError(f"storage key {key!r} is reserved ('{_TMP}/' holds temp files)")
+        return self.root / key
 
     def _error(self, exc: OSError, key: str | None) -> StorageError:
         where = f"{self.url}/{key}" if key else self.url
@@ -72,12 +82,14 @@ class LocalStorage(Storage):
                 tmp.unlink()
 
     def put(self, key: str, data: bytes) -> None:
+        self.path_of(key)
         try:
             self._publish(self._write_temp(data), key, exclusive=False)
         except OSError as exc:
             raise self._error(exc, key) from exc
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
+        self.path_of(key)
         try:
             if self.path_of(key).exists():
                 return False
@@ -86,6 +98,7 @@ class LocalStorage(Storage):
             raise self._error(exc, key) from exc
 
     def put_file(self, key: str, path: Path, *, consume: bool = False) -> None:
+        self.path_of(key)
         try:
             tmp = self._temp_path()
             if consume:
@@ -131,14 +144,19 @@ class LocalStorage(Storage):
 
     def head(self, key: str) -> int | None:
         try:
-            return self.path_of(key).stat().st_size
-        except FileNotFoundError:
+            info = self.path_of(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
             raise self._error(exc, key) from exc
+        return info.st_size if stat.S_ISREG(info.st_mode) else None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         folder, _, _ = prefix.rpartition("/")
+        if folder:
+            self.path_of(folder)
+        if prefix.startswith("/") or ".." in prefix.split("/"):
+            raise InvalidArgumentError(f"invalid list prefix {prefix!r}: prefixes are relative, without '..'")
         base = self.root / folder if folder else self.root
         if not base.is_dir():
             return

@@ -1,0 +1,253 @@
+"""Manifest encoding: round trip, determinism, rejection of damaged data, scale."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from satchel.objects.manifest import (
+    MANIFEST_MAGIC,
+    Manifest,
+    ManifestEntry,
+    decode_manifest,
+    encode_manifest,
+    manifest_key,
+)
+
+SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Any unicode except NUL (the path separator of the encoding) and lone surrogates (not encodable).
+text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=24)
+paths = st.one_of(
+    text.filter(bool),
+    st.lists(text.filter(bool), min_size=1, max_size=4).map("/".join),
+)
+hex_hashes = st.binary(min_size=32, max_size=32).map(bytes.hex)
+entries = st.builds(
+    ManifestEntry,
+    hash=hex_hashes,
+    size=st.integers(0, 2**40),
+    origin=st.one_of(st.sampled_from(["v1", "v2", "v3"]), text),
+    pack=st.one_of(st.just(""), st.sampled_from(["a" * 64, "b" * 64]), hex_hashes),
+    offset=st.integers(0, 2**64 - 1),
+    length=st.integers(0, 2**64 - 1),
+    codec=st.integers(0, 1),
+)
+full_manifests = st.builds(
+    Manifest,
+    kind=st.just("full"),
+    parents=st.lists(hex_hashes, max_size=2),
+    entries=st.dictionaries(paths, entries, max_size=25),
+    removed=st.just([]),
+)
+delta_manifests = st.builds(
+    Manifest,
+    kind=st.just("delta"),
+    parents=st.lists(hex_hashes, min_size=1, max_size=4),
+    entries=st.dictionaries(paths, entries, max_size=25),
+    removed=st.lists(paths, max_size=10),
+)
+manifests = st.one_of(full_manifests, delta_manifests)
+
+
+def entry(i: int, pack: str = "p" * 64) -> ManifestEntry:
+    return ManifestEntry(f"{i:064x}", i * 3, f"origin-{i % 3}", pack if i % 2 else "", i * 10, i, i % 2)
+
+
+@SETTINGS
+@given(manifest=manifests)
+def test_round_trip(manifest: Manifest) -> None:
+    decoded = decode_manifest(encode_manifest(manifest))
+    assert decoded.kind == manifest.kind
+    assert decoded.parents == manifest.parents  # order matters: later parents win
+    assert decoded.entries == manifest.entries
+    assert all(type(e) is ManifestEntry for e in decoded.entries.values())
+    assert decoded.removed == sorted(manifest.removed)
+
+
+@SETTINGS
+@given(manifest=manifests)
+def test_encoding_is_deterministic(manifest: Manifest) -> None:
+    data = encode_manifest(manifest)
+    assert encode_manifest(manifest) == data
+    shuffled = Manifest(
+        kind=manifest.kind,
+        parents=list(manifest.parents),
+        entries=dict(reversed(list(manifest.entries.items()))),
+        removed=list(reversed(manifest.removed)),
+    )
+    assert encode_manifest(shuffled) == data
+    assert encode_manifest(decode_manifest(data)) == data
+
+
+@SETTINGS
+@given(manifest=manifests, other=manifests)
+def test_different_manifests_encode_differently(manifest: Manifest, other: Manifest) -> None:
+    same = (
+        manifest.kind == other.kind
+        and manifest.parents == other.parents
+        and manifest.entries == other.entries
+        and sorted(manifest.removed) == sorted(other.removed)
+    )
+    assert (encode_manifest(manifest) == encode_manifest(other)) == same
+
+
+def test_empty_manifests() -> None:
+    for manifest in (Manifest("full"), Manifest("delta", parents=["a" * 64], removed=["gone", "also/gone"])):
+        decoded = decode_manifest(encode_manifest(manifest))
+        assert decoded.kind == manifest.kind
+        assert decoded.parents == manifest.parents
+        assert decoded.entries == {}
+        assert decoded.removed == sorted(manifest.removed)
+
+
+def test_entry_defaults_and_edge_values() -> None:
+    manifest = Manifest(
+        "full",
+        entries={
+            "draft.bin": ManifestEntry("0" * 64, 0, "v"),  # not stored yet: no pack
+            "big.bin": ManifestEntry("f" * 64, 2**40, "v", "e" * 64, 2**64 - 1, 2**64 - 1, 1),
+            "dir/ünïcödé 文件.txt": ManifestEntry("1" * 64, 5, "ü", "e" * 64, 8, 5, 0),
+        },
+    )
+    decoded = decode_manifest(encode_manifest(manifest))
+    assert decoded.entries == manifest.entries
+    assert decoded.entries["draft.bin"].pack == ""
+
+
+def test_manifest_key() -> None:
+    assert manifest_key("ab" + "0" * 62) == f"manifests/ab/ab{'0' * 62}"
+
+
+# -- damaged data ----------------------------------------------------------------------------------
+def _compressed(raw: bytes) -> bytes:
+    return zstandard.ZstdCompressor().compress(raw)
+
+
+@pytest.mark.parametrize("garbage", [b"", b"junk", b"\x00" * 100, MANIFEST_MAGIC, b"\x28\xb5\x2f\xfd" + b"\x00" * 8])
+def test_garbage_is_rejected(garbage: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_manifest(garbage)
+
+
+@SETTINGS
+@given(garbage=st.binary(max_size=200))
+def test_random_bytes_are_rejected(garbage: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_manifest(garbage)
+
+
+def test_every_truncation_is_rejected() -> None:
+    manifest = Manifest("delta", ["a" * 64], {f"f{i}": entry(i) for i in range(20)}, ["x", "y"])
+    data = encode_manifest(manifest)
+    for cut in range(len(data)):
+        with pytest.raises(ValueError):
+            decode_manifest(data[:cut])
+
+
+def test_wrong_magic_is_rejected() -> None:
+    raw = zstandard.ZstdDecompressor().decompress(encode_manifest(Manifest("full", entries={"a": entry(1)})))
+    with pytest.raises(ValueError, match="not a satchel manifest"):
+        decode_manifest(_compressed(b"XXXXXXXX" + raw[len(MANIFEST_MAGIC) :]))
+
+
+def _raw_blocks(manifest: Manifest) -> list[bytes]:
+    raw = zstandard.ZstdDecompressor().decompress(encode_manifest(manifest))
+    body, blocks, pos = raw[len(MANIFEST_MAGIC) :], [], 0
+    while pos < len(body):
+        (length,) = struct.unpack_from("<Q", body, pos)
+        blocks.append(body[pos + 8 : pos + 8 + length])
+        pos += 8 + length
+    assert len(blocks) == 10
+    return blocks
+
+
+def _reassemble(blocks: list[bytes]) -> bytes:
+    return _compressed(MANIFEST_MAGIC + b"".join(struct.pack("<Q", len(b)) + b for b in blocks))
+
+
+def test_reassembly_helper_is_faithful() -> None:
+    manifest = Manifest("full", entries={f"f{i}": entry(i) for i in range(5)})
+    assert decode_manifest(_reassemble(_raw_blocks(manifest))).entries == manifest.entries
+
+
+def test_future_format_is_rejected() -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+    header = json.loads(blocks[0])
+    header["format"] = 2
+    blocks[0] = json.dumps(header).encode()
+    with pytest.raises(ValueError, match="format 2"):
+        decode_manifest(_reassemble(blocks))
+
+
+def test_missing_block_is_rejected() -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+    with pytest.raises(ValueError, match="truncated"):
+        decode_manifest(_reassemble(blocks[:9]))
+
+
+@pytest.mark.parametrize("column", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_column_with_wrong_length_is_rejected(column: int) -> None:
+    blocks = _raw_blocks(Manifest("full", entries={f"f{i}": entry(i) for i in range(4)}))
+    if column == 1:
+        blocks[1] = blocks[1] + b"\0extra"  # one path too many
+    elif column == 2:
+        blocks[2] = blocks[2][:-32]  # one hash too few
+    elif column in (3, 6, 7):
+        blocks[column] = blocks[column][:-8]
+    elif column in (4, 5):
+        blocks[column] = blocks[column][:-4]
+    else:
+        blocks[8] = blocks[8] + b"\x00"
+    with pytest.raises(ValueError):
+        decode_manifest(_reassemble(blocks))
+
+
+@pytest.mark.parametrize("case", ["short-length-field", "header-not-object", "origin-out-of-range"])
+def test_malformed_body_raises_value_error(case: str) -> None:
+    if case == "short-length-field":
+        data = _compressed(MANIFEST_MAGIC + b"abc")
+    elif case == "header-not-object":
+        blocks = _raw_blocks(Manifest("full"))
+        blocks[0] = b"[1, 2]"
+        data = _reassemble(blocks)
+    else:
+        blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+        blocks[4] = struct.pack("<I", 99)
+        data = _reassemble(blocks)
+    with pytest.raises(ValueError):
+        decode_manifest(data)
+
+
+# -- scale -----------------------------------------------------------------------------------------
+def test_200k_entries() -> None:
+    count = 200_000
+    packs = [f"{p:064x}" for p in range(1, 40)]
+    manifest = Manifest(
+        "full",
+        parents=["c" * 64],
+        entries={
+            f"shard-{i % 97:02d}/sample_{i:07d}.jpg": ManifestEntry(
+                (i * 2654435761 % 2**256).to_bytes(32, "big").hex(),
+                i * 37,
+                f"version-{i % 5}",
+                packs[i % len(packs)] if i % 11 else "",
+                8 + i * 64,
+                i % 5000,
+                i % 2,
+            )
+            for i in range(count)
+        },
+    )
+    data = encode_manifest(manifest)
+    # Columns plus zstd: well under the ~100 bytes/entry a naive JSON encoding would take.
+    assert len(data) < 60 * count
+    decoded = decode_manifest(data)
+    assert len(decoded.entries) == count
+    assert decoded.entries == manifest.entries
+    assert decoded.parents == ["c" * 64]
