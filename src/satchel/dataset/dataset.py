@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -123,10 +124,19 @@ class Dataset:
             )
         return record
 
-    def _workers(self, max_workers: int | None) -> int:
+    def _workers(self, max_workers: int | None, *, cpu_bound: bool = False) -> int:
+        """Threads to use: the argument, else the setting; CPU-bound local work gets at most one per core."""
         if max_workers is not None and max_workers < 1:
             raise InvalidArgumentError(f"max_workers must be at least 1, got {max_workers}")
-        return max_workers or self._ctx.settings.max_workers
+        if max_workers is not None:
+            return max_workers
+        if cpu_bound:
+            return min(self._ctx.settings.max_workers, os.cpu_count() or 1)
+        return self._ctx.settings.max_workers
+
+    def _is_local(self, url: str | None) -> bool:
+        """True when ``url`` is a storage on a local filesystem (work there is CPU-bound, not latency-bound)."""
+        return url is not None and self._ctx.store(url).storage.capabilities.local_path
 
     def _progress(self, enabled: bool, what: str) -> Callable[[int], AbstractContextManager[Callable[[int], None]]]:
         return lambda total: progress(enabled, total, f"{what} {self.name}")
@@ -239,7 +249,7 @@ class Dataset:
         sources = find_sources(path, wildcard=as_patterns(wildcard), local_base_folder=local_base_folder,
                                dataset_path=prefix, recursive=recursive)
         with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
-            hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(max_workers),
+            hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(max_workers, cpu_bound=True),
                                   on_bytes=advance)
         added, modified = draft.record_sources(self._ctx, record, sources, hashes)
         log.info("dataset %s: %d file(s) added, %d modified, %d unchanged", self.id, added, modified,
@@ -274,7 +284,8 @@ class Dataset:
         stale = [p for p in current if (not prefix or p == prefix or p.startswith(prefix + "/")) and p not in keep]
         removed = draft.remove_paths(self._ctx, record, stale)
         with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
-            hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(None), on_bytes=advance)
+            hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(None, cpu_bound=True),
+                                  on_bytes=advance)
         added, modified = draft.record_sources(self._ctx, record, sources, hashes)
         return removed, added + modified
 
@@ -302,7 +313,9 @@ class Dataset:
             raise InvalidArgumentError(f"chunk_size is a pack size in MB and must be positive, got {chunk_size}")
         report = lifecycle.upload(
             self._ctx, record, output_url=output_url, level=level,
-            chunk_bytes=int((chunk_size or DEFAULT_CHUNK_MB) * 1024 * 1024), max_workers=self._workers(max_workers),
+            chunk_bytes=int((chunk_size or DEFAULT_CHUNK_MB) * 1024 * 1024),
+            max_workers=self._workers(max_workers, cpu_bound=self._is_local(lifecycle.target_url(self._ctx, record,
+                                                                                                   output_url))),
             retries=retries, progress=self._progress(show_progress or verbose, "uploading"),
         )
         self._refresh()
@@ -335,7 +348,8 @@ class Dataset:
     def _finalize(self, verbose: bool, auto_upload: bool) -> None:
         record = self._require_draft("finalize")
         store = self._ctx.store(lifecycle.target_url(self._ctx, record))
-        todo = lifecycle.pending(self._ctx, record, store)
+        state = draft.draft_state(self._ctx, record)
+        todo = lifecycle.pending(self._ctx, record, store, state)
         if todo.files:
             if not auto_upload:
                 raise PendingUploadError(
@@ -346,7 +360,6 @@ class Dataset:
             self.upload(show_progress=verbose, output_url=store.url)
             record = self._refresh()
         store.check_format(create=True)
-        state = draft.draft_state(self._ctx, record)
         manifest, depth = lifecycle.build_manifest(self._ctx, record, store, state.current, state.parents)
         manifest_hash = store.put_manifest(manifest)
         stats = lifecycle.version_stats(state.parents, state.current)
@@ -421,7 +434,8 @@ class Dataset:
         record = self._require_final("get a local copy")
         folder = retrieve.local_copy(
             self._ctx, record, soft=bool(use_soft_links), part=part, num_parts=num_parts,
-            files=_file_list(files), raise_on_error=raise_on_error, max_workers=self._workers(max_workers),
+            files=_file_list(files), raise_on_error=raise_on_error,
+            max_workers=self._workers(max_workers, cpu_bound=self._is_local(record.storage_url)),
             progress=self._progress(False, "downloading"),
         )
         return str(folder)
@@ -444,7 +458,8 @@ class Dataset:
         try:
             folder = retrieve.mutable_copy(
                 self._ctx, record, Path(target_folder).expanduser().absolute(), overwrite=overwrite, part=part,
-                num_parts=num_parts, raise_on_error=raise_on_error, max_workers=self._workers(max_workers),
+                num_parts=num_parts, raise_on_error=raise_on_error,
+                max_workers=self._workers(max_workers, cpu_bound=self._is_local(record.storage_url)),
                 progress=self._progress(False, "downloading"),
             )
         except FileExistsError:

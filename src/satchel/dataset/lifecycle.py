@@ -7,7 +7,7 @@ from typing import Any
 
 from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
-from satchel.dataset.draft import draft_state
+from satchel.dataset.draft import DraftState, draft_state
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import IntegrityError
@@ -40,9 +40,9 @@ def target_url(ctx: Context, record: VersionRecord, output_url: str | None = Non
     return normalize_url(chosen)
 
 
-def pending(ctx: Context, record: VersionRecord, store: ObjectStore) -> Pending:
+def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState | None = None) -> Pending:
     """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
-    state = draft_state(ctx, record)
+    state = state or draft_state(ctx, record)
     index = store.index()
     missing = {e.hash: (p, e) for p, e in state.current.items() if e.hash not in index}
     items: dict[str, UploadItem] = {}

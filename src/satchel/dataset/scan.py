@@ -109,11 +109,19 @@ def _changed(source: SourceFile, info: os.stat_result) -> bool:
 def read_verified(source: SourceFile) -> bytes:
     """Read a small source file, raising SourceFileError if it vanished or changed since it was found."""
     try:
-        with open(source.local_path, "rb") as handle:
-            data = handle.read()
-            info = os.fstat(handle.fileno())
+        fd = os.open(source.local_path, os.O_RDONLY)
     except FileNotFoundError:
         raise _vanished(source) from None
+    try:
+        data = os.read(fd, source.size + 1)
+        while len(data) <= source.size:
+            more = os.read(fd, source.size + 1 - len(data))
+            if not more:
+                break
+            data += more
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
     if _changed(source, info) or len(data) != source.size:
         raise _changed_error(source)
     return data

@@ -58,10 +58,18 @@ def _changed(item: UploadItem, what: str) -> SourceFileError:
 def _read_local(item: UploadItem) -> bytes:
     assert item.local_path is not None
     try:
-        with open(item.local_path, "rb") as handle:
-            data = handle.read()
+        fd = os.open(item.local_path, os.O_RDONLY)
     except FileNotFoundError:
         raise _changed(item, "vanished") from None
+    try:
+        data = os.read(fd, item.size + 1)
+        while 0 < len(data) <= item.size:
+            more = os.read(fd, item.size + 1 - len(data))
+            if not more:
+                break
+            data += more
+    finally:
+        os.close(fd)
     if len(data) != item.size or hash_bytes(data) != item.hash:
         raise _changed(item, "changed")
     return data
