@@ -10,11 +10,13 @@ Encoding: zstd over ``MAGIC``, a JSON header, then one column per field (paths N
 
 from __future__ import annotations
 
+import gc
 import json
 import struct
 import sys
 from array import array
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import NamedTuple
 
 import zstandard
@@ -91,10 +93,13 @@ def _split_blocks(data: memoryview) -> list[bytes]:
 def encode_manifest(manifest: Manifest) -> bytes:
     """Serialize deterministically (paths sorted)."""
     paths = sorted(manifest.entries)
-    rows = [manifest.entries[p] for p in paths]
-    packs = sorted({r.pack for r in rows if r.pack})
-    origins = sorted({r.origin for r in rows})
+    rows = list(map(manifest.entries.__getitem__, paths))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
+    hashes, sizes, row_origins, row_packs, offsets, lengths, codecs = columns
+    packs = sorted(set(row_packs) - {""})
+    origins = sorted(set(row_origins))
     pack_no = {p: i for i, p in enumerate(packs)}
+    pack_no[""] = _NO_PACK
     origin_no = {o: i for i, o in enumerate(origins)}
     header = {
         "format": MANIFEST_FORMAT,
@@ -107,13 +112,13 @@ def encode_manifest(manifest: Manifest) -> bytes:
     body = _blocks(
         json.dumps(header, separators=(",", ":")).encode(),
         "\0".join(paths).encode(),
-        bytes.fromhex("".join(r.hash for r in rows)),
-        _column("Q", [r.size for r in rows]),
-        _column("I", [origin_no[r.origin] for r in rows]),
-        _column("I", [pack_no[r.pack] if r.pack else _NO_PACK for r in rows]),
-        _column("Q", [r.offset for r in rows]),
-        _column("Q", [r.length for r in rows]),
-        bytes(r.codec for r in rows),
+        bytes.fromhex("".join(hashes)),
+        _column("Q", list(sizes)),
+        _column("I", list(map(origin_no.__getitem__, row_origins))),
+        _column("I", list(map(pack_no.__getitem__, row_packs))),
+        _column("Q", list(offsets)),
+        _column("Q", list(lengths)),
+        bytes(codecs),
         "\0".join(sorted(manifest.removed)).encode(),
     )
     return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
@@ -121,12 +126,17 @@ def encode_manifest(manifest: Manifest) -> bytes:
 
 def decode_manifest(data: bytes) -> Manifest:
     """Parse a manifest object. Raises ValueError when it is not a readable manifest."""
+    paused = gc.isenabled()
+    gc.disable()  # millions of new tuples would trigger needless full collections
     try:
         return _decode(data)
     except ValueError:
         raise
     except (zstandard.ZstdError, struct.error, LookupError, AttributeError, TypeError) as exc:
         raise ValueError(f"corrupt manifest: {exc!r}") from exc
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _decode(data: bytes) -> Manifest:
@@ -143,9 +153,10 @@ def _decode(data: bytes) -> Manifest:
     paths = blocks[1].decode().split("\0") if count else []
     hex_hashes = blocks[2].hex()
     hashes = [hex_hashes[i : i + 64] for i in range(0, len(hex_hashes), 64)]
-    origins = [header["origins"][i] for i in _read_column("I", blocks[4])]
-    pack_names = [*header["packs"], ""]
-    packs = [pack_names[i] if i != _NO_PACK else "" for i in _read_column("I", blocks[5])]
+    origins = list(map(header["origins"].__getitem__, _read_column("I", blocks[4])))
+    pack_names = dict(enumerate(header["packs"]))
+    pack_names[_NO_PACK] = ""
+    packs = list(map(pack_names.__getitem__, _read_column("I", blocks[5])))
     columns = (
         hashes,
         _read_column("Q", blocks[3]),
@@ -157,6 +168,7 @@ def _decode(data: bytes) -> Manifest:
     )
     if any(len(col) != count for col in columns) or len(paths) != count:
         raise ValueError("manifest columns disagree on the number of entries")
-    entries = dict(zip(paths, map(ManifestEntry, *columns), strict=True))
+    make = tuple.__new__
+    entries = dict(zip(paths, map(make, repeat(ManifestEntry), zip(*columns)), strict=True))
     removed = blocks[9].decode().split("\0") if blocks[9] else []
     return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed)
