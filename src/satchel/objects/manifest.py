@@ -169,6 +169,6 @@ def _decode(data: bytes) -> Manifest:
     if any(len(col) != count for col in columns) or len(paths) != count:
         raise ValueError("manifest columns disagree on the number of entries")
     make = tuple.__new__
-    entries = dict(zip(paths, map(make, repeat(ManifestEntry), zip(*columns)), strict=True))
+    entries = dict(zip(paths, map(make, repeat(ManifestEntry), zip(*columns, strict=True)), strict=True))
     removed = blocks[9].decode().split("\0") if blocks[9] else []
     return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed)
