@@ -6,8 +6,8 @@ One root, specific leaves; each leaf also subclasses the built-in a caller would
     ├── ConfigError (ValueError)                 a setting cannot be parsed
     ├── InvalidArgumentError (ValueError)        a bad argument to the public API
     │   └── InvalidDatasetPathError              a dataset path escapes the dataset (``../x``, absolute)
-    ├── DatasetNotFoundError (LookupError)       no dataset version matches an id or a query
-    ├── DatasetStateError (RuntimeError)         the operation does not fit the version's state
+    ├── DatasetNotFoundError (LookupError, ValueError)   no dataset version matches an id or a query
+    ├── DatasetStateError (RuntimeError, ValueError)     the operation does not fit the version's state
     │   ├── DatasetFinalizedError                changing a finalized (immutable) version
     │   ├── DatasetNotFinalizedError             reading / parenting a version that is not finalized
     │   └── PendingUploadError                   finalize while content is not stored yet
@@ -22,7 +22,9 @@ One root, specific leaves; each leaf also subclasses the built-in a caller would
         ├── StorageTransientError                worth a retry (timeouts, 5xx, throttling)
         └── StorageFormatError                   the store was written by an incompatible format
 
-Messages always say what went wrong and what to do next.
+Messages always say what went wrong and what to do next. ``DatasetNotFoundError`` and
+``DatasetStateError`` are also ``ValueError``s because ClearML Data raises ``ValueError`` in those cases,
+so code written for it keeps catching them.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class InvalidDatasetPathError(InvalidArgumentError):
         self.dataset_path = dataset_path
 
 
-class DatasetNotFoundError(SatchelError, LookupError):
+class DatasetNotFoundError(SatchelError, LookupError, ValueError):
     """No dataset version matches the given id or query."""
 
     def __init__(self, message: str, *, dataset_id: str | None = None) -> None:
@@ -56,7 +58,7 @@ class DatasetNotFoundError(SatchelError, LookupError):
         self.dataset_id = dataset_id
 
 
-class DatasetStateError(SatchelError, RuntimeError):
+class DatasetStateError(SatchelError, RuntimeError, ValueError):
     """The requested operation does not fit the dataset version's state."""
 
     def __init__(self, message: str, *, dataset_id: str) -> None:

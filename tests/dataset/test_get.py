@@ -78,3 +78,12 @@ def test_tags_and_repr(home: Path) -> None:
     ds.tags = ["y", "z"]
     assert Dataset.get(dataset_id=ds.id).tags == ["y", "z"]
     assert "p/a" in repr(ds) and "final" in repr(ds)
+
+
+def test_clearml_style_error_handling_keeps_working(home: Path) -> None:
+    with pytest.raises(ValueError):
+        Dataset.get(dataset_id="missing")
+    draft = Dataset.create(dataset_name="d", dataset_project="p", use_current_task=True)
+    with pytest.raises(ValueError):
+        draft.get_local_copy()
+    assert Dataset.get(dataset_id=draft.id, alias="train", shallow_search=True).id == draft.id

@@ -152,11 +152,14 @@ class Dataset:
         dataset_version: str | None = None,
         output_uri: str | None = None,
         description: str | None = None,
+        *,
+        use_current_task: bool = False,
     ) -> Dataset:
         """Create a new draft version whose view starts as its parents' views merged in list order.
 
         Parents must be finalized. Project and name default to the last parent's. Without
         ``dataset_version`` the latest version of project/name is bumped (``1.0.0`` first).
+        ``use_current_task`` is accepted for ClearML compatibility and ignored (satchel has no tasks).
         """
         ctx = get_context()
         parents = [_resolve(ctx, p) for p in parent_datasets or []]
@@ -205,12 +208,17 @@ class Dataset:
         auto_create: bool = False,
         writable_copy: bool = False,
         dataset_version: str | None = None,
+        alias: str | None = None,
+        overridable: bool = False,
+        shallow_search: bool = False,
     ) -> Dataset:
         """A version by id, or the latest one matching project/name/tags/version.
 
         Latest means the highest semantic version (newest among equals), else the most recent. With only
         ``dataset_project``, the most recently created version in that project. ``auto_create`` creates
         the dataset when nothing matches; ``writable_copy`` returns a new draft child of the match.
+        ``alias``, ``overridable`` and ``shallow_search`` are accepted for ClearML compatibility and have
+        no effect (there are no tasks to register an alias on, and the search is always complete).
         """
         ctx = get_context()
         try:
