@@ -90,8 +90,15 @@ def decode(codec: int, payload: bytes, size: int) -> bytes:
 
 
 def stream_compressor(level: int) -> zstandard.ZstdCompressionObj:
-    """An incremental zstd compressor (``compress`` / ``flush``)."""
-    return _compressor(level).compressobj()
+    """An incremental zstd compressor (``compress`` / ``flush``), using every core for large inputs."""
+    return zstandard.ZstdCompressor(level=level, threads=-1).compressobj()
+
+
+def worth_compressing(sample: bytes, level: int | None) -> bool:
+    """Does zstd at ``level`` pay on this sample (the start of a large file)?"""
+    if level is None or not sample:
+        return False
+    return len(_compressor(level).compress(sample[: 1 << 20])) < len(sample[: 1 << 20]) * _WORTH_IT
 
 
 def stream_decompressor() -> zstandard.ZstdDecompressionObj:

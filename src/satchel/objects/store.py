@@ -7,6 +7,7 @@ is incomplete. Every read is verified against its content hash.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ STORE_FORMAT = 1
 _COALESCE_GAP = 1 << 20
 _MAX_RANGE = 64 << 20
 _STREAM_CHUNK = 8 << 20
+_SAMPLE = 1 << 20
 
 
 class ObjectStore:
@@ -163,7 +165,15 @@ class ObjectStore:
         tmp = tmp_dir / f"pack-{uuid.uuid4().hex}"
         raw_hasher, pack_hasher = new_hasher(), new_hasher()
         size = 0
-        compressor = codec.stream_compressor(level) if level is not None else None
+        stream = iter(chunks)
+        head = bytearray()
+        for chunk in stream:
+            head += chunk
+            if len(head) >= _SAMPLE:
+                break
+        first = bytes(head)
+        compressor = codec.stream_compressor(level) if level is not None and codec.worth_compressing(first, level) \
+            else None
         try:
             with open(tmp, "wb") as out:
                 def emit(block: bytes) -> None:
@@ -171,7 +181,7 @@ class ObjectStore:
                         pack_hasher.update(block)
                         out.write(block)
                 emit(PACK_MAGIC)
-                for chunk in chunks:
+                for chunk in itertools.chain([first], stream):
                     raw_hasher.update(chunk)
                     size += len(chunk)
                     emit(compressor.compress(chunk) if compressor else chunk)

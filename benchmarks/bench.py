@@ -1,0 +1,243 @@
+"""satchel against DVC and against the disk, in one run, with targets. See benchmarks/README.md.
+
+    python benchmarks/bench.py [--small] [--runs N] [--work DIR] [--out FILE]
+
+Every measured step runs in its own process; its wall time and peak RSS come from ``wait4``. Tools
+alternate order from run to run. Results (byte identity included) go to ``--out`` as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.workloads import Sizes, apply_w3, make_w1, make_w2, tree_digest
+
+HERE = Path(__file__).resolve().parent
+OPS = HERE / "ops.py"
+
+
+@dataclass
+class Measure:
+    wall: float
+    rss_mb: float
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+        parse: bool = False) -> Measure:
+    """Run one process; return its wall time, its own peak RSS (wait4) and, with ``parse``, its JSON output."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=err)
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.read().decode()[-3000:]}")
+    result = json.loads(out.decode().strip().splitlines()[-1]) if parse else {}
+    return Measure(wall, usage.ru_maxrss / 1024, result)
+
+
+class Bench:
+    def __init__(self, sizes: Sizes, work: Path, runs: int, dvc: str) -> None:
+        self.sizes = sizes
+        self.work = work
+        self.runs = runs
+        self.dvc = dvc
+        self.samples: dict[str, list[float]] = defaultdict(list)
+        self.rss: dict[str, list[float]] = defaultdict(list)
+        self.facts: dict[str, Any] = {}
+        self.checks: dict[str, bool] = {}
+        self.src = work / "src"
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def record(self, name: str, measure: Measure, seconds: float | None = None) -> Measure:
+        self.samples[name].append(measure.wall if seconds is None else seconds)
+        self.rss[name].append(measure.rss_mb)
+        return measure
+
+    def op(self, home: Path, operation: str, **args: Any) -> Measure:
+        env = {**os.environ, "SATCHEL_HOME": str(home)}
+        return run([sys.executable, str(OPS), operation, json.dumps(args)], env=env, parse=True)
+
+    def shell(self, *cmd: str, cwd: Path | None = None) -> Measure:
+        env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+        return run(list(cmd), cwd=cwd, env=env)
+
+    def check(self, name: str, got: dict[str, str], expected: dict[str, str]) -> None:
+        self.checks[name] = got == expected
+        if got != expected:
+            missing = sorted(set(expected) - set(got))[:3]
+            extra = sorted(set(got) - set(expected))[:3]
+            print(f"IDENTITY FAILED {name}: missing {missing} extra {extra}", file=sys.stderr)
+
+    # -- preparation ------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        if self.src.exists():
+            shutil.rmtree(self.src)
+        started = time.perf_counter()
+        make_w1(self.src / "w1", self.sizes)
+        make_w2(self.src / "w2", self.sizes)
+        subprocess.run(["cp", "-al", str(self.src / "w1"), str(self.src / "w3")], check=True)
+        change = apply_w3(self.src / "w3", self.sizes)
+        self.facts["w3_changed_bytes"] = change.changed_bytes
+        self.facts["w3_counts"] = (len(change.modified), len(change.added), len(change.removed))
+        self.digests = {k: tree_digest(self.src / k) for k in ("w1", "w2", "w3")}
+        self.facts["w1_bytes"] = _tree_bytes(self.src / "w1")
+        self.facts["w2_bytes"] = _tree_bytes(self.src / "w2")
+        self.facts["prepare_seconds"] = time.perf_counter() - started
+
+    # -- the three contenders ---------------------------------------------------------------------
+    def disk(self, r: Path) -> None:
+        for work in ("w1", "w2"):
+            tar = r / f"{work}.tar"
+            self.record(f"{work}_tar_c", self.shell("tar", "-cf", str(tar), "-C", str(self.src), work))
+            (r / f"untar_{work}").mkdir()
+            self.record(f"{work}_tar_x", self.shell("tar", "-xf", str(tar), "-C", str(r / f"untar_{work}")))
+            self.record(f"{work}_cp", self.shell("cp", "-r", str(self.src / work), str(r / f"cp_{work}")))
+            tar.unlink()
+        started = time.perf_counter()
+        for path in sorted((self.src / "w2").iterdir()):
+            from blake3 import blake3
+
+            hasher = blake3(max_threads=blake3.AUTO)
+            hasher.update_mmap(str(path))
+        seconds = time.perf_counter() - started
+        self.samples["blake3_mb_s"].append(self.facts["w2_bytes"] / seconds / 1e6)
+
+    def satchel(self, r: Path) -> None:
+        home = r / "satchel-home"
+        w1 = self.record("satchel_w1_store", self.op(home, "store", folder=str(self.src / "w1"), name="w1"))
+        for part in ("add", "upload", "finalize"):
+            self.samples[f"satchel_w1_{part}"].append(w1.result[part])
+        self.facts.setdefault("satchel_w1_stored", []).append(_tree_bytes(home / "storage"))
+        cold = self.record("satchel_w1_cold_get", self.op(home, "get", dataset_id=w1.result["id"]))
+        self.check("satchel W1 cold get", tree_digest(Path(cold.result["path"])), self.digests["w1"])
+        warm = self.op(home, "get", dataset_id=w1.result["id"])
+        self.samples["satchel_warm_get_ms"].append(warm.result["seconds"] * 1000)
+        mutable = self.record("satchel_w1_mutable", self.op(home, "mutable", dataset_id=w1.result["id"],
+                                                              target=str(r / "satchel-mutable")))
+        self.check("satchel W1 mutable copy", tree_digest(Path(mutable.result["path"])), self.digests["w1"])
+        readd = self.op(home, "readd", parent=w1.result["id"], folder=str(self.src / "w1"))
+        self.samples["satchel_w1_readd"].append(readd.result["seconds"])
+        self.checks["satchel re-add finds nothing new"] = readd.result["added"] == 0 and not readd.result["dirty"]
+        before = _tree_bytes(home / "storage")
+        w3 = self.record("satchel_w3", self.op(home, "child", parent=w1.result["id"], folder=str(self.src / "w3")))
+        self.facts.setdefault("satchel_w3_stored", []).append(_tree_bytes(home / "storage") - before)
+        got = self.op(home, "get", dataset_id=w3.result["id"])
+        self.check("satchel W3 child get", tree_digest(Path(got.result["path"])), self.digests["w3"])
+        self.record("satchel_squash", self.op(home, "squash", dataset_id=w3.result["id"], name="w3-flat"))
+        before = _tree_bytes(home / "storage")
+        w2 = self.record("satchel_w2_store", self.op(home, "store", folder=str(self.src / "w2"), name="w2"))
+        self.facts.setdefault("satchel_w2_stored", []).append(_tree_bytes(home / "storage") - before)
+        got = self.record("satchel_w2_cold_get", self.op(home, "get", dataset_id=w2.result["id"]))
+        self.check("satchel W2 cold get", tree_digest(Path(got.result["path"])), self.digests["w2"])
+        built = self.op(home, "w4_build", entries=self.sizes.w4_entries)
+        w4 = self.op(home, "w4_measure", base=built.result["base"], kid=built.result["child"])
+        for key in ("get_list", "diff", "squash"):
+            self.samples[f"satchel_w4_{key}"].append(w4.result[key])
+        self.rss["satchel_w4"].append(w4.rss_mb)
+        step = 100  # ops.w4_build changes every 100th entry
+        expected = [len(range(0, self.sizes.w4_entries, step))] * 2 + [len(range(1, self.sizes.w4_entries, step))]
+        self.checks["satchel W4 diff counts"] = w4.result["changes"] == expected
+
+    def dvc_run(self, r: Path) -> None:
+        ws, remote = r / "dvc-ws", r / "dvc-remote"
+        ws.mkdir()
+        dvc = self.dvc
+        self.shell(dvc, "init", "--no-scm", "-q", cwd=ws)
+        self.shell(dvc, "remote", "add", "-d", "local", str(remote), cwd=ws)
+        subprocess.run(["cp", "-al", str(self.src / "w1"), str(ws / "data")], check=True)
+        add = self.shell(dvc, "add", "-q", "data", cwd=ws)
+        push = self.shell(dvc, "push", "-q", cwd=ws)
+        self.samples["dvc_w1_store"].append(add.wall + push.wall)
+        self.rss["dvc_w1_store"].append(max(add.rss_mb, push.rss_mb))
+        self.facts.setdefault("dvc_w1_stored", []).append(_tree_bytes(remote))
+        clone = r / "dvc-clone"
+        clone.mkdir()
+        shutil.copytree(ws / ".dvc", clone / ".dvc", ignore=shutil.ignore_patterns("cache", "tmp"))
+        shutil.copy(ws / "data.dvc", clone / "data.dvc")
+        self.record("dvc_w1_pull", self.shell(dvc, "pull", "-q", cwd=clone))
+        self.check("dvc W1 pull", tree_digest(clone / "data"), self.digests["w1"])
+        shutil.rmtree(ws / "data")
+        subprocess.run(["cp", "-al", str(self.src / "w3"), str(ws / "data")], check=True)
+        before = _tree_bytes(remote)
+        add = self.shell(dvc, "add", "-q", "data", cwd=ws)
+        push = self.shell(dvc, "push", "-q", cwd=ws)
+        self.samples["dvc_w3"].append(add.wall + push.wall)
+        self.facts.setdefault("dvc_w3_stored", []).append(_tree_bytes(remote) - before)
+
+    def go(self) -> None:
+        self.prepare()
+        for index in range(self.runs):
+            r = self.work / f"run{index}"
+            if r.exists():
+                shutil.rmtree(r)
+            r.mkdir(parents=True)
+            order = [self.disk, self.satchel, self.dvc_run]
+            if index % 2:
+                order.reverse()
+            for step in order:
+                step(r)
+            shutil.rmtree(r)
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for dirpath, _, names in os.walk(root):
+        for name in names:
+            total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+        memory = f"{int(mem) / 1024**2:.1f} GiB"
+    except OSError:
+        memory = "unknown"
+    return {"cpu": f"{cpu} x {os.cpu_count()}", "memory": memory, "os": platform.platform(),
+            "python": platform.python_version()}
+
+
+if __name__ == "__main__":
+    from benchmarks.report import write_report
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--small", action="store_true", help="CI sizes (checks completion and identity)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--work", type=Path, default=HERE / "work")
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--dvc", default=os.environ.get("BENCH_DVC", str(HERE / ".venv-dvc/bin/dvc")))
+    options = parser.parse_args()
+    bench = Bench(Sizes.small() if options.small else Sizes.full(), options.work, options.runs, options.dvc)
+    started = time.perf_counter()
+    bench.go()
+    write_report(bench, options, machine(), time.perf_counter() - started)
+    shutil.rmtree(options.work / "src", ignore_errors=True)
+    failed = [name for name, ok in bench.checks.items() if not ok]
+    print(f"results written to {options.out}; identity and correctness checks: "
+          f"{len(bench.checks) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)

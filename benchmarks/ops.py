@@ -1,0 +1,120 @@
+"""One measured satchel operation per process: ``python ops.py OP JSON-ARGS``; prints a JSON result.
+
+Run with SATCHEL_HOME set by the caller. Times are measured inside the process around the API calls
+(the caller also records the process's wall time and peak RSS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from satchel import Dataset
+from satchel.dataset.context import get_context
+from satchel.objects import Manifest, ManifestEntry
+
+
+def timed(func: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = func()
+    return time.perf_counter() - start, result
+
+
+def store(folder: str, name: str) -> dict[str, Any]:
+    """create + add_files, upload, finalize."""
+    t_add, ds = timed(lambda: _create_and_add(folder, name))
+    t_upload, _ = timed(lambda: ds.upload(show_progress=False))
+    t_final, _ = timed(ds.finalize)
+    return {"id": ds.id, "add": t_add, "upload": t_upload, "finalize": t_final, "seconds": t_add + t_upload + t_final}
+
+
+def _create_and_add(folder: str, name: str) -> Dataset:
+    ds = Dataset.create(dataset_name=name, dataset_project="bench")
+    ds.add_files(folder)
+    return ds
+
+
+def child(parent: str, folder: str) -> dict[str, Any]:
+    """A child version mirroring ``folder`` (W3): create + sync_folder, upload, finalize."""
+    start = time.perf_counter()
+    ds = Dataset.create(parent_datasets=[parent])
+    removed, changed = ds.sync_folder(folder)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    return {"id": ds.id, "seconds": time.perf_counter() - start, "removed": removed, "changed": changed}
+
+
+def readd(parent: str, folder: str) -> dict[str, Any]:
+    """Re-adding an unchanged folder to a child of the version made from it."""
+    ds = Dataset.create(parent_datasets=[parent])
+    seconds, added = timed(lambda: ds.add_files(folder))
+    return {"seconds": seconds, "added": added, "dirty": ds.is_dirty()}
+
+
+def get(dataset_id: str) -> dict[str, Any]:
+    seconds, path = timed(lambda: Dataset.get(dataset_id=dataset_id).get_local_copy())
+    return {"seconds": seconds, "path": path}
+
+
+def mutable(dataset_id: str, target: str) -> dict[str, Any]:
+    seconds, path = timed(lambda: Dataset.get(dataset_id=dataset_id).get_mutable_local_copy(target, overwrite=True))
+    return {"seconds": seconds, "path": path}
+
+
+def squash(dataset_id: str, name: str) -> dict[str, Any]:
+    seconds, flat = timed(lambda: Dataset.squash(name, dataset_ids=[dataset_id]))
+    return {"seconds": seconds, "id": flat.id}
+
+
+def w4_build(entries: int) -> dict[str, Any]:
+    """A metadata-only version of ``entries`` files and a child with 1% modified, added and removed."""
+    ctx = get_context()
+    store = ctx.store(ctx.default_storage_url)
+    store.check_format(create=True)
+    base = Dataset.create(dataset_name="w4", dataset_project="bench")
+    pack = "f" * 64
+    view = {
+        f"d{i % 1000:04d}/f{i:07d}.bin": ManifestEntry(f"{i:064x}", 4096, base.id, pack, i * 4096, 4096, 0)
+        for i in range(entries)
+    }
+    _finalize_synthetic(base.id, Manifest("full", [], view, []), store, 0, len(view))
+    kid = Dataset.create(parent_datasets=[base])
+    step = 100
+    paths = list(view)
+    puts = {p: view[p]._replace(hash=f"{i + 10**9:064x}", origin=kid.id) for i, p in enumerate(paths[::step])}
+    puts.update({f"new/f{i:07d}.bin": ManifestEntry(f"{i + 2 * 10**9:064x}", 4096, kid.id, pack, 0, 4096, 0)
+                 for i in range(len(puts))})
+    removed = paths[1::step]
+    _finalize_synthetic(kid.id, Manifest("delta", [base.id], puts, removed), store, 1, len(view))
+    return {"base": base.id, "child": kid.id}
+
+
+def _finalize_synthetic(version_id: str, manifest: Manifest, store: Any, depth: int, count: int) -> None:
+    manifest_hash = store.put_manifest(manifest)
+    get_context().catalog.finalize_version(version_id, manifest=manifest_hash, storage_url=store.url, depth=depth,
+                                           stats={"file_count": count})
+
+
+def w4_measure(base: str, kid: str) -> dict[str, Any]:
+    t_get, files = timed(lambda: Dataset.get(dataset_id=kid).list_files())
+    ds = Dataset.get(dataset_id=kid)
+    t_diff, changes = timed(lambda: (ds.list_added_files(), ds.list_modified_files(), ds.list_removed_files()))
+    t_squash, _ = timed(lambda: Dataset.squash("w4-flat", dataset_ids=[kid]))
+    return {"get_list": t_get, "files": len(files), "diff": t_diff, "changes": [len(c) for c in changes],
+            "squash": t_squash}
+
+
+OPS: dict[str, Callable[..., dict[str, Any]]] = {
+    "store": store, "child": child, "readd": readd, "get": get, "mutable": mutable, "squash": squash,
+    "w4_build": w4_build, "w4_measure": w4_measure,
+}
+
+if __name__ == "__main__":
+    result = OPS[sys.argv[1]](**json.loads(sys.argv[2]))
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    os._exit(0)

@@ -1,0 +1,111 @@
+"""Writing RESULTS.md: machine, versions, medians with spread, ratios and targets."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from importlib.metadata import version
+from typing import Any
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _spread(values: list[float]) -> str:
+    if len(values) < 2:
+        return "-"
+    return f"{min(values):.3g} - {max(values):.3g}"
+
+
+def _dvc_version(dvc: str) -> str:
+    try:
+        return subprocess.run([dvc, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unavailable"
+
+
+def targets(bench: Any) -> list[tuple[str, str, str, bool]]:
+    """(workload, target, measured, met) rows."""
+    m = {name: _median(values) for name, values in bench.samples.items()}
+    rss = {name: max(values) for name, values in bench.rss.items() if values}
+    f = bench.facts
+    w3_stored = _median(f.get("satchel_w3_stored", []))
+    rows = [
+        ("W1 store vs tar -cf", "<= 2x", f"{m['satchel_w1_store'] / m['w1_tar_c']:.2f}x",
+         m["satchel_w1_store"] <= 2 * m["w1_tar_c"]),
+        ("W1 store vs DVC add+push", ">= 5x faster", f"{m['dvc_w1_store'] / m['satchel_w1_store']:.1f}x faster",
+         m["dvc_w1_store"] >= 5 * m["satchel_w1_store"]),
+        ("W1 cold get vs tar -xf", "<= 2x", f"{m['satchel_w1_cold_get'] / m['w1_tar_x']:.2f}x",
+         m["satchel_w1_cold_get"] <= 2 * m["w1_tar_x"]),
+        ("W1 cold get vs DVC pull", ">= 5x faster", f"{m['dvc_w1_pull'] / m['satchel_w1_cold_get']:.1f}x faster",
+         m["dvc_w1_pull"] >= 5 * m["satchel_w1_cold_get"]),
+        ("warm get", "< 50 ms", f"{m['satchel_warm_get_ms']:.1f} ms", m["satchel_warm_get_ms"] < 50),
+        ("re-add unchanged W1", "< 10% of first add", f"{100 * m['satchel_w1_readd'] / m['satchel_w1_add']:.0f}%",
+         m["satchel_w1_readd"] < 0.1 * m["satchel_w1_add"]),
+        ("W2 store vs cp", ">= 70% of cp throughput", f"{100 * m['w2_cp'] / m['satchel_w2_store']:.0f}%",
+         m["w2_cp"] >= 0.7 * m["satchel_w2_store"]),
+        ("W3 time vs W1 store", "<= 5%", f"{100 * m['satchel_w3'] / m['satchel_w1_store']:.1f}%",
+         m["satchel_w3"] <= 0.05 * m["satchel_w1_store"]),
+        ("W3 stored vs changed bytes", "<= 1.1x", f"{w3_stored / f['w3_changed_bytes']:.2f}x",
+         w3_stored <= 1.1 * f["w3_changed_bytes"]),
+        ("W4 get + list", "< 1 s", f"{m['satchel_w4_get_list']:.2f} s", m["satchel_w4_get_list"] < 1),
+        ("W4 diff", "< 2 s", f"{m['satchel_w4_diff']:.2f} s", m["satchel_w4_diff"] < 2),
+        ("W4 squash", "< 2 s", f"{m['satchel_w4_squash']:.2f} s", m["satchel_w4_squash"] < 2),
+        ("W4 peak RSS", "< 500 MB", f"{rss['satchel_w4']:.0f} MB", rss["satchel_w4"] < 500),
+    ]
+    return rows
+
+
+def write_report(bench: Any, options: Any, machine: dict[str, str], elapsed: float) -> None:
+    """Write the Markdown report to ``options.out``."""
+    sizes = bench.sizes
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+        f"`python benchmarks/bench.py{' --small' if options.small else ''} --runs {options.runs}` "
+        f"in {elapsed / 60:.1f} min.",
+        "",
+        "## Machine and versions",
+        "",
+        *(f"- {k}: {v}" for k, v in machine.items()),
+        f"- satchel {version('satchel')}, {_dvc_version(bench.dvc)}",
+        "",
+        "## Workloads",
+        "",
+        f"- W1: {sizes.w1_files:,} files of {sizes.w1_min // 1024}-{sizes.w1_max // 1024} KiB in "
+        f"{sizes.w1_folders:,} folders, half text, half random ({bench.facts['w1_bytes'] / 1e6:.0f} MB)",
+        f"- W2: {sizes.w2_files} files of {sizes.w2_size >> 20} MiB, half random, half text "
+        f"({bench.facts['w2_bytes'] / 1e9:.2f} GB)",
+        f"- W3: W1 with (modified, added, removed) = {bench.facts['w3_counts']} files, "
+        f"{bench.facts['w3_changed_bytes'] / 1e6:.2f} MB changed",
+        f"- W4: a metadata-only version of {sizes.w4_entries:,} entries and a child with 1% modified, added, removed",
+        "",
+        "## Targets",
+        "",
+        "| workload | target | measured (median) | met |",
+        "|---|---|---|---|",
+        *(f"| {w} | {t} | {v} | {'yes' if ok else '**no**'} |" for w, t, v, ok in targets(bench)),
+        "",
+        f"## All measurements (median of {options.runs} runs, spread min - max; seconds unless named)",
+        "",
+        "| measurement | median | spread | peak RSS MB |",
+        "|---|---|---|---|",
+    ]
+    for name in sorted(bench.samples):
+        values = bench.samples[name]
+        rss = f"{max(bench.rss[name]):.0f}" if bench.rss.get(name) else "-"
+        lines.append(f"| {name} | {_median(values):.3g} | {_spread(values)} | {rss} |")
+    lines += ["", "## Bytes stored", "", "| what | bytes |", "|---|---|"]
+    for key in ("satchel_w1_stored", "dvc_w1_stored", "satchel_w3_stored", "dvc_w3_stored", "satchel_w2_stored"):
+        if key in bench.facts:
+            lines.append(f"| {key} | {_median(bench.facts[key]):,.0f} |")
+    lines.append(f"| W3 changed bytes | {bench.facts['w3_changed_bytes']:,} |")
+    lines += ["", "## Correctness checks (byte identity against the source)", ""]
+    lines += [f"- {name}: {'ok' if ok else 'FAILED'}" for name, ok in sorted(bench.checks.items())]
+    notes = getattr(bench, "notes", None)
+    if notes:
+        lines += ["", "## Notes", "", notes]
+    options.out.write_text("\n".join(lines) + "\n")
