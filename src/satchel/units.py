@@ -25,15 +25,17 @@ _UNITS = {
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
-def parse_size(value: str | int, *, setting: str = "size") -> int:
+def parse_size(value: str | int | float, *, setting: str = "size") -> int:
     """Return ``value`` in bytes. Bare ``k/m/g/t`` are binary (KiB...), ``KB/MB`` decimal.
 
     Raises ConfigError naming ``setting`` when the value cannot be parsed or is negative.
     """
-    if isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"{setting}={value!r} is not a size; use bytes or a suffix such as 500MB, 10GiB, 2g")
+    if isinstance(value, int | float):
         if value < 0:
             raise ConfigError(f"{setting} must not be negative, got {value}")
-        return value
+        return int(value)
     match = _SIZE.match(value)
     unit = match.group(2).lower() if match else ""
     if not match or unit not in _UNITS:

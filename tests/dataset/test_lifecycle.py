@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from satchel import (
     PendingUploadError,
 )
 from satchel.dataset.context import get_context
+from satchel.objects import hash_bytes
 from tests.conftest import random_tree, read_tree, write_tree
 
 
@@ -203,10 +205,9 @@ def test_modified_files_are_not_counted_as_added(home: Path, tmp_path: Path) -> 
 
 
 def test_unchanged_files_are_not_read_again(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("satchel.dataset.statcache.RACY_WINDOW_NS", 50_000_000)
     write_tree(tmp_path / "src", {f"f{i}.txt": f"content {i}" for i in range(20)})
-    old = 1_600_000_000_000_000_000
-    for path in (tmp_path / "src").iterdir():
-        os.utime(path, ns=(old, old))
+    time.sleep(0.1)
     ds = Dataset.create(dataset_name="ds", dataset_project="p")
     ds.add_files(tmp_path / "src")
     import satchel.dataset.scan as scan
@@ -220,6 +221,31 @@ def test_unchanged_files_are_not_read_again(home: Path, tmp_path: Path, monkeypa
     (tmp_path / "src/f3.txt").write_text("now different")
     ds2.add_files(tmp_path / "src")
     assert [c.dataset_path for c in calls] == ["f3.txt"]
+
+
+def test_same_size_rewrite_with_restored_mtime_is_noticed(home: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("satchel.dataset.statcache.RACY_WINDOW_NS", 50_000_000)
+    write_tree(tmp_path / "src", {"a.txt": "version-1"})
+    time.sleep(0.1)
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "src")
+    path = tmp_path / "src/a.txt"
+    before = path.stat()
+    path.write_text("version-2")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    time.sleep(0.1)
+    ds.add_files(tmp_path / "src")
+    assert ds.file_entries_dict["a.txt"].hash == hash_bytes(b"version-2")
+
+
+def test_file_read_right_after_a_write_is_not_trusted(home: Path, tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"a.txt": "fresh"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "src")
+    info = (tmp_path / "src/a.txt").stat()
+    key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    assert get_context().stat_cache.lookup([key]) == {}
 
 
 def test_sync_folder(home: Path, tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ class VersionRecord:
     manifest: str | None = None
     finalized_at: float | None = None
     depth: int = 0
+    revision: int = 0
     stats: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,20 +93,23 @@ class Catalog(ABC):
 
     @abstractmethod
     def finalize_version(
-        self, version_id: str, *, manifest: str, storage_url: str, depth: int, stats: dict[str, Any]
+        self, version_id: str, *, manifest: str, storage_url: str, depth: int, stats: dict[str, Any],
+        revision: int | None = None,
     ) -> None:
-        """Switch a draft to completed with its manifest; ConflictError if it is no longer a draft.
+        """Switch a draft to completed with its manifest; ConflictError if it is no longer a draft or, with
+        ``revision``, if its pending changes moved past that revision (a concurrent add/remove).
 
         The draft rows are dropped in the same transaction.
         """
 
     @abstractmethod
-    def upsert_draft_rows(self, version_id: str, rows: Iterable[DraftRow]) -> None:
-        """Insert or replace pending changes; DatasetFinalizedError if the version is final."""
+    def draft_revision(self, version_id: str) -> int:
+        """The draft's revision: it grows with every change of its rows or storage."""
 
     @abstractmethod
-    def delete_draft_rows(self, version_id: str, paths: Iterable[str]) -> None:
-        """Forget pending changes of ``paths`` (the parents' view applies again)."""
+    def change_draft(self, version_id: str, upsert: Iterable[DraftRow], forget: Iterable[str] = ()) -> int:
+        """In one transaction: replace the pending changes of ``upsert`` rows, forget those of ``forget``
+        paths (the parents' view applies again); return the new revision. DatasetFinalizedError if final."""
 
     @abstractmethod
     def draft_rows(self, version_id: str) -> dict[str, DraftRow]:

@@ -39,6 +39,7 @@ versions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("finalized_at", sa.Float),
     sa.Column("depth", sa.Integer, nullable=False, default=0),
+    sa.Column("revision", sa.Integer, nullable=False, default=0),
     sa.Column("stats", sa.Text, nullable=False, default="{}"),
     sa.UniqueConstraint("project", "name", "version", name="uq_version"),
 )
@@ -182,8 +183,7 @@ class SqlCatalog(Catalog):
 
     def set_storage(self, version_id: str, storage_url: str) -> None:
         with self.engine.begin() as conn:
-            self._require_draft(conn, version_id)
-            conn.execute(sa.update(versions).where(versions.c.id == version_id).values(storage_url=storage_url))
+            self._bump_draft(conn, version_id, step=0, storage_url=storage_url)
 
     def update_fields(self, version_id: str, **fields: Any) -> None:
         unknown = set(fields) - _EDITABLE
@@ -198,12 +198,16 @@ class SqlCatalog(Catalog):
                 raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
 
     def finalize_version(
-        self, version_id: str, *, manifest: str, storage_url: str, depth: int, stats: dict[str, Any]
+        self, version_id: str, *, manifest: str, storage_url: str, depth: int, stats: dict[str, Any],
+        revision: int | None = None,
     ) -> None:
+        condition = [versions.c.id == version_id, versions.c.status == STATUS_DRAFT]
+        if revision is not None:
+            condition.append(versions.c.revision == revision)
         with self.engine.begin() as conn:
             result = conn.execute(
                 sa.update(versions)
-                .where(versions.c.id == version_id, versions.c.status == STATUS_DRAFT)
+                .where(*condition)
                 .values(
                     status=STATUS_COMPLETED,
                     manifest=manifest,
@@ -215,59 +219,58 @@ class SqlCatalog(Catalog):
             )
             if result.rowcount != 1:
                 raise ConflictError(
-                    f"dataset version {version_id} is no longer a draft (finalized concurrently?); "
-                    "reload it with Dataset.get(dataset_id=...)"
+                    f"dataset version {version_id} changed while it was being finalized (files added or removed "
+                    "by another process, or finalized already); call finalize() again"
                 )
             conn.execute(sa.delete(draft_table).where(draft_table.c.version_id == version_id))
 
     # -- drafts ----------------------------------------------------------------------------------
-    def _require_draft(self, conn: Connection, version_id: str) -> None:
+    def _bump_draft(self, conn: Connection, version_id: str, step: int = 1, **values: Any) -> int:
+        """Add ``step`` to a draft's revision (this write takes the database's write lock first, so the
+        rest of the transaction sees a draft that stays a draft), or raise if it is not a draft."""
+        result = conn.execute(
+            sa.update(versions)
+            .where(versions.c.id == version_id, versions.c.status == STATUS_DRAFT)
+            .values(revision=versions.c.revision + step, **values)
+        )
+        if result.rowcount == 1:
+            return int(conn.execute(sa.select(versions.c.revision).where(versions.c.id == version_id)).scalar_one())
         status = conn.execute(sa.select(versions.c.status).where(versions.c.id == version_id)).scalar()
         if status is None:
             raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
-        if status != STATUS_DRAFT:
-            raise DatasetFinalizedError(
-                f"dataset version {version_id} is finalized and cannot change; create a child version with "
-                "Dataset.create(parent_datasets=[...]) to make changes",
-                dataset_id=version_id,
-            )
+        raise DatasetFinalizedError(
+            f"dataset version {version_id} is finalized and cannot change; create a child version with "
+            "Dataset.create(parent_datasets=[...]) to make changes",
+            dataset_id=version_id,
+        )
 
-    def upsert_draft_rows(self, version_id: str, rows: Iterable[DraftRow]) -> None:
-        payload = [
-            {"version_id": version_id, "path": r.path, "hash": r.hash, "size": r.size, "source": r.source}
-            for r in rows
-        ]
+    def draft_revision(self, version_id: str) -> int:
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(versions.c.revision).where(versions.c.id == version_id)).scalar()
+        if found is None:
+            raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
+        return int(found)
+
+    def change_draft(self, version_id: str, upsert: Iterable[DraftRow], forget: Iterable[str] = ()) -> int:
+        payload = [(version_id, r.path, r.hash, r.size, r.source) for r in upsert]
+        dropped = list(forget)
         with self.engine.begin() as conn:
-            self._require_draft(conn, version_id)
-            if not payload:
-                return
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(
-                    "INSERT OR REPLACE INTO draft_rows (version_id, path, hash, size, source) VALUES (?, ?, ?, ?, ?)",
-                    [(p["version_id"], p["path"], p["hash"], p["size"], p["source"]) for p in payload],
-                )
-                return
-            paths = [p["path"] for p in payload]
+            revision = self._bump_draft(conn, version_id)
+            paths = dropped + [row[1] for row in payload]
             for start in range(0, len(paths), _BATCH):
                 conn.execute(
                     sa.delete(draft_table).where(
-                        draft_table.c.version_id == version_id,
-                        draft_table.c.path.in_(paths[start : start + _BATCH]),
+                        draft_table.c.version_id == version_id, draft_table.c.path.in_(paths[start : start + _BATCH])
                     )
                 )
-            conn.execute(sa.insert(draft_table), payload)
-
-    def delete_draft_rows(self, version_id: str, paths: Iterable[str]) -> None:
-        wanted = list(paths)
-        with self.engine.begin() as conn:
-            self._require_draft(conn, version_id)
-            for start in range(0, len(wanted), _BATCH):
+            if payload:
                 conn.execute(
-                    sa.delete(draft_table).where(
-                        draft_table.c.version_id == version_id,
-                        draft_table.c.path.in_(wanted[start : start + _BATCH]),
-                    )
+                    sa.insert(draft_table),
+                    [{"version_id": v, "path": p, "hash": h, "size": s, "source": src} for v, p, h, s, src in payload],
+                ) if conn.dialect.name != "sqlite" else conn.exec_driver_sql(
+                    "INSERT INTO draft_rows (version_id, path, hash, size, source) VALUES (?, ?, ?, ?, ?)", payload
                 )
+            return revision
 
     def draft_rows(self, version_id: str) -> dict[str, DraftRow]:
         query = sa.select(draft_table.c.path, draft_table.c.hash, draft_table.c.size, draft_table.c.source).where(
@@ -293,6 +296,7 @@ def _to_row(record: VersionRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "finalized_at": record.finalized_at,
         "depth": record.depth,
+        "revision": record.revision,
         "stats": json.dumps(record.stats),
     }
 
@@ -314,5 +318,6 @@ def _from_row(row: Any, parents: tuple[str, ...]) -> VersionRecord:
         manifest=row["manifest"],
         finalized_at=row["finalized_at"],
         depth=row["depth"],
+        revision=row["revision"],
         stats=json.loads(row["stats"]),
     )

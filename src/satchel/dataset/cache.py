@@ -11,7 +11,9 @@ A version folder appears by an atomic rename of a finished build, so its existen
 a cache hit is one ``stat``, whatever the version's size. Two processes asking for the same version take
 the same lock; the second finds the folder the first built.
 
-Eviction (when content exceeds the byte limit) removes the least recently used version folders, then
+Builds and copies hold a shared lock on ``locks/content.lock``; eviction takes it exclusively, so content
+is never removed while a process is linking or copying it. Eviction (when content exceeds the limit)
+removes the least recently used version folders, then
 content files no version folder links to (hard-link count 1). Symlinked versions are removed before any
 content, since they would dangle.
 """
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import shutil
 import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock
@@ -59,6 +63,12 @@ class LocalCache:
         folder = self.root / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         return FileLock(str(folder / f"{name}.lock"))
+
+    @contextlib.contextmanager
+    def using_content(self) -> Iterator[None]:
+        """Shared lock held while building or copying from content: eviction (exclusive) waits for it."""
+        with _flock(self.root / "locks" / "content.lock", fcntl.LOCK_SH):
+            yield
 
     def temp_path(self, prefix: str) -> Path:
         """A fresh path in the cache's temp folder (same filesystem as content/)."""
@@ -150,6 +160,7 @@ class LocalCache:
         final = self.version_dir(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(build, final)
+        os.utime(final)
         return final
 
     def drop_version(self, key: str) -> None:
@@ -182,7 +193,7 @@ class LocalCache:
         """Bring content under the limit, never touching versions in ``keep``; return bytes freed."""
         if self._recorded_usage() <= self.limit:
             return 0
-        with self.lock("cache"):
+        with _flock(self.root / "locks" / "content.lock", fcntl.LOCK_EX):
             files = self._content_files()
             excess = sum(size for _, size, _, _ in files) - self.limit
             if excess <= 0:
@@ -232,7 +243,7 @@ class LocalCache:
 
     def clear(self) -> None:
         """Remove everything cached."""
-        with self.lock("cache"):
+        with _flock(self.root / "locks" / "content.lock", fcntl.LOCK_EX):
             self._usage_file.unlink(missing_ok=True)
             for name in ("versions", "content", "tmp"):
                 folder = self.root / name
@@ -240,6 +251,18 @@ class LocalCache:
                     trash = self.root / f".trash-{uuid.uuid4().hex}"
                     os.rename(folder, trash)
                     remove_tree(trash)
+
+
+@contextlib.contextmanager
+def _flock(path: Path, mode: int) -> Iterator[None]:
+    """A blocking flock (shared or exclusive) on ``path``, released when the block ends."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)
 
 
 def link_file(source: str, target: str, *, soft: bool) -> None:

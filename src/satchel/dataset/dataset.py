@@ -20,6 +20,7 @@ from satchel.dataset.scan import find_sources, hash_sources
 from satchel.dataset.versions import latest, next_version
 from satchel.dataset.view import FileEntry, View, diff_views
 from satchel.errors import (
+    ConflictError,
     DatasetFinalizedError,
     DatasetNotFinalizedError,
     DatasetNotFoundError,
@@ -44,6 +45,7 @@ class Dataset:
     def __init__(self, record: VersionRecord, context: Context | None = None) -> None:
         self._ctx = context or get_context()
         self._record = record
+        self._state: draft.DraftState | None = None
 
     # -- identity --------------------------------------------------------------------------------
     @property
@@ -73,7 +75,7 @@ class Dataset:
 
     @tags.setter
     def tags(self, values: Sequence[str]) -> None:
-        self._ctx.catalog.update_fields(self.id, tags=list(values))
+        self._ctx.catalog.update_fields(self.id, tags=_as_list(values))
         self._refresh()
 
     @property
@@ -113,6 +115,10 @@ class Dataset:
                 dataset_id=self.id,
             )
         return record
+
+    def _draft_state(self, record: VersionRecord) -> draft.DraftState:
+        self._state = draft.load_state(self._ctx, record, self._state)
+        return self._state
 
     def _require_final(self, action: str) -> VersionRecord:
         record = self._refresh()
@@ -162,7 +168,7 @@ class Dataset:
         ``use_current_task`` is accepted for ClearML compatibility and ignored (satchel has no tasks).
         """
         ctx = get_context()
-        parents = [_resolve(ctx, p) for p in parent_datasets or []]
+        parents = [_resolve(ctx, p) for p in _as_list(parent_datasets)]
         for parent in parents:
             if not parent.is_final:
                 raise DatasetNotFinalizedError(
@@ -175,23 +181,30 @@ class Dataset:
         if not name or not project:
             raise InvalidArgumentError("Dataset.create needs dataset_name and dataset_project (or parent_datasets "
                                        "to take them from)")
-        if dataset_version is None:
-            existing = [r.version for r in ctx.catalog.find_versions(project=project, name=name)]
-            dataset_version = next_version(existing)
         if output_uri is not None:
             output_uri = normalize_url(output_uri)
-        record = VersionRecord(
-            id=uuid.uuid4().hex,
-            project=project,
-            name=name,
-            version=str(dataset_version),
-            created_at=time.time(),
-            parents=tuple(p.id for p in parents),
-            tags=tuple(dataset_tags or ()),
-            description=description or "",
-            output_uri=output_uri,
-        )
-        ctx.catalog.create_version(record)
+        for attempt in range(20):
+            version = dataset_version
+            if version is None:
+                version = next_version(r.version for r in ctx.catalog.find_versions(project=project, name=name))
+            record = VersionRecord(
+                id=uuid.uuid4().hex,
+                project=project,
+                name=name,
+                version=str(version),
+                created_at=time.time(),
+                parents=tuple(p.id for p in parents),
+                tags=tuple(_as_list(dataset_tags)),
+                description=description or "",
+                output_uri=output_uri,
+            )
+            try:
+                ctx.catalog.create_version(record)
+                break
+            except ConflictError:
+                if dataset_version is not None or attempt == 19:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
         log.info("created dataset %s/%s v%s (%s)", project, name, record.version, record.id)
         return cls(record, ctx)
 
@@ -259,7 +272,7 @@ class Dataset:
         with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
             hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(max_workers, cpu_bound=True),
                                   on_bytes=advance)
-        added, modified = draft.record_sources(self._ctx, record, sources, hashes)
+        added, modified = draft.record_sources(self._ctx, self._draft_state(record), sources, hashes)
         log.info("dataset %s: %d file(s) added, %d modified, %d unchanged", self.id, added, modified,
                  len(sources) - added - modified)
         return added
@@ -269,9 +282,9 @@ class Dataset:
         if not dataset_path:
             raise InvalidArgumentError("remove_files needs dataset_path: a file, a folder or a wildcard "
                                        "(use '*' to remove all files)")
-        record = self._require_draft("remove files")
-        matched = draft.match_paths(self._ctx, record, dataset_path, recursive)
-        removed = draft.remove_paths(self._ctx, record, matched)
+        state = self._draft_state(self._require_draft("remove files"))
+        matched = select_dataset_paths(state.current, dataset_path, recursive=recursive)
+        removed = draft.remove_paths(self._ctx, state, matched)
         log.info("dataset %s: %d file(s) removed matching %r", self.id, removed, dataset_path)
         return removed
 
@@ -288,13 +301,14 @@ class Dataset:
             raise InvalidArgumentError(f"cannot sync {str(local_path)!r}: not a folder; pass an existing folder")
         sources = find_sources(folder, wildcard=[], local_base_folder=None, dataset_path=prefix, recursive=True)
         keep = {s.dataset_path for s in sources}
-        current = draft.draft_state(self._ctx, record).current
-        stale = [p for p in current if (not prefix or p == prefix or p.startswith(prefix + "/")) and p not in keep]
-        removed = draft.remove_paths(self._ctx, record, stale)
+        state = self._draft_state(record)
+        inside = prefix + "/"
+        stale = [p for p in state.current if (not prefix or p == prefix or p.startswith(inside)) and p not in keep]
+        removed = draft.remove_paths(self._ctx, state, stale)
         with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
             hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(None, cpu_bound=True),
                                   on_bytes=advance)
-        added, modified = draft.record_sources(self._ctx, record, sources, hashes)
+        added, modified = draft.record_sources(self._ctx, self._draft_state(record), sources, hashes)
         return removed, added + modified
 
     # -- storing ---------------------------------------------------------------------------------
@@ -307,21 +321,25 @@ class Dataset:
         chunk_size: int | None = None,
         max_workers: int | None = None,
         retries: int = 3,
+        preview: bool = True,
     ) -> None:
         """Store all content not yet in the target storage; return when it is all stored.
 
         Target: ``output_url``, else the dataset's ``output_uri``, else the default storage.
         ``compression``: None/"zstd" (default), "zstd:<level>", "none", zipfile.ZIP_STORED (raw) or
-        ZIP_DEFLATED (zstd). ``chunk_size``: target pack size in MB (default 64). Safe to call again
-        after an interruption: only what is missing is stored.
+        ZIP_DEFLATED (zstd). ``chunk_size``: target pack size in MB (default 64; -1: one pack for all small
+        files, as ClearML's single chunk). Safe to call again after an interruption: only what is missing is
+        stored. ``preview`` is accepted for ClearML compatibility and has no effect.
         """
         record = self._require_draft("upload")
         level = resolve_compression(compression)
-        if chunk_size is not None and chunk_size <= 0:
-            raise InvalidArgumentError(f"chunk_size is a pack size in MB and must be positive, got {chunk_size}")
+        if chunk_size is not None and chunk_size <= 0 and chunk_size != -1:
+            raise InvalidArgumentError(f"chunk_size is a pack size in MB: positive, or -1 for a single pack; got "
+                                       f"{chunk_size}")
+        chunk_mb = (1 << 20) if chunk_size == -1 else (chunk_size or DEFAULT_CHUNK_MB)
         report = lifecycle.upload(
-            self._ctx, record, output_url=output_url, level=level,
-            chunk_bytes=int((chunk_size or DEFAULT_CHUNK_MB) * 1024 * 1024),
+            self._ctx, record, self._draft_state(record), output_url=output_url, level=level,
+            chunk_bytes=int(chunk_mb * 1024 * 1024),
             max_workers=self._workers(max_workers, cpu_bound=self._is_local(lifecycle.target_url(self._ctx, record,
                                                                                                    output_url))),
             retries=retries, progress=self._progress(show_progress or verbose, "uploading"),
@@ -336,7 +354,7 @@ class Dataset:
         if record.is_final:
             return False
         store = self._ctx.store(lifecycle.target_url(self._ctx, record))
-        return lifecycle.pending(self._ctx, record, store).files > 0
+        return lifecycle.pending(self._ctx, record, store, self._draft_state(record)).files > 0
 
     def finalize(self, verbose: bool = False, raise_on_error: bool = True, auto_upload: bool = False) -> bool:
         """Make the version immutable and visible as completed; True on success.
@@ -356,7 +374,7 @@ class Dataset:
     def _finalize(self, verbose: bool, auto_upload: bool) -> None:
         record = self._require_draft("finalize")
         store = self._ctx.store(lifecycle.target_url(self._ctx, record))
-        state = draft.draft_state(self._ctx, record)
+        state = self._draft_state(record)
         todo = lifecycle.pending(self._ctx, record, store, state)
         if todo.files:
             if not auto_upload:
@@ -367,23 +385,26 @@ class Dataset:
                 )
             self.upload(show_progress=verbose, output_url=store.url)
             record = self._refresh()
+            state = self._draft_state(record)
         store.check_format(create=True)
         manifest, depth = lifecycle.build_manifest(self._ctx, record, store, state.current, state.parents)
         manifest_hash = store.put_manifest(manifest)
         stats = lifecycle.version_stats(state.parents, state.current)
         self._ctx.catalog.finalize_version(self.id, manifest=manifest_hash, storage_url=store.url, depth=depth,
-                                           stats=stats)
+                                           stats=stats, revision=state.revision)
+        self._state = None
         self._refresh()
         log.info("dataset %s finalized: %d file(s), %s", self.id, stats["file_count"],
                  format_size(stats["total_size"]))
 
     def is_final(self) -> bool:
         """True once finalized (immutable)."""
-        return self._record.is_final
+        return self._refresh().is_final
 
     # -- reading ---------------------------------------------------------------------------------
     def _view(self) -> View:
-        return self._ctx.views.view(self._refresh())
+        record = self._refresh()
+        return self._ctx.views.view(record) if record.is_final else self._draft_state(record).current
 
     def list_files(self, dataset_path: str | None = None, recursive: bool = True,
                    dataset_id: str | None = None) -> list[str]:
@@ -398,9 +419,9 @@ class Dataset:
     @property
     def file_entries_dict(self) -> dict[str, FileEntry]:
         """path -> FileEntry(relative_path, hash, size, parent_dataset_id, local_path)."""
-        record = self._refresh()
-        view = self._ctx.views.view(record)
-        sources = {} if record.is_final else {p: r.source for p, r in self._ctx.catalog.draft_rows(self.id).items()}
+        view = self._view()
+        rows = {} if self._record.is_final else self._draft_state(self._record).rows
+        sources = {p: r.source for p, r in rows.items()}
         return {p: FileEntry(p, e.hash, e.size, e.origin, sources.get(p)) for p, e in view.items()}
 
     @property
@@ -423,6 +444,9 @@ class Dataset:
 
     def _own_changes(self) -> tuple[list[str], list[str], list[str]]:
         record = self._refresh()
+        if not record.is_final:
+            state = self._draft_state(record)
+            return diff_views(state.parents, state.current)
         return diff_views(self._ctx.views.parents_view(record), self._ctx.views.view(record))
 
     def get_local_copy(
@@ -504,6 +528,15 @@ class Dataset:
         return created
 
 
+def _as_list(value: Sequence[Any] | str | Dataset | None) -> list[Any]:
+    """A bare string (or Dataset) as a one-item list: ``dataset_tags="train"`` means one tag."""
+    if value is None:
+        return []
+    if isinstance(value, str | Dataset):
+        return [value]
+    return list(value)
+
+
 def _file_list(files: Sequence[str] | None) -> list[str] | None:
     if files is None:
         return None
@@ -543,6 +576,9 @@ def _find(
         statuses = frozenset({STATUS_COMPLETED}) | PUBLISHED_STATUSES
     records = ctx.catalog.find_versions(project=project, name=name, version=version, tags=list(tags or []),
                                         statuses=statuses, include_archived=include_archived)
+    if not records and only_published:
+        raise DatasetNotFoundError("no published dataset version matches; publish() a finalized version first, or "
+                                   "drop only_published")
     if not records:
         what = ", ".join(f"{k}={v!r}" for k, v in (("project", project), ("name", name), ("version", version),
                                                      ("tags", list(tags or []) or None)) if v is not None)

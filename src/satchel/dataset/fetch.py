@@ -17,7 +17,7 @@ from pathlib import Path
 
 from satchel.dataset.cache import LocalCache, link_file
 from satchel.errors import IntegrityError, SatchelError
-from satchel.objects import Location, ManifestEntry, ObjectStore
+from satchel.objects import ManifestEntry, ObjectStore
 
 log = logging.getLogger(__name__)
 _LARGE = 16 << 20
@@ -32,9 +32,6 @@ class FetchFailure:
     dataset_path: str
     error: SatchelError
 
-
-def _location(entry: ManifestEntry) -> Location:
-    return Location(entry.pack, entry.offset, entry.length, entry.size, entry.codec)
 
 
 def with_context(exc: IntegrityError, dataset_id: str, dataset_path: str) -> IntegrityError:
@@ -83,7 +80,7 @@ class Fetcher:
         paths = self.paths_of[entry.hash]
         hard_build = self.build is not None and not self.soft
         temp = Path(self._target(paths[0])) if hard_build else self.cache.temp_path("fetch")
-        self.store.read_to_file(entry.hash, _location(entry), temp)
+        self.store.read_to_file(entry.hash, entry.location, temp)
         if hard_build:
             os.chmod(temp, 0o444)
             content = self.cache.content_file(entry.hash)
@@ -99,7 +96,7 @@ class Fetcher:
         if len(group) == 1 and group[0].size >= _LARGE:
             self.fetch_large(group[0])
             return
-        for content_hash, data in self.store.read_batch([(e.hash, _location(e)) for e in group]):
+        for content_hash, data in self.store.read_batch([(e.hash, e.location) for e in group]):
             self.deliver(content_hash, data)
 
 

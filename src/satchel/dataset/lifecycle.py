@@ -7,11 +7,11 @@ from typing import Any
 
 from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
-from satchel.dataset.draft import DraftState, draft_state
+from satchel.dataset.draft import DraftState
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import IntegrityError
-from satchel.objects import Location, Manifest, ManifestEntry, ObjectStore
+from satchel.objects import Manifest, ObjectStore
 from satchel.storage import normalize_url
 
 MAX_DELTA_DEPTH = 32
@@ -35,14 +35,17 @@ class Pending:
 
 
 def target_url(ctx: Context, record: VersionRecord, output_url: str | None = None) -> str:
-    """Where a draft's content goes: the argument, else the dataset's output_uri, else the default."""
-    chosen = output_url or record.storage_url or record.output_uri or ctx.default_storage_url
-    return normalize_url(chosen)
+    """Where a draft's content goes: the argument, else where it went before, else the dataset's output_uri,
+    else the store its parents share (so a child costs no copies), else the default storage."""
+    chosen = output_url or record.storage_url or record.output_uri
+    if not chosen and record.parents:
+        stores = {ctx.catalog.get_version(p).storage_url for p in record.parents}
+        chosen = stores.pop() if len(stores) == 1 else None
+    return normalize_url(chosen or ctx.default_storage_url)
 
 
-def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState | None = None) -> Pending:
+def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
-    state = state or draft_state(ctx, record)
     index = store.index()
     missing = {e.hash: (p, e) for p, e in state.current.items() if e.hash not in index}
     items: dict[str, UploadItem] = {}
@@ -58,7 +61,7 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
         for path, entry in ctx.views.view(parent).items():
             if entry.hash in missing and entry.hash not in items:
                 items[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=source,
-                                               source_location=_location(entry))
+                                               source_location=entry.location)
     lost = [p for h, (p, _) in missing.items() if h not in items]
     if lost:
         raise IntegrityError(
@@ -72,18 +75,15 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
     return Pending(list(items.values()))
 
 
-def _location(entry: ManifestEntry) -> Location:
-    return Location(entry.pack, entry.offset, entry.length, entry.size, entry.codec)
 
-
-def upload(ctx: Context, record: VersionRecord, *, output_url: str | None, level: int | None,
+def upload(ctx: Context, record: VersionRecord, state: DraftState, *, output_url: str | None, level: int | None,
            chunk_bytes: int, max_workers: int, retries: int, progress: Any) -> UploadReport:
-    """Store everything the draft's target lacks. ``progress(enabled_total)`` yields a byte callback."""
+    """Store everything the draft's target lacks. ``progress(total)`` yields a byte callback."""
     url = target_url(ctx, record, output_url)
     store = ctx.store(url, retries=retries)
     store.check_format(create=True)
     ctx.catalog.set_storage(record.id, url)
-    todo = pending(ctx, record, store)
+    todo = pending(ctx, record, store, state)
     with progress(todo.bytes) as advance:
         return store_items(store, todo.items, level=level, chunk_bytes=chunk_bytes,
                            max_workers=max_workers, on_bytes=advance)

@@ -70,18 +70,18 @@ def local_file_matches(relative_path: str, patterns: list[str]) -> bool:
 def select_dataset_paths(paths: Iterable[str], pattern: str, *, recursive: bool = True) -> list[str]:
     """Dataset paths matching ``pattern``: a wildcard, a file, or a folder (whose files all match).
 
-    With ``recursive`` a ``*`` also crosses folders (``*.jpg`` matches ``a/b/c.jpg`` via the file name);
-    without it, the pattern is matched segment by segment.
+    A pattern that names an existing path or folder literally is taken literally (``img[1].png``);
+    otherwise it is a wildcard. With ``recursive`` a ``*`` also crosses folders (``*.jpg`` matches
+    ``a/b/c.jpg`` via the file name); without it, the pattern is matched segment by segment.
     """
     cleaned = pattern.replace("\\", "/").strip("/")
     if cleaned in ("", "*", "**") and recursive:
         return sorted(paths)
-    folder = normalize_dataset_path(cleaned) if not _has_magic(cleaned) else None
-    chosen = []
-    for path in paths:
-        if _dataset_path_matches(path, cleaned, folder, recursive):
-            chosen.append(path)
-    return sorted(chosen)
+    literal = normalize_dataset_path(cleaned)
+    exact = [p for p in paths if _dataset_path_matches(p, cleaned, literal, recursive)]
+    if exact or not _has_magic(cleaned):
+        return sorted(exact)
+    return sorted(p for p in paths if _dataset_path_matches(p, cleaned, None, recursive))
 
 
 def _dataset_path_matches(path: str, pattern: str, folder: str | None, recursive: bool) -> bool:

@@ -68,6 +68,7 @@ def _fetch(ctx: Context, record: VersionRecord, entries: View, *, max_workers: i
 def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | None, num_parts: int | None,
                files: list[str] | None, raise_on_error: bool, max_workers: int, progress: Progress) -> Path:
     """The cached read-only folder of a selection of ``record``; built once, then a single stat."""
+    check_part(part, num_parts)
     key = cache_key(record, part=part, num_parts=num_parts, files=files, soft=soft)
     found = ctx.cache.hit(key)
     if found is not None:
@@ -79,13 +80,14 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
         entries = selection(ctx.views.view(record), part, num_parts, files)
         build = ctx.cache.new_build()
         try:
-            failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
-                              progress=progress, build=build, soft=soft)
-            if failures:
-                key = f"{key}.incomplete-{uuid.uuid4().hex[:8]}"
-                log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
-                            len(failures), ctx.cache.version_dir(key))
-            folder = ctx.cache.publish(build, key)
+            with ctx.cache.using_content():
+                failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
+                                  progress=progress, build=build, soft=soft)
+                if failures:
+                    key = f"{key}.incomplete-{uuid.uuid4().hex[:8]}"
+                    log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
+                                len(failures), ctx.cache.version_dir(key))
+                folder = ctx.cache.publish(build, key)
         except BaseException:
             remove_tree(build)
             raise
@@ -117,7 +119,7 @@ def mutable_copy(ctx: Context, record: VersionRecord, target: Path, *, overwrite
     """Write real, writable copies of a selection of ``record`` into ``target``."""
     entries = selection(ctx.views.view(record), part, num_parts, None)
     prepare_target(target, overwrite)
-    with ctx.cache.lock("cache"):
+    with ctx.cache.using_content():
         failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
                           progress=progress)
         skipped = {f.dataset_path for f in failures}

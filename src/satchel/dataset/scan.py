@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_module
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,11 +28,12 @@ class SourceFile:
     mtime_ns: int
     dev: int
     ino: int
+    ctime_ns: int = 0
 
     @property
     def stat_key(self) -> StatKey:
         """Key for the stat cache."""
-        return (self.dev, self.ino, self.size, self.mtime_ns)
+        return (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
 
 
 def _walk(folder: str, recursive: bool) -> Iterator[tuple[str, os.stat_result]]:
@@ -96,6 +98,7 @@ def find_sources(
                 mtime_ns=info.st_mtime_ns,
                 dev=info.st_dev,
                 ino=info.st_ino,
+                ctime_ns=info.st_ctime_ns,
             )
         )
     sources.sort(key=lambda s: s.dataset_path)
@@ -103,25 +106,31 @@ def find_sources(
 
 
 def _changed(source: SourceFile, info: os.stat_result) -> bool:
-    return info.st_size != source.size or info.st_mtime_ns != source.mtime_ns
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns) != (source.size, source.mtime_ns, source.ctime_ns)
+
+
+def read_file(path: str, expected_size: int) -> tuple[bytes, os.stat_result]:
+    """Read a file expected to hold ``expected_size`` bytes (reading one more to notice growth), with its
+    stat after the read. Raises FileNotFoundError when it is gone."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, expected_size + 1)
+        while 0 < len(data) <= expected_size:
+            more = os.read(fd, expected_size + 1 - len(data))
+            if not more:
+                break
+            data += more
+        return data, os.fstat(fd)
+    finally:
+        os.close(fd)
 
 
 def read_verified(source: SourceFile) -> bytes:
     """Read a small source file, raising SourceFileError if it vanished or changed since it was found."""
     try:
-        fd = os.open(source.local_path, os.O_RDONLY)
+        data, info = read_file(source.local_path, source.size)
     except FileNotFoundError:
         raise _vanished(source) from None
-    try:
-        data = os.read(fd, source.size + 1)
-        while len(data) <= source.size:
-            more = os.read(fd, source.size + 1 - len(data))
-            if not more:
-                break
-            data += more
-        info = os.fstat(fd)
-    finally:
-        os.close(fd)
     if _changed(source, info) or len(data) != source.size:
         raise _changed_error(source)
     return data
@@ -172,18 +181,22 @@ def hash_sources(
     if on_bytes is not None:
         on_bytes(sum(s.size for s in sources if s.stat_key in known))
 
-    def run(batch: list[SourceFile]) -> list[tuple[SourceFile, str]]:
-        done = [(s, hash_source(s)) for s in batch]
+    def run(batch: list[SourceFile]) -> list[tuple[SourceFile, str, int]]:
+        done = []
+        for source in batch:
+            started = time.time_ns()
+            done.append((source, hash_source(source), started))
         if on_bytes is not None:
             on_bytes(sum(s.size for s in batch))
         return done
 
-    batches = _batches(todo)
+    hashed: list[tuple[StatKey, str, int]] = []
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        for done in pool.map(run, batches):
-            for source, content_hash in done:
+        for done in pool.map(run, _batches(todo)):
+            for source, content_hash, started in done:
                 result[source.dataset_path] = content_hash
-    stat_cache.remember((s.stat_key, result[s.dataset_path]) for s in todo)
+                hashed.append((source.stat_key, content_hash, started))
+    stat_cache.remember(hashed)
     return result
 
 

@@ -11,7 +11,7 @@ from satchel.dataset.lifecycle import version_stats
 from satchel.dataset.upload import UploadItem, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
-from satchel.objects import Location, Manifest, ManifestEntry
+from satchel.objects import Manifest, ManifestEntry
 from satchel.objects.codec import ZSTD_LEVEL
 
 Sourced = dict[str, tuple[ManifestEntry, str]]
@@ -49,9 +49,8 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
     copies: dict[str, UploadItem] = {}
     for path, (entry, url) in sourced.items():
         if url != store.url and entry.hash not in index and entry.hash not in copies:
-            location = Location(entry.pack, entry.offset, entry.length, entry.size, entry.codec)
             copies[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=ctx.store(url),
-                                            source_location=location)
+                                            source_location=entry.location)
     if copies:
         store_items(store, list(copies.values()), level=ZSTD_LEVEL, chunk_bytes=64 << 20,
                     max_workers=max_workers, on_bytes=lambda _n: None)

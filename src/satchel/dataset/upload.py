@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from satchel.dataset.scan import read_file
 from satchel.errors import SourceFileError
 from satchel.objects import Codec, Location, ObjectStore, PackBuilder, hash_bytes
 from satchel.objects import codec as codecs
@@ -58,18 +60,9 @@ def _changed(item: UploadItem, what: str) -> SourceFileError:
 def _read_local(item: UploadItem) -> bytes:
     assert item.local_path is not None
     try:
-        fd = os.open(item.local_path, os.O_RDONLY)
+        data = read_file(item.local_path, item.size)[0]
     except FileNotFoundError:
         raise _changed(item, "vanished") from None
-    try:
-        data = os.read(fd, item.size + 1)
-        while 0 < len(data) <= item.size:
-            more = os.read(fd, item.size + 1 - len(data))
-            if not more:
-                break
-            data += more
-    finally:
-        os.close(fd)
     if len(data) != item.size or hash_bytes(data) != item.hash:
         raise _changed(item, "changed")
     return data
@@ -153,16 +146,36 @@ def store_items(
     pipeline = PackPipeline(target, chunk_bytes, report, on_bytes)
     try:
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-read") as pool:
-            encoded = pool.map(lambda batch: [_encode(i, level) for i in batch], _batches(small))
-            for results in encoded:
-                for content_hash, codec, payload, size in results:
-                    pipeline.add(content_hash, codec, payload, size)
+            _encode_in_window(pool, small, level, pipeline, window=2 * max_workers)
     finally:
         pipeline.close()
     for item in large:
         _store_large(target, item, level, report)
         on_bytes(item.size)
     return report
+
+
+def _encode_in_window(pool: ThreadPoolExecutor, items: list[UploadItem], level: int | None,
+                      pipeline: PackPipeline, window: int) -> None:
+    """Read and encode batches in parallel, at most ``window`` batches ahead of the packer (bounded memory);
+    on an error, batches not started yet are cancelled."""
+    ahead: deque[Future[list[tuple[str, Codec, bytes, int]]]] = deque()
+
+    def drain() -> None:
+        for content_hash, codec, payload, size in ahead.popleft().result():
+            pipeline.add(content_hash, codec, payload, size)
+
+    try:
+        for batch in _batches(items):
+            ahead.append(pool.submit(lambda b: [_encode(i, level) for i in b], batch))
+            if len(ahead) >= window:
+                drain()
+        while ahead:
+            drain()
+    except BaseException:
+        for future in ahead:
+            future.cancel()
+        raise
 
 
 def _encode(item: UploadItem, level: int | None) -> tuple[str, Codec, bytes, int]:

@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import zstandard
 
+from satchel.objects.packs import Location
+
 MANIFEST_MAGIC = b"SATCHMF1"
 MANIFEST_FORMAT = 1
 _NO_PACK = 0xFFFFFFFF
@@ -40,6 +42,11 @@ class ManifestEntry(NamedTuple):
     offset: int = 0
     length: int = 0
     codec: int = 0
+
+    @property
+    def location(self) -> Location:
+        """Where the content is stored (meaningful when ``pack`` is set)."""
+        return Location(self.pack, self.offset, self.length, self.size, self.codec)
 
 
 @dataclass

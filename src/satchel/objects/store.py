@@ -188,6 +188,8 @@ class ObjectStore:
                 if compressor:
                     emit(compressor.flush())
                 stored = out.tell() - len(PACK_MAGIC)
+                out.flush()
+                os.fsync(out.fileno())
             used = codec.Codec.ZSTD if compressor else codec.Codec.RAW
             pack_id = pack_hasher.hexdigest()
             content_hash = raw_hasher.hexdigest()

@@ -30,6 +30,11 @@ def normalize_url(url: str | Path) -> str:
     text = str(url)
     parsed = urlparse(text)
     if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise InvalidArgumentError(
+                f"{text!r} names host {parsed.netloc!r}; a file URL needs an absolute path: file:///{parsed.netloc}"
+                f"{parsed.path}, or pass the folder path itself"
+            )
         return Path(unquote(parsed.path)).absolute().as_uri()
     if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and text[1:3] in (":\\", ":/")):
         return Path(text).expanduser().absolute().as_uri()

@@ -71,11 +71,12 @@ class LocalStorage(Storage):
         try:
             if not exclusive:
                 os.replace(tmp, final)
-                return True
-            try:
-                os.link(tmp, final)
-            except FileExistsError:
-                return False
+            else:
+                try:
+                    os.link(tmp, final)
+                except FileExistsError:
+                    return False
+            _fsync(final.parent)
             return True
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -110,6 +111,7 @@ class LocalStorage(Storage):
                     shutil.copyfile(path, tmp)
             else:
                 shutil.copyfile(path, tmp)
+            _fsync(tmp)
             self._publish(tmp, key, exclusive=False)
         except OSError as exc:
             raise self._error(exc, key) from exc
@@ -180,3 +182,12 @@ class LocalStorage(Storage):
             return
         except OSError as exc:
             raise self._error(exc, key) from exc
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries, to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
