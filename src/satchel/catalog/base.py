@@ -80,10 +80,6 @@ class Catalog(ABC):
         """Versions matching every given filter (all ``tags`` must be present), oldest first."""
 
     @abstractmethod
-    def children_of(self, version_id: str) -> list[str]:
-        """Ids of versions that list ``version_id`` as a parent."""
-
-    @abstractmethod
     def set_storage(self, version_id: str, storage_url: str) -> None:
         """Record where a draft's content is being stored."""
 

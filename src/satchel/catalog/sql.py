@@ -176,11 +176,6 @@ class SqlCatalog(Catalog):
             records = [r for r in records if wanted.issubset(r.tags)]
         return records
 
-    def children_of(self, version_id: str) -> list[str]:
-        query = sa.select(parents_table.c.child_id).where(parents_table.c.parent_id == version_id)
-        with self.engine.connect() as conn:
-            return sorted({row[0] for row in conn.execute(query)})
-
     def set_storage(self, version_id: str, storage_url: str) -> None:
         with self.engine.begin() as conn:
             self._bump_draft(conn, version_id, step=0, storage_url=storage_url)

@@ -241,16 +241,6 @@ class LocalCache:
             freed += size
         return freed
 
-    def clear(self) -> None:
-        """Remove everything cached."""
-        with _flock(self.root / "locks" / "content.lock", fcntl.LOCK_EX):
-            self._usage_file.unlink(missing_ok=True)
-            for name in ("versions", "content", "tmp"):
-                folder = self.root / name
-                if folder.exists():
-                    trash = self.root / f".trash-{uuid.uuid4().hex}"
-                    os.rename(folder, trash)
-                    remove_tree(trash)
 
 
 @contextlib.contextmanager

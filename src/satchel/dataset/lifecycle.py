@@ -114,7 +114,7 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
     return Manifest("full", [], located, []), 0
 
 
-def version_stats(parents_view: View, view: View, stored_bytes: int | None = None) -> dict[str, int]:
+def version_stats(parents_view: View, view: View) -> dict[str, int]:
     """Statistics kept with a finalized version so listings never recompute them."""
     added, modified, removed = diff_views(parents_view, view)
     stats = {
@@ -127,6 +127,4 @@ def version_stats(parents_view: View, view: View, stored_bytes: int | None = Non
         "modified_bytes": sum(view[p].size for p in modified),
         "removed_bytes": sum(parents_view[p].size for p in removed),
     }
-    if stored_bytes is not None:
-        stats["stored_bytes"] = stored_bytes
     return stats
