@@ -249,9 +249,10 @@ class SqlCatalog(Catalog):
     def change_draft(self, version_id: str, upsert: Iterable[DraftRow], forget: Iterable[str] = ()) -> int:
         payload = [(version_id, r.path, r.hash, r.size, r.source) for r in upsert]
         dropped = list(forget)
+        sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
             revision = self._bump_draft(conn, version_id)
-            paths = dropped + [row[1] for row in payload]
+            paths = dropped if sqlite else dropped + [row[1] for row in payload]
             for start in range(0, len(paths), _BATCH):
                 conn.execute(
                     sa.delete(draft_table).where(
@@ -262,8 +263,9 @@ class SqlCatalog(Catalog):
                 conn.execute(
                     sa.insert(draft_table),
                     [{"version_id": v, "path": p, "hash": h, "size": s, "source": src} for v, p, h, s, src in payload],
-                ) if conn.dialect.name != "sqlite" else conn.exec_driver_sql(
-                    "INSERT INTO draft_rows (version_id, path, hash, size, source) VALUES (?, ?, ?, ?, ?)", payload
+                ) if not sqlite else conn.exec_driver_sql(
+                    "INSERT OR REPLACE INTO draft_rows (version_id, path, hash, size, source) VALUES (?, ?, ?, ?, ?)",
+                    payload,
                 )
             return revision
 

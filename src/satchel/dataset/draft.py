@@ -17,6 +17,8 @@ from satchel.dataset.view import View, apply_changes, draft_changes
 from satchel.errors import InvalidDatasetPathError
 from satchel.objects import ManifestEntry
 
+_INCREMENTAL = 1000
+
 
 @dataclass
 class DraftState:
@@ -36,8 +38,10 @@ class DraftState:
         return self._folders
 
     def apply(self, upsert: list[DraftRow], forget: list[str], revision: int) -> None:
-        """Reflect a change made through the catalog."""
-        folders = self.folders()
+        """Reflect a change made through the catalog (folder counts: updated if small, else recounted lazily)."""
+        if len(upsert) + len(forget) > _INCREMENTAL:
+            self._folders = None
+        folders = self._folders if self._folders is not None else Counter()
         for path in forget:
             self.rows.pop(path, None)
             self._set(path, self.parents.get(path), folders)
