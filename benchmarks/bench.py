@@ -15,7 +15,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,22 +36,34 @@ class Measure:
     result: dict[str, Any] = field(default_factory=dict)
 
 
-def run(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-        parse: bool = False) -> Measure:
-    """Run one process; return its wall time, its own peak RSS (wait4) and, with ``parse``, its JSON output."""
-    start = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=err)
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.read().decode()[-3000:]}")
-    result = json.loads(out.decode().strip().splitlines()[-1]) if parse else {}
-    return Measure(wall, usage.ru_maxrss / 1024, result)
+class Spawner:
+    """The small process that starts every measured command (see spawner.py)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "spawner.py")], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def run(self, cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+            parse: bool = False) -> Measure:
+        """Run one command; its wall time, its own peak RSS and, with ``parse``, its JSON output."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        request = {"cmd": cmd, "env": env or dict(os.environ), "cwd": str(cwd) if cwd else None}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        if reply["code"] != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({reply['code']}):\n{reply['stderr']}")
+        result = json.loads(reply["stdout"].strip().splitlines()[-1]) if parse else {}
+        return Measure(reply["wall"], reply["rss_kb"] / 1024, result)
+
+
+SPAWNER: Spawner | None = None
+
+
+def run(cmd: list[str], **kw: Any) -> Measure:
+    """Run a measured command through the spawner."""
+    assert SPAWNER is not None
+    return SPAWNER.run(cmd, **kw)
 
 
 class Bench:
@@ -223,6 +234,7 @@ def machine() -> dict[str, str]:
 
 
 if __name__ == "__main__":
+    SPAWNER = Spawner()
     from benchmarks.report import write_report
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

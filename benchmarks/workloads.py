@@ -116,6 +116,8 @@ def tree_digest(root: Path) -> dict[str, str]:
     for dirpath, _, names in os.walk(root):
         for name in names:
             path = os.path.join(dirpath, name)
-            with open(path, "rb") as handle:
-                result[os.path.relpath(path, root)] = blake3(handle.read()).hexdigest()
+            hasher = blake3()
+            if os.path.getsize(path):
+                hasher.update_mmap(path)
+            result[os.path.relpath(path, root)] = hasher.hexdigest()
     return result

@@ -1,0 +1,63 @@
+"""Profiles (pyinstrument) of the satchel steps that miss a target, written to benchmarks/profiles/.
+
+    python benchmarks/profile.py [--files N]
+
+Builds a W1-like folder of N small files, then profiles store (add, upload, finalize), cold get, and
+re-add, each in this process with a fresh SATCHEL_HOME. The text profiles back the notes in RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from pyinstrument import Profiler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.workloads import Sizes, make_w1
+
+OUT = Path(__file__).resolve().parent / "profiles"
+
+
+def profiled(name: str, func: object) -> object:
+    profiler = Profiler(interval=0.002)
+    profiler.start()
+    result = func()  # type: ignore[operator]
+    profiler.stop()
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.txt").write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=100_000)
+    options = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="satchel-profile-"))
+    try:
+        make_w1(work / "w1", replace(Sizes.full(), w1_files=options.files, w1_folders=max(1, options.files // 100)))
+        os.environ["SATCHEL_HOME"] = str(work / "home")
+        import satchel
+        from satchel import Dataset
+
+        satchel.configure(home=work / "home")
+        ds = Dataset.create(dataset_name="w1", dataset_project="profile")
+        profiled("w1_add", lambda: ds.add_files(work / "w1"))
+        profiled("w1_upload", lambda: ds.upload(show_progress=False))
+        profiled("w1_finalize", ds.finalize)
+        profiled("w1_cold_get", lambda: Dataset.get(dataset_id=ds.id).get_local_copy())
+        child = Dataset.create(parent_datasets=[ds])
+        profiled("w1_readd", lambda: child.add_files(work / "w1"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"profiles written to {OUT}")
+
+
+if __name__ == "__main__":
+    main()
