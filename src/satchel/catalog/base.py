@@ -14,7 +14,8 @@ from typing import Any
 
 STATUS_DRAFT = "draft"
 STATUS_COMPLETED = "completed"
-FINAL_STATUSES = frozenset({STATUS_COMPLETED})
+STATUS_PUBLISHED = "published"
+FINAL_STATUSES = frozenset({STATUS_COMPLETED, STATUS_PUBLISHED})
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,37 @@ class Catalog(ABC):
         include_archived: bool = True,
     ) -> list[VersionRecord]:
         """Versions matching every given filter (all ``tags`` must be present), oldest first."""
+
+    @abstractmethod
+    def children_of(self, version_id: str) -> list[str]:
+        """Ids of versions that list ``version_id`` as a parent."""
+
+    @abstractmethod
+    def publish_version(self, version_id: str) -> None:
+        """completed -> published; DatasetNotFinalizedError for a draft (published again is a no-op)."""
+
+    @abstractmethod
+    def rename_dataset(self, project: str, name: str, *, new_project: str, new_name: str) -> int:
+        """Move every version of project/name to new_project/new_name; return how many moved.
+
+        DatasetNotFoundError when there is none; ConflictError when the target name is taken.
+        """
+
+    @abstractmethod
+    def delete_version(self, version_id: str) -> None:
+        """Remove a version record with its lineage rows, draft rows and metadata."""
+
+    @abstractmethod
+    def replace_manifest(self, version_id: str, *, manifest: str, depth: int, parents: tuple[str, ...]) -> None:
+        """Point a finalized version at an equivalent manifest (e.g. flattened) and new lineage."""
+
+    @abstractmethod
+    def set_metadata(self, version_id: str, name: str, kind: str, content: bytes) -> None:
+        """Store a named metadata blob of a version (``kind`` says how to decode it)."""
+
+    @abstractmethod
+    def get_metadata(self, version_id: str, name: str) -> tuple[str, bytes] | None:
+        """(kind, content) of a named metadata blob, or None."""
 
     @abstractmethod
     def set_storage(self, version_id: str, storage_url: str) -> None:

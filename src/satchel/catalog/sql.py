@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from satchel.catalog.base import STATUS_COMPLETED, STATUS_DRAFT, Catalog, DraftRow, VersionRecord
-from satchel.errors import ConflictError, DatasetFinalizedError, DatasetNotFoundError
+from satchel.catalog.base import STATUS_COMPLETED, STATUS_DRAFT, STATUS_PUBLISHED, Catalog, DraftRow, VersionRecord
+from satchel.errors import ConflictError, DatasetFinalizedError, DatasetNotFinalizedError, DatasetNotFoundError
 
 SCHEMA_VERSION = 1
 _BATCH = 5000
@@ -60,6 +60,14 @@ draft_table = sa.Table(
     sa.Column("hash", sa.String(64)),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("source", sa.Text),
+)
+metadata_table = sa.Table(
+    "version_metadata",
+    metadata,
+    sa.Column("version_id", sa.String(64), sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
 )
 _EDITABLE = {"tags", "description", "archived"}
 
@@ -175,6 +183,67 @@ class SqlCatalog(Catalog):
             wanted = set(tags)
             records = [r for r in records if wanted.issubset(r.tags)]
         return records
+
+    def children_of(self, version_id: str) -> list[str]:
+        query = sa.select(parents_table.c.child_id).where(parents_table.c.parent_id == version_id)
+        with self.engine.connect() as conn:
+            return sorted({row[0] for row in conn.execute(query)})
+
+    def publish_version(self, version_id: str) -> None:
+        with self.engine.begin() as conn:
+            status = conn.execute(sa.select(versions.c.status).where(versions.c.id == version_id)).scalar()
+            if status is None:
+                raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
+            if status == STATUS_DRAFT:
+                raise DatasetNotFinalizedError(
+                    f"dataset version {version_id} is not finalized; upload() and finalize() it before publish()",
+                    dataset_id=version_id,
+                )
+            conn.execute(sa.update(versions).where(versions.c.id == version_id).values(status=STATUS_PUBLISHED))
+
+    def rename_dataset(self, project: str, name: str, *, new_project: str, new_name: str) -> int:
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    sa.update(versions)
+                    .where(versions.c.project == project, versions.c.name == name)
+                    .values(project=new_project, name=new_name)
+                )
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(
+                f"dataset {new_project}/{new_name} already has versions with the same version strings as "
+                f"{project}/{name}; choose another name"
+            ) from exc
+        if result.rowcount == 0:
+            raise DatasetNotFoundError(f"no dataset {project}/{name}; check the project and name")
+        return int(result.rowcount)
+
+    def delete_version(self, version_id: str) -> None:
+        with self.engine.begin() as conn:
+            for column in (draft_table.c.version_id, metadata_table.c.version_id, parents_table.c.child_id):
+                conn.execute(sa.delete(column.table).where(column == version_id))
+            conn.execute(sa.delete(versions).where(versions.c.id == version_id))
+
+    def replace_manifest(self, version_id: str, *, manifest: str, depth: int, parents: tuple[str, ...]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(versions).where(versions.c.id == version_id).values(manifest=manifest, depth=depth))
+            conn.execute(sa.delete(parents_table).where(parents_table.c.child_id == version_id))
+            if parents:
+                conn.execute(sa.insert(parents_table),
+                             [{"child_id": version_id, "position": i, "parent_id": p} for i, p in enumerate(parents)])
+
+    def set_metadata(self, version_id: str, name: str, kind: str, content: bytes) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(metadata_table).where(metadata_table.c.version_id == version_id,
+                                                         metadata_table.c.name == name))
+            conn.execute(sa.insert(metadata_table).values(version_id=version_id, name=name, kind=kind, content=content))
+
+    def get_metadata(self, version_id: str, name: str) -> tuple[str, bytes] | None:
+        query = sa.select(metadata_table.c.kind, metadata_table.c.content).where(
+            metadata_table.c.version_id == version_id, metadata_table.c.name == name)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row[0], bytes(row[1]))
 
     def set_storage(self, version_id: str, storage_url: str) -> None:
         with self.engine.begin() as conn:

@@ -171,6 +171,25 @@ class LocalCache:
             os.rename(folder, trash)
             remove_tree(trash)
 
+    def clear(self) -> None:
+        """Remove every cached version and all cached content."""
+        with _flock(self.root / "locks" / "content.lock", fcntl.LOCK_EX):
+            for name in ("versions", "content", "tmp"):
+                folder = self.root / name
+                if folder.exists():
+                    trash = self.root / f".trash-{uuid.uuid4().hex}"
+                    os.rename(folder, trash)
+                    remove_tree(trash)
+            self._usage_file.unlink(missing_ok=True)
+
+    def drop_dataset(self, version_id: str) -> int:
+        """Remove every cached copy of one version (all parts, file subsets, link kinds); return how many."""
+        base = self.root / "versions"
+        keys = [e.name for e in os.scandir(base) if e.name.split(".")[0] == version_id] if base.is_dir() else []
+        for key in keys:
+            self.drop_version(key)
+        return len(keys)
+
     # -- eviction --------------------------------------------------------------------------------
     def usage(self) -> int:
         """Bytes of cached content."""

@@ -14,11 +14,12 @@ from typing import Any, Union
 from satchel.catalog import STATUS_COMPLETED, VersionRecord
 from satchel.dataset import draft, lifecycle, retrieve, squash
 from satchel.dataset.context import Context, get_context
+from satchel.dataset.management import DatasetManagement
 from satchel.dataset.paths import as_patterns, normalize_dataset_path, select_dataset_paths
 from satchel.dataset.progress import progress
 from satchel.dataset.scan import find_sources, hash_sources
 from satchel.dataset.versions import latest, next_version
-from satchel.dataset.view import FileEntry, View, diff_views
+from satchel.dataset.view import FileEntry, View
 from satchel.errors import (
     ConflictError,
     DatasetFinalizedError,
@@ -39,7 +40,7 @@ DEFAULT_CHUNK_MB = 64
 PUBLISHED_STATUSES = frozenset({"published"})
 
 
-class Dataset:
+class Dataset(DatasetManagement):
     """One dataset version. Get one with :meth:`create` or :meth:`get`, not the constructor."""
 
     def __init__(self, record: VersionRecord, context: Context | None = None) -> None:
@@ -387,9 +388,10 @@ class Dataset:
             record = self._refresh()
             state = self._draft_state(record)
         store.check_format(create=True)
-        manifest, depth = lifecycle.build_manifest(self._ctx, record, store, state.current, state.parents)
+        manifest, depth, located = lifecycle.build_manifest(self._ctx, record, store, state.current, state.parents)
+        lifecycle.check_packs_exist(store, located)
         manifest_hash = store.put_manifest(manifest)
-        stats = lifecycle.version_stats(state.parents, state.current)
+        stats = lifecycle.version_stats(state.parents, located)
         self._ctx.catalog.finalize_version(self.id, manifest=manifest_hash, storage_url=store.url, depth=depth,
                                            stats=stats, revision=state.revision)
         self._state = None
@@ -429,25 +431,6 @@ class Dataset:
         """The file entries, sorted by path."""
         entries = self.file_entries_dict
         return [entries[p] for p in sorted(entries)]
-
-    def list_added_files(self) -> list[str]:
-        """Paths this version adds relative to its merged parents."""
-        return self._own_changes()[0]
-
-    def list_modified_files(self) -> list[str]:
-        """Paths whose content this version changes relative to its merged parents."""
-        return self._own_changes()[1]
-
-    def list_removed_files(self) -> list[str]:
-        """Paths this version removes relative to its merged parents."""
-        return self._own_changes()[2]
-
-    def _own_changes(self) -> tuple[list[str], list[str], list[str]]:
-        record = self._refresh()
-        if not record.is_final:
-            state = self._draft_state(record)
-            return diff_views(state.parents, state.current)
-        return diff_views(self._ctx.views.parents_view(record), self._ctx.views.view(record))
 
     def get_local_copy(
         self,

@@ -10,8 +10,9 @@ from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
 from satchel.dataset.view import View, diff_views
-from satchel.errors import IntegrityError
+from satchel.errors import IntegrityError, ObjectMissingError
 from satchel.objects import Manifest, ObjectStore
+from satchel.objects.packs import pack_key
 from satchel.storage import normalize_url
 
 MAX_DELTA_DEPTH = 32
@@ -90,8 +91,8 @@ def upload(ctx: Context, record: VersionRecord, state: DraftState, *, output_url
 
 
 def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view: View,
-                   parents_view: View) -> tuple[Manifest, int]:
-    """The manifest to finalize ``view`` with, and its delta depth.
+                   parents_view: View) -> tuple[Manifest, int, View]:
+    """The manifest to finalize ``view`` with, its delta depth, and the view with every entry located.
 
     Entries point into ``store``. A delta against the parents is written when they all live in the same
     store and the chain is not too deep; otherwise the manifest is full.
@@ -110,8 +111,21 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
     if same_store and depth <= MAX_DELTA_DEPTH:
         puts = {p: e for p, e in located.items() if parents_view.get(p) != e}
         removed = [p for p in parents_view if p not in located]
-        return Manifest("delta", list(record.parents), puts, removed), depth
-    return Manifest("full", [], located, []), 0
+        return Manifest("delta", list(record.parents), puts, removed), depth, located
+    return Manifest("full", [], located, []), 0, located
+
+
+def check_packs_exist(store: ObjectStore, view: View) -> None:
+    """Make sure every pack the view points at is still in the store (a collection may have run)."""
+    for pack in sorted({e.pack for e in view.values()}):
+        if store.storage.head(pack_key(pack)) is None:
+            store.forget_index()
+            raise ObjectMissingError(
+                f"pack {store.url}/{pack_key(pack)} is gone from the store (deleted by a collection?); call upload() "
+                "again to store the missing content, then finalize()",
+                object_key=pack_key(pack),
+                content_hash=pack,
+            )
 
 
 def version_stats(parents_view: View, view: View) -> dict[str, int]:
@@ -120,6 +134,7 @@ def version_stats(parents_view: View, view: View) -> dict[str, int]:
     stats = {
         "file_count": len(view),
         "total_size": sum(e.size for e in view.values()),
+        "stored_size": sum({(e.pack, e.offset): e.length for e in view.values()}.values()),
         "added": len(added),
         "modified": len(modified),
         "removed": len(removed),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from satchel.catalog import VersionRecord
+from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.lifecycle import version_stats
 from satchel.dataset.upload import UploadItem, store_items
@@ -52,6 +52,7 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
             copies[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=ctx.store(url),
                                             source_location=entry.location)
     if copies:
+        ctx.catalog.change_draft(new_id, [DraftRow(i.dataset_path, i.hash, i.size) for i in copies.values()])
         store_items(store, list(copies.values()), level=ZSTD_LEVEL, chunk_bytes=64 << 20,
                     max_workers=max_workers, on_bytes=lambda _n: None)
         index = store.index()

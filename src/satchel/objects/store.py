@@ -133,6 +133,12 @@ class ObjectStore:
         _write_local(local, data)
         return records
 
+    def forget_index(self) -> None:
+        """Drop what this process knows of the index (after packs were deleted); the next index() relists."""
+        with self._lock:
+            self._index = {}
+            self._loaded = set()
+
     def _remember(self, pack_id: str, locations: dict[str, Location]) -> None:
         with self._lock:
             for content_hash, location in locations.items():

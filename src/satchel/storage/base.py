@@ -38,6 +38,7 @@ class ObjectInfo:
 
     key: str
     size: int
+    modified: float | None = None
 
 
 class Storage(ABC):

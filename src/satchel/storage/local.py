@@ -171,7 +171,8 @@ class LocalStorage(Storage):
                 for name in filenames:
                     key = f"{rel_dir}/{name}" if rel_dir else name
                     if key.startswith(prefix):
-                        yield ObjectInfo(key, os.stat(os.path.join(dirpath, name)).st_size)
+                        info = os.stat(os.path.join(dirpath, name))
+                        yield ObjectInfo(key, info.st_size, info.st_mtime)
         except OSError as exc:
             raise self._error(exc, None) from exc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from satchel.errors import StorageNotFoundError
 from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key
 
 _STORES: dict[str, dict[str, bytes]] = {}
+_TIMES: dict[str, dict[str, float]] = {}
 _LOCK = threading.Lock()
 
 
@@ -22,16 +24,19 @@ class MemoryStorage(Storage):
         self.url = f"memory://{name}"
         with _LOCK:
             self._objects = _STORES.setdefault(name, {})
+            self._times = _TIMES.setdefault(name, {})
 
     def put(self, key: str, data: bytes) -> None:
         with _LOCK:
             self._objects[check_key(key)] = bytes(data)
+            self._times[key] = time.time()
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         with _LOCK:
             if check_key(key) in self._objects:
                 return False
             self._objects[key] = bytes(data)
+            self._times[key] = time.time()
             return True
 
     def put_file(self, key: str, path: Path, *, consume: bool = False) -> None:
@@ -56,16 +61,18 @@ class MemoryStorage(Storage):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         with _LOCK:
-            items = [(k, len(v)) for k, v in self._objects.items() if k.startswith(prefix)]
-        for key, size in items:
-            yield ObjectInfo(key, size)
+            items = [(k, len(v), self._times.get(k)) for k, v in self._objects.items() if k.startswith(prefix)]
+        for key, size, modified in items:
+            yield ObjectInfo(key, size, modified)
 
     def delete(self, key: str) -> None:
         with _LOCK:
             self._objects.pop(check_key(key), None)
+            self._times.pop(key, None)
 
 
 def forget_memory_store(name: str) -> None:
     """Drop the in-process store ``name`` (tests)."""
     with _LOCK:
         _STORES.pop(name, None)
+        _TIMES.pop(name, None)

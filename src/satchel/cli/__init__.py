@@ -1,0 +1,1 @@
+"""The ``satchel`` command line (see docs/cli.md)."""

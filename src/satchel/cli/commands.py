@@ -1,0 +1,524 @@
+"""The ``satchel`` subcommands (each one a thin shell over the Dataset API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from satchel import Dataset
+from satchel.cli.main import (
+    cli,
+    emit,
+    human_size,
+    id_option,
+    open_dataset,
+    output_options,
+    remember_current,
+)
+
+
+# -- creating and changing versions ---------------------------------------------------------------
+@cli.command()
+@click.option("--project", required=True, help="Project (nest with '/').")
+@click.option("--name", required=True, help="Dataset name.")
+@click.option("--version", "dataset_version", help="Version string (default: bump the latest, or 1.0.0).")
+@click.option("--parents", multiple=True, help="Parent version id (repeat; later parents win on the same path).")
+@click.option("--tags", multiple=True, help="Tag (repeat).")
+@click.option("--storage", help="Where to upload (folder or file:// URL; default: parents' store or default storage).")
+@click.option("--description", help="Free text.")
+@output_options
+def create(project: str, name: str, dataset_version: str | None, parents: tuple[str, ...], tags: tuple[str, ...],
+           storage: str | None, description: str | None, as_json: bool, quiet: bool) -> None:
+    """Create a draft version and make it the current dataset of this folder.
+
+    \b
+    Example:
+      satchel create --project vision --name cats --parents 3f2a...
+    """
+    ds = Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=list(tags),
+                           parent_datasets=list(parents), dataset_version=dataset_version, output_uri=storage,
+                           description=description)
+    remember_current(ds.id)
+    emit({"id": ds.id, "version": ds.version}, f"created {ds.project}/{ds.name} v{ds.version}\nid: {ds.id}",
+         as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@id_option
+@click.option("--files", multiple=True, required=True, type=click.Path(), help="File or folder to add (repeat).")
+@click.option("--wildcard", multiple=True, help="Only files matching this pattern, e.g. '*.jpg' (repeat).")
+@click.option("--dataset-folder", help="Folder inside the dataset to add the files under.")
+@click.option("--non-recursive", is_flag=True, help="Do not descend into sub-folders.")
+@click.option("--verbose", is_flag=True, help="Show a hashing progress bar.")
+@output_options
+def add(dataset_id: str | None, files: tuple[str, ...], wildcard: tuple[str, ...], dataset_folder: str | None,
+        non_recursive: bool, verbose: bool, as_json: bool, quiet: bool) -> None:
+    """Add files or folders to a draft version.
+
+    \b
+    Example:
+      satchel add --files data/cats --wildcard '*.jpg' --dataset-folder images
+    """
+    ds = open_dataset(dataset_id)
+    added = sum(ds.add_files(path, wildcard=list(wildcard) or None, dataset_path=dataset_folder,
+                             recursive=not non_recursive, verbose=verbose) for path in files)
+    emit({"id": ds.id, "added": added}, f"{added} file(s) added", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@id_option
+@click.option("--files", multiple=True, required=True, help="Dataset path, folder or wildcard to remove (repeat).")
+@click.option("--non-recursive", is_flag=True, help="Wildcards do not cross folders.")
+@output_options
+def remove(dataset_id: str | None, files: tuple[str, ...], non_recursive: bool, as_json: bool, quiet: bool) -> None:
+    """Remove files from a draft version.
+
+    \b
+    Example:
+      satchel remove --files 'old/*' --files broken.jpg
+    """
+    ds = open_dataset(dataset_id)
+    removed = sum(ds.remove_files(pattern, recursive=not non_recursive) for pattern in files)
+    emit({"id": ds.id, "removed": removed}, f"{removed} file(s) removed", as_json=as_json, quiet=quiet)
+
+
+def _upload(ds: Any, storage: str | None, chunk_size: int | None, compression: str | None, quiet: bool) -> None:
+    ds.upload(show_progress=not quiet, output_url=storage, chunk_size=chunk_size, compression=compression)
+
+
+upload_options = [
+    click.option("--storage", help="Target storage (folder or file:// URL)."),
+    click.option("--chunk-size", type=int, help="Pack size in MB (default 64; -1: one pack)."),
+    click.option("--compression", help="zstd (default), zstd:<level>, or none."),
+]
+
+
+def with_upload_options(func: Any) -> Any:
+    for option in reversed(upload_options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@id_option
+@with_upload_options
+@output_options
+def upload(dataset_id: str | None, storage: str | None, chunk_size: int | None, compression: str | None,
+           as_json: bool, quiet: bool) -> None:
+    """Store the content of a draft version that the storage lacks (resumable).
+
+    \b
+    Example:
+      satchel upload --storage /mnt/shared/satchel --chunk-size 128
+    """
+    ds = open_dataset(dataset_id)
+    _upload(ds, storage, chunk_size, compression, quiet)
+    emit({"id": ds.id, "storage": ds.storage_url}, f"uploaded to {ds.storage_url}", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@id_option
+@with_upload_options
+@output_options
+def close(dataset_id: str | None, storage: str | None, chunk_size: int | None, compression: str | None,
+          as_json: bool, quiet: bool) -> None:
+    """Upload what is pending, then finalize the version (it becomes immutable).
+
+    \b
+    Example:
+      satchel close
+    """
+    ds = open_dataset(dataset_id)
+    _upload(ds, storage, chunk_size, compression, quiet)
+    ds.finalize()
+    emit(_summary(ds), f"finalized {ds.project}/{ds.name} v{ds.version} ({ds.id}): "
+         f"{ds.stats['file_count']} files, {human_size(ds.stats['total_size'])}", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@id_option
+@click.option("--project", help="Project of the dataset to sync (a new version is created).")
+@click.option("--name", help="Name of the dataset to sync.")
+@click.option("--parents", multiple=True, help="Parents of the new version (default: the latest version).")
+@click.option("--folder", required=True, type=click.Path(exists=True, file_okay=False), help="Folder to mirror.")
+@click.option("--dataset-folder", help="Folder inside the dataset that mirrors --folder.")
+@click.option("--skip-close", is_flag=True, help="Leave the version a draft (do not upload and finalize).")
+@with_upload_options
+@output_options
+def sync(dataset_id: str | None, project: str | None, name: str | None, parents: tuple[str, ...], folder: str,
+         dataset_folder: str | None, skip_close: bool, storage: str | None, chunk_size: int | None,
+         compression: str | None, as_json: bool, quiet: bool) -> None:
+    """Make a version mirror a folder: adds, changes and removals; then upload and finalize.
+
+    With --project/--name a new version is created on top of the latest one (or --parents).
+
+    \b
+    Example:
+      satchel sync --project vision --name cats --folder data/cats
+    """
+    if project and name and not dataset_id:
+        chosen = list(parents)
+        if not chosen:
+            try:
+                chosen = [Dataset.get(dataset_project=project, dataset_name=name, only_completed=True).id]
+            except LookupError:
+                chosen = []
+        ds = Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=chosen, output_uri=storage)
+        remember_current(ds.id)
+    else:
+        ds = open_dataset(dataset_id)
+    removed, changed = ds.sync_folder(folder, dataset_path=dataset_folder)
+    if not skip_close:
+        _upload(ds, storage, chunk_size, compression, quiet)
+        ds.finalize()
+    emit({"id": ds.id, "removed": removed, "added_or_modified": changed, "finalized": ds.is_final()},
+         f"{ds.id}: {removed} removed, {changed} added or modified" + ("" if skip_close else ", finalized"),
+         as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.option("--name", required=True, help="Name of the squashed dataset.")
+@click.option("--ids", multiple=True, help="Version id to squash, in order (repeat).")
+@click.option("--project-name", "pairs", multiple=True, nargs=2, help="PROJECT NAME of a version to squash (repeat).")
+@click.option("--storage", help="Target storage (default: the sources' store).")
+@output_options
+def squash(name: str, ids: tuple[str, ...], pairs: tuple[tuple[str, str], ...], storage: str | None, as_json: bool,
+           quiet: bool) -> None:
+    """Squash versions into one flat, finalized version (no stored bytes move within a store).
+
+    \b
+    Example:
+      satchel squash --name cats-flat --ids ID1 --ids ID2
+    """
+    flat = Dataset.squash(name, dataset_ids=list(ids) or None, dataset_project_name_pairs=list(pairs) or None,
+                             output_url=storage)
+    emit(_summary(flat), f"squashed into {flat.project}/{flat.name} v{flat.version} ({flat.id})", as_json=as_json,
+         quiet=quiet)
+
+
+# -- reading --------------------------------------------------------------------------------------
+@cli.command(name="list")
+@id_option
+@click.option("--project", help="Project (with --name) instead of --id.")
+@click.option("--name", help="Dataset name (with --project).")
+@click.option("--version", "dataset_version", help="Version (with --project/--name; default: latest).")
+@click.option("--filter", "pattern", help="Only paths matching this wildcard or folder.")
+@click.option("--added", is_flag=True, help="Only files added against the parents.")
+@click.option("--modified", is_flag=True, help="Only files modified against the parents.")
+@click.option("--removed", is_flag=True, help="Only files removed against the parents.")
+@output_options
+def list_files(dataset_id: str | None, project: str | None, name: str | None, dataset_version: str | None,
+               pattern: str | None, added: bool, modified: bool, removed: bool, as_json: bool, quiet: bool) -> None:
+    """List the files of a version with size and hash.
+
+    \b
+    Example:
+      satchel list --project vision --name cats --filter 'train/*' --added
+    """
+    ds = open_dataset(dataset_id, project, name, dataset_version)
+    entries = ds.file_entries_dict
+    paths = ds.list_files(pattern) if pattern else sorted(entries)
+    if added or modified or removed:
+        chosen: set[str] = set()
+        chosen |= set(ds.list_added_files()) if added else set()
+        chosen |= set(ds.list_modified_files()) if modified else set()
+        gone = set(ds.list_removed_files()) if removed else set()
+        paths = sorted(p for p in paths if p in chosen) + sorted(gone)
+    rows = [{"path": p, "size": entries[p].size if p in entries else None,
+             "hash": entries[p].hash if p in entries else None, "removed": p not in entries} for p in paths]
+    human = [f"{human_size(r['size']):>10}  {(r['hash'] or '-')[:16]}  {r['path']}" + ("  (removed)" if r["removed"]
+             else "") for r in rows]
+    emit(rows, [*human, f"{len(rows)} file(s)"], as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.option("--project", help="Project (sub-projects included).")
+@click.option("--name", help="Part of the dataset name.")
+@click.option("--tags", multiple=True, help="Required tag (repeat).")
+@click.option("--ids", multiple=True, help="Version id (repeat).")
+@click.option("--all", "include_drafts", is_flag=True, help="Include drafts (not finalized).")
+@output_options
+def search(project: str | None, name: str | None, tags: tuple[str, ...], ids: tuple[str, ...], include_drafts: bool,
+           as_json: bool, quiet: bool) -> None:
+    """Search dataset versions; prints a table.
+
+    \b
+    Example:
+      satchel search --project vision --tags train
+    """
+    found = Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
+                                     ids=list(ids) or None, only_completed=not include_drafts)
+    header = f"{'id':32}  {'project/name':30}  {'version':9}  {'status':9}  {'files':>7}  {'size':>10}  tags"
+    lines = [header] + [
+        f"{d['id']:32}  {d['project'] + '/' + d['name']:30}  {d['version']:9}  {d['status']:9}  "
+        f"{d['file_count'] if d['file_count'] is not None else '-':>7}  {human_size(d['total_size']):>10}  "
+        f"{','.join(d['tags'])}" for d in found
+    ]
+    emit(found, lines, as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@id_option
+@click.option("--project", help="Project (with --name) instead of --id.")
+@click.option("--name", help="Dataset name (with --project).")
+@click.option("--version", "dataset_version", help="Version (default: latest).")
+@click.option("--copy", "target", type=click.Path(file_okay=False), help="Write a writable copy into this folder.")
+@click.option("--overwrite", is_flag=True, help="With --copy: empty a non-empty target first.")
+@click.option("--part", type=int, help="Shard number (0-based), with --num-parts.")
+@click.option("--num-parts", type=int, help="Number of shards.")
+@click.option("--files", multiple=True, help="Only these dataset paths, folders or wildcards (repeat).")
+@click.option("--soft-links", is_flag=True, help="Symlinks instead of hard links in the cached copy.")
+@output_options
+def get(dataset_id: str | None, project: str | None, name: str | None, dataset_version: str | None,
+        target: str | None, overwrite: bool, part: int | None, num_parts: int | None, files: tuple[str, ...],
+        soft_links: bool, as_json: bool, quiet: bool) -> None:
+    """Get a version: prints the path of a cached read-only copy, or writes a writable copy with --copy.
+
+    \b
+    Example:
+      satchel get --project vision --name cats
+      satchel get --id ID --copy work/cats --overwrite
+    """
+    ds = open_dataset(dataset_id, project, name, dataset_version)
+    if target:
+        path = ds.get_mutable_local_copy(target, overwrite=overwrite, part=part, num_parts=num_parts)
+    else:
+        path = ds.get_local_copy(use_soft_links=soft_links, part=part, num_parts=num_parts, files=list(files) or None)
+    emit({"id": ds.id, "path": path}, str(path), as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@id_option
+@click.option("--folder", type=click.Path(exists=True, file_okay=False), help="Folder to check (default: cached copy).")
+@click.option("--filesize", is_flag=True, help="Compare sizes only (fast), not hashes.")
+@output_options
+def verify(dataset_id: str | None, folder: str | None, filesize: bool, as_json: bool, quiet: bool) -> None:
+    """Check a folder (or the cached copy) against the version: changed, missing or extra files.
+
+    Exits with code 5 when something differs.
+
+    \b
+    Example:
+      satchel verify --id ID --folder work/cats
+    """
+    ds = open_dataset(dataset_id)
+    bad = ds.verify_dataset_hash(local_copy_path=folder, skip_hash=filesize)
+    emit({"id": ds.id, "mismatches": bad}, [*bad, f"{len(bad)} file(s) differ" if bad else "all files match"],
+         as_json=as_json, quiet=quiet)
+    if bad:
+        raise SystemExit(5)
+
+
+@cli.command()
+@click.option("--source", required=True, help="Version id to compare from.")
+@click.option("--target", required=True, help="Version id to compare to.")
+@output_options
+def compare(source: str, target: str, as_json: bool, quiet: bool) -> None:
+    """Compare two versions: files added, modified and removed going from --source to --target.
+
+    \b
+    Example:
+      satchel compare --source ID1 --target ID2
+    """
+    ds = Dataset.get(dataset_id=target)
+    Dataset.get(dataset_id=source)
+    changes = {"added": ds.list_added_files(source), "modified": ds.list_modified_files(source),
+               "removed": ds.list_removed_files(source)}
+    human = [f"{kind}: {len(paths)}" for kind, paths in changes.items()]
+    human += [f"{kind[0].upper()} {path}" for kind, paths in changes.items() for path in paths]
+    emit(changes, human, as_json=as_json, quiet=quiet)
+
+
+# -- managing -------------------------------------------------------------------------------------
+@cli.command()
+@id_option
+@output_options
+def publish(dataset_id: str | None, as_json: bool, quiet: bool) -> None:
+    """Publish a finalized version (deleting it then needs --force).
+
+    \b
+    Example:
+      satchel publish --id ID
+    """
+    ds = open_dataset(dataset_id)
+    ds.publish()
+    emit(_summary(ds), f"published {ds.id}", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@id_option
+@click.option("--undo", is_flag=True, help="Unarchive instead.")
+@output_options
+def archive(dataset_id: str | None, undo: bool, as_json: bool, quiet: bool) -> None:
+    """Archive a version (hidden from searches unless asked for), or --undo it.
+
+    \b
+    Example:
+      satchel archive --id ID
+    """
+    ds = open_dataset(dataset_id)
+    ds.unarchive() if undo else ds.archive()
+    emit(_summary(ds), f"{'unarchived' if undo else 'archived'} {ds.id}", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.option("--id", "dataset_id", help="Version id to delete.")
+@click.option("--project", help="Project (with --name).")
+@click.option("--name", help="Dataset name (with --project).")
+@click.option("--version", "dataset_version", help="Version to delete.")
+@click.option("--entire-dataset", is_flag=True, help="Delete every version of project/name (needs --force).")
+@click.option("--force", is_flag=True, help="Delete even if published or used as a parent (children are flattened).")
+@click.option("--keep-files", is_flag=True, help="Do not free the stored content.")
+@output_options
+def delete(dataset_id: str | None, project: str | None, name: str | None, dataset_version: str | None,
+           entire_dataset: bool, force: bool, keep_files: bool, as_json: bool, quiet: bool) -> None:
+    """Delete versions and free the stored content nothing else uses.
+
+    \b
+    Example:
+      satchel delete --project vision --name cats --version 1.0.2
+    """
+    reports = Dataset.delete(dataset_id=dataset_id, dataset_project=project, dataset_name=name, force=force,
+                                dataset_version=dataset_version, entire_dataset=entire_dataset,
+                                delete_files=not keep_files)
+    freed = sum(r.bytes_freed for r in reports.values())
+    emit({"freed_bytes": freed, "stores": {k: vars(v) for k, v in reports.items()}},
+         f"deleted; {human_size(freed)} freed", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.option("--project", required=True, help="Project of the dataset.")
+@click.option("--name", required=True, help="Current name.")
+@click.option("--new-name", required=True, help="New name.")
+@output_options
+def rename(project: str, name: str, new_name: str, as_json: bool, quiet: bool) -> None:
+    """Rename a dataset (all its versions).
+
+    \b
+    Example:
+      satchel rename --project vision --name cats --new-name felines
+    """
+    Dataset.rename(new_name, dataset_project=project, dataset_name=name)
+    emit({"project": project, "name": new_name}, f"renamed to {project}/{new_name}", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.option("--project", required=True, help="Current project.")
+@click.option("--name", required=True, help="Dataset name.")
+@click.option("--new-project", required=True, help="Project to move to.")
+@output_options
+def move(project: str, name: str, new_project: str, as_json: bool, quiet: bool) -> None:
+    """Move a dataset (all its versions) to another project.
+
+    \b
+    Example:
+      satchel move --project vision --name cats --new-project archive/vision
+    """
+    Dataset.move_to_project(new_project, dataset_project=project, dataset_name=name)
+    emit({"project": new_project, "name": name}, f"moved to {new_project}/{name}", as_json=as_json, quiet=quiet)
+
+
+@cli.command(name="set-description")
+@id_option
+@click.option("--description", required=True, help="New description.")
+@output_options
+def set_description(dataset_id: str | None, description: str, as_json: bool, quiet: bool) -> None:
+    """Set a version's description.
+
+    \b
+    Example:
+      satchel set-description --id ID --description "cleaned labels"
+    """
+    ds = open_dataset(dataset_id)
+    ds.set_description(description)
+    emit(_summary(ds), "description set", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["get", "set"]))
+@id_option
+@click.option("--name", "metadata_name", default="metadata", show_default=True, help="Metadata name.")
+@click.option("--value", help="With set: a JSON object.")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="With set: a JSON file.")
+@output_options
+def metadata(action: str, dataset_id: str | None, metadata_name: str, value: str | None, path: str | None,
+             as_json: bool, quiet: bool) -> None:
+    """Get or set a version's JSON metadata.
+
+    \b
+    Example:
+      satchel metadata set --id ID --value '{"classes": ["cat", "dog"]}'
+      satchel metadata get --id ID
+    """
+    import json
+
+    from satchel.errors import InvalidArgumentError
+
+    ds = open_dataset(dataset_id)
+    if action == "get":
+        found = ds.get_metadata(metadata_name)
+        click.echo(json.dumps(found, indent=2, default=str))
+        return
+    text = Path(path).read_text() if path else value
+    if text is None:
+        raise InvalidArgumentError("metadata set needs --value JSON or --file PATH")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"metadata is not valid JSON: {exc}") from exc
+    ds.set_metadata(data, metadata_name=metadata_name)
+    emit({"id": ds.id, "name": metadata_name}, f"metadata {metadata_name!r} set", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.option("--storage", help="Store to collect (default: the default storage).")
+@click.option("--free", is_flag=True, help="Delete the unreferenced content (default: only show it).")
+@output_options
+def gc(storage: str | None, free: bool, as_json: bool, quiet: bool) -> None:
+    """Show (or --free) stored content that no version or draft refers to.
+
+    \b
+    Example:
+      satchel gc --free
+    """
+    from satchel.dataset import admin
+    from satchel.dataset.context import get_context
+
+    report = admin.collect(get_context(), storage, dry_run=not free)
+    verb = "freed" if free else "can be freed"
+    emit(vars(report), f"{human_size(report.bytes_freed)} {verb} ({report.packs_deleted} pack(s), "
+         f"{report.manifests_deleted} manifest(s)); {human_size(report.dead_bytes_kept)} unreferenced inside packs "
+         "still in use", as_json=as_json, quiet=quiet)
+
+
+@cli.command()
+@click.argument("action", type=click.Choice(["show", "clear"]), default="show")
+@click.option("--id", "dataset_id", help="With clear: only this version's cached copies.")
+@output_options
+def cache(action: str, dataset_id: str | None, as_json: bool, quiet: bool) -> None:
+    """Show the local cache's size, or clear it (all, or one version's copies).
+
+    \b
+    Example:
+      satchel cache show
+      satchel cache clear --id ID
+    """
+    from satchel.dataset.context import get_context
+
+    ctx = get_context()
+    if action == "clear":
+        if dataset_id:
+            ctx.cache.drop_dataset(dataset_id)
+        else:
+            ctx.cache.clear()
+    usage = ctx.cache.usage()
+    emit({"path": str(ctx.cache.root), "content_bytes": usage, "limit": ctx.cache.limit},
+         f"{ctx.cache.root}: {human_size(usage)} of {human_size(ctx.cache.limit)}", as_json=as_json, quiet=quiet)
+
+
+def _summary(ds: Any) -> dict[str, Any]:
+    return {"id": ds.id, "project": ds.project, "name": ds.name, "version": ds.version, "final": ds.is_final(),
+            "stats": ds.stats}
+

@@ -1,0 +1,53 @@
+"""Render docs/cli.md from the commands' own help texts (``python -m satchel.cli.docs > docs/cli.md``).
+
+A test regenerates it and fails when the committed file differs, so the reference never drifts."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from satchel.cli import commands  # noqa: F401 - registers the commands
+from satchel.cli.errors import ALL_CODES, TABLE
+from satchel.cli.main import cli
+
+
+def render() -> str:
+    """The whole Markdown reference."""
+    lines = [
+        "# `satchel` command line reference",
+        "",
+        "Generated from the commands' `--help` by `python -m satchel.cli.docs > docs/cli.md` (a test checks it).",
+        "Each command is a thin shell over the Python `Dataset` API and mirrors `clearml-data`.",
+        "",
+        "The *current dataset*: `satchel create` (and `satchel sync --project --name`) records the new version's",
+        "id in `.satchel/current` in the working folder; commands taking `--id` use it when `--id` is omitted.",
+        "Delete the file (or pass `--id`) to work on another version. Nothing else is kept between commands.",
+        "",
+        "Commands that print data take `--json` (machine-readable) and `--quiet`. Errors print `error:` and a",
+        "`hint:` line on stderr; set `SATCHEL_DEBUG=1` for the traceback.",
+        "",
+        "## Exit codes",
+        "",
+        "| code | meaning |",
+        "|---|---|",
+        *(f"| {code.code} | {code.label} |" for code in ALL_CODES),
+        "",
+        "| error | exit code | hint printed |",
+        "|---|---|---|",
+        *(f"| `{kind.__name__}` | {code.code} | {hint} |" for kind, code, hint in TABLE),
+        "",
+    ]
+    context = click.Context(cli, info_name="satchel", terminal_width=100, max_content_width=100)
+    for name in sorted(cli.commands):
+        command = cli.commands[name]
+        with click.Context(command, info_name=name, parent=context, terminal_width=100,
+                           max_content_width=100) as sub:
+            text = command.get_help(sub)
+        lines += [f"## `satchel {name}`", "", "```text", text, "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

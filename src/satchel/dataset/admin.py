@@ -1,0 +1,141 @@
+"""Managing versions: listing, deleting (with garbage collection), renaming, moving, flattening."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
+from satchel.dataset.context import Context
+from satchel.errors import ConflictError, DatasetNotFoundError, InvalidArgumentError
+from satchel.objects import Manifest
+from satchel.objects.gc import GcReport, LiveSet, collect_garbage
+from satchel.storage import normalize_url
+
+log = logging.getLogger(__name__)
+
+
+def in_project(record: VersionRecord, project: str | None, recursive: bool) -> bool:
+    """Does ``record`` belong to ``project`` (or, with ``recursive``, to one of its sub-projects)?"""
+    if project is None:
+        return True
+    return record.project == project or (recursive and record.project.startswith(project.rstrip("/") + "/"))
+
+
+def list_datasets(ctx: Context, *, project: str | None, partial_name: str | None, tags: Sequence[str] | None,
+                  ids: Sequence[str] | None, only_completed: bool, recursive: bool,
+                  include_archived: bool) -> list[dict[str, Any]]:
+    """Matching versions as dicts, newest first."""
+    records = ctx.catalog.find_versions(tags=list(tags or []), include_archived=include_archived,
+                                        statuses=FINAL_STATUSES if only_completed else None)
+    pattern = re.compile(re.escape(partial_name), re.IGNORECASE) if partial_name else None
+    chosen = [
+        r for r in records
+        if in_project(r, project, recursive) and (pattern is None or pattern.search(r.name))
+        and (ids is None or r.id in ids)
+    ]
+    return [describe(r) for r in sorted(chosen, key=lambda r: r.created_at, reverse=True)]
+
+
+def describe(record: VersionRecord) -> dict[str, Any]:
+    """A version as a plain dict (what listings and ``--json`` show)."""
+    return {
+        "id": record.id,
+        "name": record.name,
+        "project": record.project,
+        "version": record.version,
+        "tags": list(record.tags),
+        "status": record.status,
+        "archived": record.archived,
+        "created": record.created_at,
+        "parents": list(record.parents),
+        "storage": record.storage_url,
+        "file_count": record.stats.get("file_count"),
+        "total_size": record.stats.get("total_size"),
+        "stored_size": record.stats.get("stored_size"),
+        "description": record.description,
+    }
+
+
+def flatten(ctx: Context, record: VersionRecord, drop_parents: Iterable[str]) -> None:
+    """Give a finalized version a full manifest (same view) and drop ``drop_parents`` from its lineage."""
+    view = ctx.views.view(record)
+    assert record.storage_url is not None
+    store = ctx.store(record.storage_url)
+    manifest_hash = store.put_manifest(Manifest("full", [], dict(view), []))
+    dropped = set(drop_parents)
+    ctx.catalog.replace_manifest(record.id, manifest=manifest_hash, depth=0,
+                                 parents=tuple(p for p in record.parents if p not in dropped))
+
+
+def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, delete_files: bool,
+                    grace_seconds: float = 0.0) -> dict[str, GcReport]:
+    """Delete ``targets``; children outside them block it unless ``force`` (then they are flattened first,
+    so they stay readable). With ``delete_files``, unreferenced content of the affected stores is freed."""
+    doomed = {r.id for r in targets}
+    blockers = {r.id: [c for c in ctx.catalog.children_of(r.id) if c not in doomed] for r in targets}
+    for record in targets:
+        if blockers[record.id] and not force:
+            raise ConflictError(
+                f"dataset {record.project}/{record.name} v{record.version} ({record.id}) is a parent of "
+                f"{len(blockers[record.id])} other version(s), e.g. {blockers[record.id][0]}; delete those first, or "
+                "pass force=True (the children are flattened first and stay readable)"
+            )
+        if record.status == STATUS_PUBLISHED and not force:
+            raise ConflictError(f"dataset version {record.id} is published; pass force=True to delete it anyway")
+    for child_id in sorted({c for children in blockers.values() for c in children}):
+        child = ctx.catalog.get_version(child_id)
+        if child.is_final:
+            flatten(ctx, child, doomed)
+    for record in targets:
+        ctx.catalog.delete_version(record.id)
+        log.info("deleted dataset %s/%s v%s (%s)", record.project, record.name, record.version, record.id)
+    stores = {r.storage_url for r in targets if r.storage_url}
+    if not delete_files:
+        return {}
+    return {url: collect(ctx, url, grace_seconds=grace_seconds) for url in sorted(stores)}
+
+
+def live_set(ctx: Context, storage_url: str) -> LiveSet:
+    """What must survive in ``storage_url``: every finalized version's entries and manifests there, and every
+    hash any draft needs (drafts may be uploading to this store right now)."""
+    live = LiveSet()
+    for record in ctx.catalog.find_versions():
+        if record.is_final and record.storage_url == storage_url:
+            assert record.manifest is not None
+            live.manifests.add(record.manifest)
+            live.locations.update((e.pack, e.hash) for e in ctx.views.view(record).values())
+        elif not record.is_final:
+            live.hashes.update(e.hash for e in ctx.views.view(record).values())
+    return live
+
+
+def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = False,
+            grace_seconds: float = 0.0) -> GcReport:
+    """Free what no version or draft in the catalog refers to in one store (default: the default storage)."""
+    url = normalize_url(storage_url or ctx.default_storage_url)
+    store = ctx.store(url)
+    return collect_garbage(store, live_set(ctx, url), dry_run=dry_run, grace_seconds=grace_seconds)
+
+
+def resolve_targets(ctx: Context, *, dataset_id: str | None, project: str | None, name: str | None,
+                    version: str | None, entire_dataset: bool, force: bool) -> list[VersionRecord]:
+    """The versions a delete call names."""
+    if dataset_id is not None:
+        return [ctx.catalog.get_version(dataset_id)]
+    if not project or not name:
+        raise InvalidArgumentError("delete needs dataset_id, or dataset_project and dataset_name")
+    records = ctx.catalog.find_versions(project=project, name=name, version=version)
+    if not records:
+        raise DatasetNotFoundError(f"no dataset {project}/{name}" + (f" version {version}" if version else ""))
+    if entire_dataset:
+        if not force:
+            raise InvalidArgumentError("entire_dataset=True deletes every version: pass force=True to confirm")
+        return records
+    if version is None and len(records) > 1:
+        raise InvalidArgumentError(
+            f"{project}/{name} has {len(records)} versions; pass dataset_version, dataset_id, or entire_dataset=True"
+        )
+    return records

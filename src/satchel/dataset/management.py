@@ -1,0 +1,205 @@
+"""The management half of the ``Dataset`` API (a mixin of :class:`satchel.dataset.dataset.Dataset`):
+listing, lineage, verification, publish/archive, tags, metadata, delete, rename, move."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from satchel.catalog import VersionRecord
+from satchel.dataset import admin, lifecycle
+from satchel.dataset import metadata as metadata_codec
+from satchel.dataset.context import Context, get_context
+from satchel.dataset.progress import progress
+from satchel.dataset.verify import verify_folder
+from satchel.dataset.view import View, diff_views
+from satchel.errors import InvalidArgumentError
+from satchel.objects.gc import GcReport
+
+if TYPE_CHECKING:
+    from satchel.dataset.draft import DraftState
+
+log = logging.getLogger("satchel")
+
+
+class DatasetManagement:
+    """Methods that manage versions rather than their files."""
+
+    _ctx: Context
+    _record: VersionRecord
+    _state: DraftState | None
+
+    if TYPE_CHECKING:
+        @property
+        def id(self) -> str: ...
+        def _refresh(self) -> VersionRecord: ...
+        def _view(self) -> View: ...
+        def _draft_state(self, record: VersionRecord) -> DraftState: ...
+        def _require_final(self, action: str) -> VersionRecord: ...
+        def get_local_copy(self) -> str: ...
+
+    # -- changes against other versions ----------------------------------------------------------
+    def _changes(self, dataset_id: str | None) -> tuple[list[str], list[str], list[str]]:
+        record = self._refresh()
+        if dataset_id is not None:
+            return diff_views(self._ctx.views.view(self._ctx.catalog.get_version(dataset_id)), self._view())
+        if not record.is_final:
+            state = self._draft_state(record)
+            return diff_views(state.parents, state.current)
+        return diff_views(self._ctx.views.parents_view(record), self._ctx.views.view(record))
+
+    def list_added_files(self, dataset_id: str | None = None) -> list[str]:
+        """Paths added against the merged direct parents, or against version ``dataset_id``."""
+        return self._changes(dataset_id)[0]
+
+    def list_modified_files(self, dataset_id: str | None = None) -> list[str]:
+        """Paths whose content changed against the merged direct parents, or against ``dataset_id``."""
+        return self._changes(dataset_id)[1]
+
+    def list_removed_files(self, dataset_id: str | None = None) -> list[str]:
+        """Paths removed against the merged direct parents, or against ``dataset_id``."""
+        return self._changes(dataset_id)[2]
+
+    def get_dependency_graph(self) -> dict[str, list[str]]:
+        """{version id: [parent ids]} over the whole lineage of this version."""
+        graph: dict[str, list[str]] = {}
+        todo = [self.id]
+        while todo:
+            current = todo.pop()
+            if current in graph:
+                continue
+            parents = list(self._ctx.catalog.get_version(current).parents)
+            graph[current] = parents
+            todo.extend(parents)
+        return graph
+
+    def verify_dataset_hash(self, local_copy_path: str | Path | None = None, skip_hash: bool = False,
+                            verbose: bool = False) -> list[str]:
+        """Dataset paths whose content (or size with ``skip_hash``) differs from the manifest in the folder
+        (default: the cached copy), plus missing and extra files. An empty list means all is well."""
+        folder = Path(local_copy_path) if local_copy_path is not None else Path(self.get_local_copy())
+        if not folder.is_dir():
+            raise InvalidArgumentError(f"cannot verify {str(folder)!r}: not a folder")
+        view = self._view()
+        with progress(verbose, sum(e.size for e in view.values()), "verifying") as advance:
+            return verify_folder(folder, view, skip_hash=skip_hash, on_bytes=advance)
+
+    # -- state and descriptive fields ------------------------------------------------------------
+    def publish(self) -> None:
+        """Mark a finalized version published (it then needs ``force`` to be deleted)."""
+        self._ctx.catalog.publish_version(self.id)
+        self._refresh()
+
+    def archive(self) -> None:
+        """Hide the version from searches that do not ask for archived versions."""
+        self._ctx.catalog.update_fields(self.id, archived=True)
+        self._refresh()
+
+    def unarchive(self) -> None:
+        """Undo :meth:`archive`."""
+        self._ctx.catalog.update_fields(self.id, archived=False)
+        self._refresh()
+
+    def set_description(self, description: str) -> None:
+        """Replace the version's description."""
+        self._ctx.catalog.update_fields(self.id, description=str(description))
+        self._refresh()
+
+    def add_tags(self, tags: str | Sequence[str]) -> None:
+        """Add tags (existing ones are kept, order preserved)."""
+        new = [tags] if isinstance(tags, str) else list(tags)
+        merged = list(dict.fromkeys([*self._refresh().tags, *new]))
+        self._ctx.catalog.update_fields(self.id, tags=merged)
+        self._refresh()
+
+    def set_metadata(self, metadata: Any, metadata_name: str = "metadata", ui_visible: bool = True) -> None:
+        """Attach a dict, pandas DataFrame or numpy array under ``metadata_name`` (``ui_visible`` is accepted
+        for ClearML compatibility)."""
+        metadata_codec.check_name(metadata_name)
+        kind, content = metadata_codec.encode(metadata)
+        self._ctx.catalog.set_metadata(self.id, metadata_name, kind, content)
+
+    def get_metadata(self, metadata_name: str = "metadata") -> Any:
+        """The value stored with :meth:`set_metadata`, with its type; None when there is none."""
+        found = self._ctx.catalog.get_metadata(self.id, metadata_name)
+        return None if found is None else metadata_codec.decode(*found)
+
+    # -- storage facts ---------------------------------------------------------------------------
+    def get_default_storage(self) -> str:
+        """The storage URL this version's content goes (or went) to."""
+        record = self._refresh()
+        return record.storage_url or lifecycle.target_url(self._ctx, record)
+
+    def get_num_chunks(self) -> int:
+        """How many stored packs the version's view uses."""
+        return len({e.pack for e in self._view().values() if e.pack})
+
+    @property
+    def link_entries(self) -> list[Any]:
+        """External links of the version (none until external links are supported)."""
+        return []
+
+    @property
+    def link_entries_dict(self) -> dict[str, Any]:
+        """External links by path (none until external links are supported)."""
+        return {}
+
+    # -- class-level management ------------------------------------------------------------------
+    @classmethod
+    def list_datasets(
+        cls,
+        dataset_project: str | None = None,
+        partial_name: str | None = None,
+        tags: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        only_completed: bool = True,
+        recursive_project_search: bool = True,
+        include_archived: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Versions as dicts (id, name, project, version, tags, status, created, file_count, total_size...),
+        newest first. Projects nest with '/'; ``partial_name`` matches part of the name, any case."""
+        return admin.list_datasets(get_context(), project=dataset_project, partial_name=partial_name,
+                                   tags=[tags] if isinstance(tags, str) else tags, ids=ids,
+                                   only_completed=only_completed, recursive=recursive_project_search,
+                                   include_archived=include_archived)
+
+    @classmethod
+    def delete(
+        cls,
+        dataset_id: str | None = None,
+        dataset_project: str | None = None,
+        dataset_name: str | None = None,
+        force: bool = False,
+        dataset_version: str | None = None,
+        entire_dataset: bool = False,
+        delete_files: bool = True,
+    ) -> dict[str, GcReport]:
+        """Delete a version (or every version with ``entire_dataset=True`` and ``force=True``).
+
+        A version other versions use as a parent, or a published one, needs ``force`` (children are then
+        flattened first and stay readable). With ``delete_files`` the stored content no remaining version or
+        draft refers to is freed; returns the garbage-collection report per store.
+        """
+        ctx = get_context()
+        targets = admin.resolve_targets(ctx, dataset_id=dataset_id, project=dataset_project, name=dataset_name,
+                                        version=dataset_version, entire_dataset=entire_dataset, force=force)
+        return admin.delete_versions(ctx, targets, force=force, delete_files=delete_files)
+
+    @classmethod
+    def rename(cls, new_dataset_name: str, dataset_project: str, dataset_name: str) -> None:
+        """Rename every version of project/name; lineage and content are unchanged."""
+        if not new_dataset_name:
+            raise InvalidArgumentError("new_dataset_name must not be empty")
+        get_context().catalog.rename_dataset(dataset_project, dataset_name, new_project=dataset_project,
+                                             new_name=new_dataset_name)
+
+    @classmethod
+    def move_to_project(cls, new_dataset_project: str, dataset_project: str, dataset_name: str) -> None:
+        """Move every version of project/name to another project; lineage and content are unchanged."""
+        if not new_dataset_project:
+            raise InvalidArgumentError("new_dataset_project must not be empty")
+        get_context().catalog.rename_dataset(dataset_project, dataset_name, new_project=new_dataset_project,
+                                             new_name=dataset_name)
+
