@@ -39,7 +39,8 @@ def render() -> str:
         *(f"| `{kind.__name__}` | {code.code} | {hint} |" for kind, code, hint in TABLE),
         "",
     ]
-    context = click.Context(cli, info_name="satchel", terminal_width=100, max_content_width=100)
+    context = click.Context(cli, info_name="satchel", terminal_width=100, max_content_width=100,
+                            help_option_names=["-h", "--help"])
     for name in sorted(cli.commands):
         command = cli.commands[name]
         with click.Context(command, info_name=name, parent=context, terminal_width=100,
