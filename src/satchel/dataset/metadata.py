@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from typing import Any
 
 from satchel.errors import InvalidArgumentError
@@ -27,16 +28,17 @@ def encode(value: Any) -> tuple[str, bytes]:
             return "json", json.dumps(value).encode()
         except (TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"metadata dict is not JSON-serializable: {exc}") from exc
-    kind = f"{type(value).__module__}.{type(value).__name__}"
-    if kind == "pandas.core.frame.DataFrame":
+    pandas, numpy = sys.modules.get("pandas"), sys.modules.get("numpy")
+    if pandas is not None and isinstance(value, pandas.DataFrame):
         buffer = io.StringIO()
         value.to_json(buffer, orient="table", index=True)
         return "pandas", buffer.getvalue().encode()
-    if kind == "numpy.ndarray":
-        import numpy as np
-
+    if numpy is not None and isinstance(value, numpy.ndarray):
         out = io.BytesIO()
-        np.save(out, value, allow_pickle=False)
+        try:
+            numpy.save(out, value, allow_pickle=False)
+        except ValueError as exc:
+            raise InvalidArgumentError(f"numpy array metadata must not hold Python objects: {exc}") from exc
         return "numpy", out.getvalue()
     raise InvalidArgumentError(
         f"metadata of type {type(value).__name__} is not supported; pass a dict, a pandas DataFrame or a numpy array"
