@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import satchel
+from satchel import Dataset
 from satchel.dataset.context import get_context
 
 
@@ -48,3 +49,17 @@ def read_tree(root: Path) -> dict[str, bytes]:
     return {
         p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
     }
+
+
+def make_version(folder: Path, files: dict[str, str | bytes], *, name: str = "ds", project: str = "p",
+            parents: list[Dataset] | None = None, remove: list[str] | None = None, **create: object) -> Dataset:
+    """A finalized version: ``remove`` patterns first, then ``files`` written to ``folder`` and added."""
+    ds = Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=parents, **create)  # type: ignore[arg-type]
+    for pattern in remove or []:
+        ds.remove_files(pattern)
+    if files:
+        write_tree(folder, files)
+        ds.add_files(folder)
+    ds.upload(show_progress=False)
+    ds.finalize()
+    return ds

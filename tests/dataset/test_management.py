@@ -9,20 +9,8 @@ from pathlib import Path
 import pytest
 
 from satchel import ConflictError, Dataset, DatasetNotFinalizedError, DatasetNotFoundError, InvalidArgumentError
+from tests.conftest import make_version as version
 from tests.conftest import read_tree, write_tree
-
-
-def version(folder: Path, files: dict[str, str | bytes], *, name: str = "ds", project: str = "p",
-            parents: list[Dataset] | None = None, remove: list[str] | None = None, **create: object) -> Dataset:
-    ds = Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=parents, **create)  # type: ignore[arg-type]
-    for pattern in remove or []:
-        ds.remove_files(pattern)
-    if files:
-        write_tree(folder, files)
-        ds.add_files(folder)
-    ds.upload(show_progress=False)
-    ds.finalize()
-    return ds
 
 
 def stored_bytes(root: Path) -> int:

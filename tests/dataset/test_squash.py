@@ -8,20 +8,12 @@ import pytest
 
 from satchel import Dataset, DatasetNotFinalizedError
 from satchel.objects import store as store_module
-from tests.conftest import read_tree, write_tree
+from tests.conftest import make_version, read_tree
 
 
 def version(folder: Path, files: dict[str, str], parents: list[Dataset] | None = None,
             remove: list[str] | None = None, name: str = "ds") -> Dataset:
-    ds = Dataset.create(dataset_name=name, dataset_project="p", parent_datasets=parents)
-    for pattern in remove or []:
-        ds.remove_files(pattern)
-    if files:
-        write_tree(folder, files)
-        ds.add_files(folder)
-    ds.upload(show_progress=False)
-    ds.finalize()
-    return ds
+    return make_version(folder, dict(files), name=name, parents=parents, remove=remove)
 
 
 def test_squash_one_version_keeps_view_and_drops_parents(home: Path, tmp_path: Path) -> None:
