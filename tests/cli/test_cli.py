@@ -191,3 +191,19 @@ def test_every_command_has_help_with_an_example_and_is_documented(name: str) -> 
 
 def test_cli_reference_is_up_to_date() -> None:
     assert (ROOT / "docs/cli.md").read_text() == render(), "run: python -m satchel.cli.docs > docs/cli.md"
+
+
+def test_options_that_do_not_fit_together_are_usage_errors(home: Path, tmp_path: Path) -> None:
+    version = make_version(tmp_path, {"a.txt": "1"})
+    assert invoke("list", "--version", "1.0.0")[0] == 2
+    assert invoke("get", "--id", version, "--project", "p", "--name", "ds")[0] == 2
+    assert invoke("get", "--id", version, "--copy", str(tmp_path / "c"), "--files", "a.txt")[0] == 2
+    assert invoke("sync", "--project", "p", "--folder", str(tmp_path))[0] == 2
+    assert invoke("sync", "--id", version, "--parents", version, "--folder", str(tmp_path))[0] == 2
+
+
+def test_delete_forgets_the_current_dataset(home: Path, tmp_path: Path) -> None:
+    code, out, _ = invoke("create", "--project", "p", "--name", "gone", "--json", cwd=tmp_path)
+    created = json.loads(out)["id"]
+    assert invoke("delete", "--id", created, cwd=tmp_path)[0] == 0
+    assert not (tmp_path / ".satchel/current").exists()

@@ -201,3 +201,79 @@ def test_rename_and_move_keep_lineage_and_content(home: Path, tmp_path: Path) ->
     version(tmp_path / "3", {"c": "3"}, name="other", project="q/sub")
     with pytest.raises(ConflictError):
         Dataset.rename("other", dataset_project="q/sub", dataset_name="renamed")
+
+
+def test_deleting_a_whole_lineage_at_once(home: Path, tmp_path: Path) -> None:
+    v1 = version(tmp_path / "1", {"a": "1"})
+    version(tmp_path / "2", {"b": "2"}, parents=[v1])
+    Dataset.delete(dataset_project="p", dataset_name="ds", entire_dataset=True, force=True)
+    assert Dataset.list_datasets(only_completed=False) == []
+
+
+def test_a_parent_of_a_draft_cannot_be_deleted_and_nothing_changes(home: Path, tmp_path: Path) -> None:
+    parent = version(tmp_path / "1", {"a": "1"})
+    child = version(tmp_path / "2", {"b": "2"}, parents=[parent])
+    draft = Dataset.create(parent_datasets=[parent])
+    with pytest.raises(ConflictError, match="draft"):
+        Dataset.delete(dataset_id=parent.id, force=True)
+    assert Dataset.get(dataset_id=child.id).parent_ids == [parent.id]
+    assert draft.list_files() == ["a"]
+
+
+def test_a_collection_during_finalize_keeps_the_new_manifest(home: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from satchel.dataset import admin
+    from satchel.dataset.context import get_context
+
+    ctx = get_context()
+    original = ctx.catalog.finalize_version
+
+    def collect_first(*args: object, **kw: object) -> None:
+        admin.collect(ctx)
+        original(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ctx.catalog, "finalize_version", collect_first)
+    ds = version(tmp_path / "src", {"a.txt": "alpha"})
+    monkeypatch.undo()
+    for path in (ctx.settings.cache_dir / "objects/manifests").iterdir():
+        path.unlink()
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == {"a.txt": b"alpha"}
+
+
+def test_a_collection_during_a_cross_store_squash_keeps_reused_packs(home: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from satchel.dataset import admin, squash
+    from satchel.dataset.context import get_context
+
+    other = tmp_path / "other-store"
+    payload = os.urandom(300_000)
+    source = version(tmp_path / "a", {"x.bin": payload}, name="a")
+    garbage = version(tmp_path / "b", {"x.bin": payload}, name="b", output_uri=str(other))
+    Dataset.delete(dataset_id=garbage.id, delete_files=False)
+    original = squash.finalize_flat
+
+    def collect_first(ctx: object, record: object, view: object, target: str) -> object:
+        admin.collect(get_context(), target)
+        return original(ctx, record, view, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(squash, "finalize_flat", collect_first)
+    flat = Dataset.squash("flat", dataset_ids=[source.id], output_url=str(other))
+    assert (Path(flat.get_local_copy()) / "x.bin").read_bytes() == payload
+
+
+def test_rename_onto_an_existing_dataset_is_refused(home: Path, tmp_path: Path) -> None:
+    version(tmp_path / "1", {"a": "1"}, name="x", dataset_version="2.0.0")
+    version(tmp_path / "2", {"b": "2"}, name="y")
+    with pytest.raises(ConflictError, match="merge"):
+        Dataset.rename("y", dataset_project="p", dataset_name="x")
+    version(tmp_path / "3", {"c": "3"}, name="x", project="q")
+    with pytest.raises(ConflictError, match="merge"):
+        Dataset.move_to_project("q", dataset_project="p", dataset_name="x")
+    assert Dataset.get(dataset_project="p", dataset_name="y").version == "1.0.0"
+
+
+def test_metadata_on_a_deleted_version_is_not_found(home: Path) -> None:
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    Dataset.delete(dataset_id=ds.id)
+    with pytest.raises(DatasetNotFoundError):
+        ds.set_metadata({"a": 1})

@@ -96,8 +96,11 @@ class Catalog(ABC):
         """
 
     @abstractmethod
-    def delete_version(self, version_id: str) -> None:
-        """Remove a version record with its lineage rows, draft rows and metadata."""
+    def delete_versions(self, version_ids: Sequence[str]) -> None:
+        """Remove version records with their lineage rows, draft rows and metadata, all or nothing.
+
+        ConflictError when a version left in the catalog still lists one of them as a parent.
+        """
 
     @abstractmethod
     def replace_manifest(self, version_id: str, *, manifest: str, depth: int, parents: tuple[str, ...]) -> None:

@@ -13,7 +13,13 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from satchel.catalog.base import STATUS_COMPLETED, STATUS_DRAFT, STATUS_PUBLISHED, Catalog, DraftRow, VersionRecord
-from satchel.errors import ConflictError, DatasetFinalizedError, DatasetNotFinalizedError, DatasetNotFoundError
+from satchel.errors import (
+    ConflictError,
+    DatasetFinalizedError,
+    DatasetNotFinalizedError,
+    DatasetNotFoundError,
+    InvalidArgumentError,
+)
 
 SCHEMA_VERSION = 1
 _BATCH = 5000
@@ -204,6 +210,15 @@ class SqlCatalog(Catalog):
     def rename_dataset(self, project: str, name: str, *, new_project: str, new_name: str) -> int:
         try:
             with self.engine.begin() as conn:
+                taken = conn.execute(
+                    sa.select(sa.func.count()).select_from(versions)
+                    .where(versions.c.project == new_project, versions.c.name == new_name)
+                ).scalar_one()
+                if taken and (new_project, new_name) != (project, name):
+                    raise ConflictError(
+                        f"dataset {new_project}/{new_name} already exists ({taken} version(s)); renaming onto it would "
+                        "merge two datasets. Choose another name, or delete that dataset first"
+                    )
                 result = conn.execute(
                     sa.update(versions)
                     .where(versions.c.project == project, versions.c.name == name)
@@ -218,15 +233,26 @@ class SqlCatalog(Catalog):
             raise DatasetNotFoundError(f"no dataset {project}/{name}; check the project and name")
         return int(result.rowcount)
 
-    def delete_version(self, version_id: str) -> None:
-        with self.engine.begin() as conn:
-            for column in (draft_table.c.version_id, metadata_table.c.version_id, parents_table.c.child_id):
-                conn.execute(sa.delete(column.table).where(column == version_id))
-            conn.execute(sa.delete(versions).where(versions.c.id == version_id))
+    def delete_versions(self, version_ids: Sequence[str]) -> None:
+        doomed = list(version_ids)
+        try:
+            with self.engine.begin() as conn:
+                for column in (draft_table.c.version_id, metadata_table.c.version_id, parents_table.c.child_id):
+                    conn.execute(sa.delete(column.table).where(column.in_(doomed)))
+                conn.execute(sa.delete(versions).where(versions.c.id.in_(doomed)))
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(
+                "other versions still list a version being deleted as their parent; nothing was deleted. "
+                "Delete or flatten those children first"
+            ) from exc
 
     def replace_manifest(self, version_id: str, *, manifest: str, depth: int, parents: tuple[str, ...]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(sa.update(versions).where(versions.c.id == version_id).values(manifest=manifest, depth=depth))
+            result = conn.execute(
+                sa.update(versions).where(versions.c.id == version_id).values(manifest=manifest, depth=depth)
+            )
+            if result.rowcount != 1:
+                raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
             conn.execute(sa.delete(parents_table).where(parents_table.c.child_id == version_id))
             if parents:
                 conn.execute(sa.insert(parents_table),
@@ -234,6 +260,8 @@ class SqlCatalog(Catalog):
 
     def set_metadata(self, version_id: str, name: str, kind: str, content: bytes) -> None:
         with self.engine.begin() as conn:
+            if conn.execute(sa.select(versions.c.id).where(versions.c.id == version_id)).first() is None:
+                raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
             conn.execute(sa.delete(metadata_table).where(metadata_table.c.version_id == version_id,
                                                          metadata_table.c.name == name))
             conn.execute(sa.insert(metadata_table).values(version_id=version_id, name=name, kind=kind, content=content))
@@ -252,7 +280,9 @@ class SqlCatalog(Catalog):
     def update_fields(self, version_id: str, **fields: Any) -> None:
         unknown = set(fields) - _EDITABLE
         if unknown:
-            raise ValueError(f"catalog fields {sorted(unknown)} cannot be edited")
+            raise InvalidArgumentError(
+                f"catalog fields {sorted(unknown)} cannot be edited; editable: {sorted(_EDITABLE)}"
+            )
         values = dict(fields)
         if "tags" in values:
             values["tags"] = json.dumps(list(values["tags"]))

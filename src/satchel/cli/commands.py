@@ -11,12 +11,14 @@ from satchel import Dataset
 from satchel.cli.main import (
     cli,
     emit,
+    forget_current_if_gone,
     human_size,
     id_option,
     open_dataset,
     output_options,
     remember_current,
 )
+from satchel.errors import InvalidArgumentError
 
 
 # -- creating and changing versions ---------------------------------------------------------------
@@ -158,7 +160,11 @@ def sync(dataset_id: str | None, project: str | None, name: str | None, parents:
     Example:
       satchel sync --project vision --name cats --folder data/cats
     """
-    if project and name and not dataset_id:
+    if dataset_id and (project or name or parents):
+        raise InvalidArgumentError("sync takes --id (an existing draft) or --project/--name [--parents], not both")
+    if bool(project) != bool(name):
+        raise InvalidArgumentError("sync needs both --project and --name (or --id)")
+    if project and name:
         chosen = list(parents)
         if not chosen:
             try:
@@ -281,6 +287,9 @@ def get(dataset_id: str | None, project: str | None, name: str | None, dataset_v
       satchel get --project vision --name cats
       satchel get --id ID --copy work/cats --overwrite
     """
+    if target and (files or soft_links):
+        raise InvalidArgumentError("--copy writes the whole version (or a --part); --files and --soft-links apply to "
+                                   "the cached copy only")
     ds = open_dataset(dataset_id, project, name, dataset_version)
     if target:
         path = ds.get_mutable_local_copy(target, overwrite=overwrite, part=part, num_parts=num_parts)
@@ -383,6 +392,7 @@ def delete(dataset_id: str | None, project: str | None, name: str | None, datase
     reports = Dataset.delete(dataset_id=dataset_id, dataset_project=project, dataset_name=name, force=force,
                                 dataset_version=dataset_version, entire_dataset=entire_dataset,
                                 delete_files=not keep_files)
+    forget_current_if_gone()
     freed = sum(r.bytes_freed for r in reports.values())
     emit({"freed_bytes": freed, "stores": {k: vars(v) for k, v in reports.items()}},
          f"deleted; {human_size(freed)} freed", as_json=as_json, quiet=quiet)
@@ -453,8 +463,6 @@ def metadata(action: str, dataset_id: str | None, metadata_name: str, value: str
       satchel metadata get --id ID
     """
     import json
-
-    from satchel.errors import InvalidArgumentError
 
     ds = open_dataset(dataset_id)
     if action == "get":

@@ -101,9 +101,24 @@ def open_dataset(dataset_id: str | None = None, project: str | None = None, name
     """The Dataset named by --id, or --project/--name[/--version], or the current one."""
     from satchel import Dataset
 
-    if dataset_id or not (project or name):
+    if dataset_id and (project or name or version):
+        raise InvalidArgumentError("pass either --id or --project/--name[/--version], not both")
+    if (project or name or version) and not (project and name):
+        raise InvalidArgumentError("--project, --name (and --version) go together: pass both --project and --name")
+    if dataset_id or not project:
         return Dataset.get(dataset_id=current_id(dataset_id))
     return Dataset.get(dataset_project=project, dataset_name=name, dataset_version=version)
+
+
+def forget_current_if_gone() -> None:
+    """Drop .satchel/current when it names a version that no longer exists."""
+    from satchel import Dataset
+
+    if CURRENT.is_file():
+        try:
+            Dataset.get(dataset_id=CURRENT.read_text().strip())
+        except LookupError:
+            CURRENT.unlink()
 
 
 def human_size(num: int | None) -> str:

@@ -64,10 +64,12 @@ def flatten(ctx: Context, record: VersionRecord, drop_parents: Iterable[str]) ->
     view = ctx.views.view(record)
     assert record.storage_url is not None
     store = ctx.store(record.storage_url)
-    manifest_hash = store.put_manifest(Manifest("full", [], dict(view), []))
+    manifest = Manifest("full", [], dict(view), [])
+    manifest_hash = store.put_manifest(manifest)
     dropped = set(drop_parents)
     ctx.catalog.replace_manifest(record.id, manifest=manifest_hash, depth=0,
                                  parents=tuple(p for p in record.parents if p not in dropped))
+    store.put_manifest(manifest)  # again: a collection between the two writes above would have removed it
 
 
 def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, delete_files: bool,
@@ -77,6 +79,12 @@ def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, 
     doomed = {r.id for r in targets}
     blockers = {r.id: [c for c in ctx.catalog.children_of(r.id) if c not in doomed] for r in targets}
     for record in targets:
+        drafts = [c for c in blockers[record.id] if not ctx.catalog.get_version(c).is_final]
+        if drafts:
+            raise ConflictError(
+                f"dataset version {record.id} is the parent of draft {drafts[0]}; finalize or delete the draft first "
+                "(a draft's files come from its parents)"
+            )
         if blockers[record.id] and not force:
             raise ConflictError(
                 f"dataset {record.project}/{record.name} v{record.version} ({record.id}) is a parent of "
@@ -89,8 +97,8 @@ def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, 
         child = ctx.catalog.get_version(child_id)
         if child.is_final:
             flatten(ctx, child, doomed)
+    ctx.catalog.delete_versions([r.id for r in targets])
     for record in targets:
-        ctx.catalog.delete_version(record.id)
         log.info("deleted dataset %s/%s v%s (%s)", record.project, record.name, record.version, record.id)
     stores = {r.storage_url for r in targets if r.storage_url}
     if not delete_files:

@@ -394,6 +394,7 @@ class Dataset(DatasetManagement):
         stats = lifecycle.version_stats(state.parents, located)
         self._ctx.catalog.finalize_version(self.id, manifest=manifest_hash, storage_url=store.url, depth=depth,
                                            stats=stats, revision=state.revision)
+        store.put_manifest(manifest)  # again: a collection between the two writes above would have removed it
         self._state = None
         self._refresh()
         log.info("dataset %s finalized: %d file(s), %s", self.id, stats["file_count"],

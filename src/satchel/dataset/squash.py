@@ -7,7 +7,7 @@ from typing import Any
 
 from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
-from satchel.dataset.lifecycle import version_stats
+from satchel.dataset.lifecycle import check_packs_exist, version_stats
 from satchel.dataset.upload import UploadItem, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
@@ -46,13 +46,16 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
     """Entries located in ``target_url``; content only elsewhere is copied there first."""
     store = ctx.store(target_url)
     index = store.index()
+    foreign = {(path, entry.hash, entry.size) for path, (entry, url) in sourced.items() if url != store.url}
+    if foreign:  # drafts' rows keep this content alive against a concurrent collection
+        ctx.catalog.change_draft(new_id, [DraftRow(path, h, size) for path, h, size in sorted(foreign)])
+        index = store.index()
     copies: dict[str, UploadItem] = {}
     for path, (entry, url) in sourced.items():
         if url != store.url and entry.hash not in index and entry.hash not in copies:
             copies[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=ctx.store(url),
                                             source_location=entry.location)
     if copies:
-        ctx.catalog.change_draft(new_id, [DraftRow(i.dataset_path, i.hash, i.size) for i in copies.values()])
         store_items(store, list(copies.values()), level=ZSTD_LEVEL, chunk_bytes=64 << 20,
                     max_workers=max_workers, on_bytes=lambda _n: None)
         index = store.index()
@@ -71,7 +74,10 @@ def finalize_flat(ctx: Context, record: VersionRecord, view: View, target_url: s
     """Write a full manifest for ``view`` and complete ``record``; return its stats."""
     store = ctx.store(target_url)
     ctx.catalog.set_storage(record.id, store.url)
-    manifest_hash = store.put_manifest(Manifest("full", [], view, []))
+    check_packs_exist(store, view)
+    manifest = Manifest("full", [], view, [])
+    manifest_hash = store.put_manifest(manifest)
     stats = version_stats({}, view)
     ctx.catalog.finalize_version(record.id, manifest=manifest_hash, storage_url=store.url, depth=0, stats=stats)
+    store.put_manifest(manifest)  # again: a collection between the two writes above would have removed it
     return stats

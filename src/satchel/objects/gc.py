@@ -5,7 +5,9 @@ that finalized manifests point at, content hashes that drafts still need (any pa
 and manifest hashes. A pack is deleted only when none of its entries is live and it is older than
 ``grace_seconds`` (default 0: uploads and squashes in flight are protected by their drafts' rows, and
 finalize re-checks that every pack it points at exists); its index goes first,
-so no reader ever finds an index whose pack is gone. Packs with some dead entries are kept whole and their
+so no reader ever finds an index whose pack is gone. Manifests younger than ten minutes are always kept:
+one may have been written by a finalize that has not committed its catalog row yet (finalize also writes
+its manifest again after committing). Packs with some dead entries are kept whole and their
 dead bytes reported (reclaiming them needs a repack, which rewrites manifests: not done yet).
 """
 
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from satchel.objects.manifest import manifest_key
 from satchel.objects.packs import decode_index, index_key, pack_id_of_index_key, pack_key
 from satchel.objects.store import ObjectStore
+
+MANIFEST_GRACE_SECONDS = 600.0
 
 
 @dataclass
@@ -65,7 +69,8 @@ def collect_garbage(store: ObjectStore, live: LiveSet, *, dry_run: bool = False,
             store.storage.delete(pack_key(pack_id))
     for info in store.storage.list("manifests/"):
         manifest_hash = info.key.rsplit("/", 1)[-1]
-        if manifest_hash in live.manifests or (info.modified is not None and info.modified > cutoff):
+        young = info.modified is not None and info.modified > min(cutoff, time.time() - MANIFEST_GRACE_SECONDS)
+        if manifest_hash in live.manifests or young:
             continue
         report.manifests_deleted += 1
         report.bytes_freed += info.size
