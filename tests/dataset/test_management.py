@@ -94,7 +94,8 @@ def test_metadata_round_trips_with_its_type(home: Path) -> None:
         ds.set_metadata({"x": 1}, metadata_name="state")
     with pytest.raises(InvalidArgumentError, match="not supported"):
         ds.set_metadata(object())
-    numpy = pytest.importorskip("numpy")
+    import numpy
+
     array = numpy.arange(12, dtype=numpy.float32).reshape(3, 4)
     ds.set_metadata(array, metadata_name="weights")
     back = ds.get_metadata("weights")
@@ -102,7 +103,8 @@ def test_metadata_round_trips_with_its_type(home: Path) -> None:
 
 
 def test_metadata_dataframe(home: Path) -> None:
-    pandas = pytest.importorskip("pandas")
+    import pandas
+
     ds = Dataset.create(dataset_name="ds", dataset_project="p")
     frame = pandas.DataFrame({"name": ["a", "b"], "count": [1, 2], "score": [0.5, 1.5]})
     ds.set_metadata(frame, metadata_name="table")

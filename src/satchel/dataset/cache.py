@@ -50,10 +50,6 @@ class LocalCache:
         self._usage_file = root / "usage"
 
     # -- paths and locks -------------------------------------------------------------------------
-    def content_path(self, content_hash: str) -> Path:
-        """Where the raw content of ``content_hash`` lives in the cache."""
-        return self.root / "content" / content_hash[:2] / content_hash
-
     def version_dir(self, key: str) -> Path:
         """Folder of the materialized version ``key``."""
         return self.root / "versions" / key
@@ -78,7 +74,7 @@ class LocalCache:
 
     # -- content ---------------------------------------------------------------------------------
     def content_file(self, content_hash: str) -> str:
-        """``content_path`` as a string, for hot loops."""
+        """Where the raw content of ``content_hash`` lives in the cache (a string: it is used in hot loops)."""
         return f"{self._content_root}/{content_hash[:2]}/{content_hash}"
 
     def has_content(self, content_hash: str) -> bool:

@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Union
 
-from satchel.catalog import STATUS_COMPLETED, VersionRecord
+from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
 from satchel.dataset import draft, lifecycle, retrieve, squash
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.management import DatasetManagement
@@ -37,7 +37,6 @@ log = logging.getLogger("satchel")
 
 DatasetRef = Union[str, "Dataset"]
 DEFAULT_CHUNK_MB = 64
-PUBLISHED_STATUSES = frozenset({"published"})
 
 
 class Dataset(DatasetManagement):
@@ -555,9 +554,9 @@ def _find(
                                    "dataset_tags / dataset_version to search by")
     statuses: frozenset[str] | None = None
     if only_published:
-        statuses = PUBLISHED_STATUSES
+        statuses = frozenset({STATUS_PUBLISHED})
     elif only_completed:
-        statuses = frozenset({STATUS_COMPLETED}) | PUBLISHED_STATUSES
+        statuses = FINAL_STATUSES
     records = ctx.catalog.find_versions(project=project, name=name, version=version, tags=list(tags or []),
                                         statuses=statuses, include_archived=include_archived)
     if not records and only_published:

@@ -59,7 +59,7 @@ class Fetcher:
     def _target(self, path: str) -> str:
         return f"{self.build}/{path}"
 
-    def link_rest(self, content_hash: str, content: str, paths: list[str]) -> None:
+    def link_rest(self, content: str, paths: list[str]) -> None:
         """Link ``paths`` of the build to cached ``content``."""
         for path in paths:
             link_file(content, self._target(path), soft=self.soft)
@@ -69,11 +69,11 @@ class Fetcher:
         paths = self.paths_of[content_hash]
         if self.build is not None and not self.soft:
             content = self.cache.place(content_hash, data, self._target(paths[0]))
-            self.link_rest(content_hash, content, paths[1:])
+            self.link_rest(content, paths[1:])
         else:
             content = self.cache.place(content_hash, data)
             if self.build is not None:
-                self.link_rest(content_hash, content, paths)
+                self.link_rest(content, paths)
 
     def fetch_large(self, entry: ManifestEntry) -> None:
         """Stream one large entry into the cache (and the build)."""
@@ -85,11 +85,11 @@ class Fetcher:
             os.chmod(temp, 0o444)
             content = self.cache.content_file(entry.hash)
             self.cache.link_into_content(str(temp), content)
-            self.link_rest(entry.hash, content, paths[1:])
+            self.link_rest(content, paths[1:])
         else:
             content = self.cache.adopt_content(entry.hash, temp)
             if self.build is not None:
-                self.link_rest(entry.hash, content, paths)
+                self.link_rest(content, paths)
 
     def fetch_group(self, group: list[ManifestEntry]) -> None:
         """Fetch small entries of one pack (coalesced range reads), or one large entry."""
@@ -146,7 +146,7 @@ def fetch_content(
     def link(hashes: list[str]) -> list[FetchFailure]:
         if build is not None:
             for content_hash in hashes:
-                fetcher.link_rest(content_hash, cache.content_file(content_hash), paths_of[content_hash])
+                fetcher.link_rest(cache.content_file(content_hash), paths_of[content_hash])
         on_bytes(sum(first[h].size * len(paths_of[h]) for h in hashes))
         return []
 

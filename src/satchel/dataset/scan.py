@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from satchel.dataset.paths import local_file_matches
 from satchel.dataset.statcache import StatCache, StatKey
 from satchel.errors import InvalidArgumentError, SourceFileError
-from satchel.objects.hashing import hash_bytes, new_hasher
+from satchel.objects.hashing import hash_bytes, hash_file
 
 _BATCH = 256
 _SMALL = 4 << 20
@@ -141,14 +141,13 @@ def hash_source(source: SourceFile) -> str:
     if source.size < _SMALL:
         return hash_bytes(read_verified(source))
     try:
-        hasher = new_hasher()
-        hasher.update_mmap(source.local_path)
+        content_hash, _ = hash_file(source.local_path)
         info = os.stat(source.local_path)
     except FileNotFoundError:
         raise _vanished(source) from None
     if _changed(source, info):
         raise _changed_error(source)
-    return str(hasher.hexdigest())
+    return content_hash
 
 
 def _vanished(source: SourceFile) -> SourceFileError:

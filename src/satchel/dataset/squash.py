@@ -45,11 +45,10 @@ def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
 def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_workers: int) -> View:
     """Entries located in ``target_url``; content only elsewhere is copied there first."""
     store = ctx.store(target_url)
-    index = store.index()
     foreign = {(path, entry.hash, entry.size) for path, (entry, url) in sourced.items() if url != store.url}
     if foreign:  # drafts' rows keep this content alive against a concurrent collection
         ctx.catalog.change_draft(new_id, [DraftRow(path, h, size) for path, h, size in sorted(foreign)])
-        index = store.index()
+    index = store.index()
     copies: dict[str, UploadItem] = {}
     for path, (entry, url) in sourced.items():
         if url != store.url and entry.hash not in index and entry.hash not in copies:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from blake3 import blake3
 
 HASH_HEX_LENGTH = 64
@@ -23,15 +25,14 @@ def hash_file(path: str) -> tuple[str, int]:
 
     Large files are hashed through mmap with BLAKE3's multithreading; small ones in one read.
     """
-    with open(path, "rb") as handle:
-        data = handle.read(_MMAP_THRESHOLD)
-        if len(data) < _MMAP_THRESHOLD:
-            return hash_bytes(data), len(data)
+    size = os.stat(path).st_size
+    if size < _MMAP_THRESHOLD:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return hash_bytes(data), len(data)
     hasher = new_hasher()
     hasher.update_mmap(path)
-    with open(path, "rb") as handle:
-        size = handle.seek(0, 2)
-    return hasher.hexdigest(), size
+    return str(hasher.hexdigest()), size
 
 
 def is_content_hash(value: str) -> bool:

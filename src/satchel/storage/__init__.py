@@ -36,7 +36,7 @@ def normalize_url(url: str | Path) -> str:
                 f"{parsed.path}, or pass the folder path itself"
             )
         return Path(unquote(parsed.path)).absolute().as_uri()
-    if parsed.scheme in ("", ) or (len(parsed.scheme) == 1 and text[1:3] in (":\\", ":/")):
+    if not parsed.scheme or (len(parsed.scheme) == 1 and text[1:3] in (":\\", ":/")):
         return Path(text).expanduser().absolute().as_uri()
     if parsed.scheme == "memory":
         return f"memory://{parsed.netloc}{parsed.path}"
