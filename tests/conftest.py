@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ import pytest
 import satchel
 from satchel import Dataset
 from satchel.dataset.context import get_context
+from satchel.storage import Storage, open_storage
+from tests import servers
 
 
 @pytest.fixture
@@ -63,3 +67,103 @@ def make_version(folder: Path, files: dict[str, str | bytes], *, name: str = "ds
     ds.upload(show_progress=False)
     ds.finalize()
     return ds
+
+
+# -- real object-storage servers (started once per test session, on 127.0.0.1) -----------------------
+@dataclass(frozen=True)
+class Backend:
+    """One object-storage backend under test: a URL to a fresh prefix and the settings that reach it."""
+
+    name: str
+    url: str
+    options: dict[str, str]
+    env: dict[str, str]
+
+    def storage(self, retries: int = 0) -> Storage:
+        return open_storage(self.url, retries=retries, options=self.options)
+
+
+@pytest.fixture(scope="session")
+def server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(server_root: Path) -> Iterator[servers.Server]:
+    server = servers.start_seaweedfs(server_root / "seaweedfs")
+    try:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
+                              aws_access_key_id=servers.S3_ACCESS_KEY, aws_secret_access_key=servers.S3_SECRET_KEY)
+        client.create_bucket(Bucket="satchel")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite(server_root: Path) -> Iterator[servers.Server]:
+    server = servers.start_azurite(server_root / "azurite")
+    try:
+        from azure.storage.blob import BlobServiceClient
+
+        client = BlobServiceClient(f"{server.endpoint}/{servers.AZURITE_ACCOUNT}",
+                                   credential={"account_name": servers.AZURITE_ACCOUNT,
+                                               "account_key": servers.AZURITE_KEY})
+        client.create_container("satchel")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_gcs(server_root: Path) -> Iterator[servers.Server]:
+    server = servers.start_fake_gcs(server_root / "fake-gcs")
+    try:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        client = storage.Client(project="satchel", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": server.endpoint})
+        client.create_bucket("satchel")
+        yield server
+    finally:
+        server.stop()
+
+
+def s3_backend(server: servers.Server, prefix: str) -> Backend:
+    options = {"s3_endpoint_url": server.endpoint, "s3_access_key_id": servers.S3_ACCESS_KEY,
+               "s3_secret_access_key": servers.S3_SECRET_KEY, "s3_region": "us-east-1"}
+    return Backend("s3", f"s3://satchel/{prefix}", options, {})
+
+
+def azure_backend(server: servers.Server, prefix: str) -> Backend:
+    options = {"azure_endpoint_url": f"{server.endpoint}/{servers.AZURITE_ACCOUNT}",
+               "azure_account_key": servers.AZURITE_KEY}
+    url = f"azure://{servers.AZURITE_ACCOUNT}.blob.core.windows.net/satchel/{prefix}"
+    return Backend("azure", url, options, {})
+
+
+def gcs_backend(server: servers.Server, prefix: str) -> Backend:
+    return Backend("gcs", f"gs://satchel/{prefix}", {"gcs_endpoint_url": server.endpoint}, {})
+
+
+@pytest.fixture(params=["s3", "azure", "gcs"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each real object-storage backend in turn, at a fresh prefix."""
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    if request.param == "s3":
+        return s3_backend(request.getfixturevalue("seaweedfs"), prefix)
+    if request.param == "azure":
+        return azure_backend(request.getfixturevalue("azurite"), prefix)
+    return gcs_backend(request.getfixturevalue("fake_gcs"), prefix)
+
+
+@pytest.fixture
+def cloud_home(home: Path, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Backend:
+    """A satchel home whose settings reach ``backend`` (through SATCHEL_* variables, as a user would set them)."""
+    for name, value in backend.options.items():
+        monkeypatch.setenv(f"SATCHEL_{name.upper()}", value)
+    satchel.configure(home=home)
+    return backend

@@ -10,13 +10,31 @@ Config file keys (all optional)::
     default_storage = "/mnt/shared/satchel-store"     # a folder or a URL
     catalog_url = "sqlite:////path/to/catalog.db"
     max_workers = 8
+
+Object-storage settings (each also ``SATCHEL_<KEY>``; each cloud's own variables and files are used when
+these are not set, see docs/storage.md)::
+
+    s3_endpoint_url = "http://127.0.0.1:8333"        # S3-compatible servers; else AWS_ENDPOINT_URL[_S3]
+    s3_region = "us-east-1"
+    s3_access_key_id = "..."                          # else AWS_ACCESS_KEY_ID, ~/.aws/credentials, ...
+    s3_secret_access_key = "..."
+    gcs_endpoint_url = "http://127.0.0.1:4443"       # emulators; else STORAGE_EMULATOR_HOST
+    gcs_project = "my-project"
+    gcs_credentials_file = "/path/to/service-account.json"   # else GOOGLE_APPLICATION_CREDENTIALS
+    azure_account_name = "myaccount"                  # for az://container/prefix URLs
+    azure_account_key = "..."                         # else AZURE_STORAGE_ACCOUNT_KEY / AZURE_STORAGE_KEY
+    azure_sas_token = "..."
+    azure_endpoint_url = "http://127.0.0.1:10000/devstoreaccount1"   # emulators
+
+Secrets are kept out of ``repr`` and never logged.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +43,12 @@ from satchel.units import parse_size
 
 DEFAULT_CACHE_LIMIT = 100 * 1024**3
 CONFIG_FILE_NAME = "config.toml"
-_KEYS = ("cache_dir", "cache_limit", "default_storage", "catalog_url", "max_workers")
+STORAGE_KEYS = (
+    "s3_endpoint_url", "s3_region", "s3_access_key_id", "s3_secret_access_key", "s3_session_token",
+    "gcs_endpoint_url", "gcs_project", "gcs_credentials_file",
+    "azure_account_name", "azure_account_key", "azure_sas_token", "azure_endpoint_url",
+)
+_KEYS = ("cache_dir", "cache_limit", "default_storage", "catalog_url", "max_workers", *STORAGE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -38,6 +61,7 @@ class Settings:
     default_storage: str
     catalog_url: str
     max_workers: int
+    storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def stat_cache_path(self) -> Path:
@@ -92,7 +116,18 @@ def resolve_settings(**arguments: Any) -> Settings:
         default_storage=str(storage),
         catalog_url=str(catalog),
         max_workers=_parse_workers(workers),
+        storage_options=_storage_options(arguments, file_values),
     )
+
+
+def _storage_options(arguments: dict[str, Any], file_values: dict[str, Any]) -> dict[str, str]:
+    """The object-storage settings that are set, as strings."""
+    options = {}
+    for name in STORAGE_KEYS:
+        value = _pick(name, arguments, file_values)
+        if value is not None and value != "":
+            options[name] = str(value)
+    return options
 
 
 def _parse_workers(value: Any) -> int:

@@ -4,6 +4,7 @@ One root, specific leaves; each leaf also subclasses the built-in a caller would
 
     SatchelError
     ├── ConfigError (ValueError)                 a setting cannot be parsed
+    ├── MissingExtraError (ImportError)          a storage backend's optional dependencies are not installed
     ├── InvalidArgumentError (ValueError)        a bad argument to the public API
     │   └── InvalidDatasetPathError              a dataset path escapes the dataset (``../x``, absolute)
     ├── DatasetNotFoundError (LookupError, ValueError)   no dataset version matches an id or a query
@@ -16,6 +17,7 @@ One root, specific leaves; each leaf also subclasses the built-in a caller would
     ├── TargetNotEmptyError (FileExistsError)    a writable copy into a non-empty folder
     ├── IntegrityError                           stored bytes do not match their hash
     │   └── ObjectMissingError                   a stored object the catalog refers to is gone
+    ├── ExternalLinkError (OSError)              an external link's source changed or vanished
     └── StorageError (OSError)                   the storage backend failed
         ├── StorageNotFoundError (FileNotFoundError)
         ├── StoragePermissionError (PermissionError)
@@ -36,6 +38,14 @@ class SatchelError(Exception):
 
 class ConfigError(SatchelError, ValueError):
     """A configuration value (argument, ``SATCHEL_*`` variable or config file) is invalid."""
+
+
+class MissingExtraError(SatchelError, ImportError):
+    """A storage backend needs optional dependencies: ``pip install 'satchel[<extra>]'``."""
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class InvalidArgumentError(SatchelError, ValueError):
@@ -124,6 +134,19 @@ class IntegrityError(SatchelError):
 
 class ObjectMissingError(IntegrityError):
     """An object that a finalized version refers to is missing from storage."""
+
+
+class ExternalLinkError(SatchelError, OSError):
+    """An external link's source is gone (``reason="missing"``) or differs from what was recorded
+    (``reason="changed"``: another size or change tag)."""
+
+    def __init__(self, message: str, *, url: str, dataset_path: str, reason: str,
+                 dataset_id: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.dataset_path = dataset_path
+        self.reason = reason
+        self.dataset_id = dataset_id
 
 
 class StorageError(SatchelError, OSError):

@@ -630,13 +630,6 @@ class TestOpenStorage:
         finally:
             forget_memory_store(name)
 
-    def test_object_store_urls_are_not_available_yet(self) -> None:
-        assert normalize_url("s3://bucket/x/") == "s3://bucket/x"
-        with pytest.raises(InvalidArgumentError) as info:
-            open_storage("s3://bucket/x")
-        assert "folder path" in str(info.value)
-        assert "s3://bucket/x" in str(info.value)
-
     @pytest.mark.parametrize("url", ["ftp://x", "sftp://host/path", "unknown://a"])
     def test_unknown_scheme(self, url: str) -> None:
         with pytest.raises(InvalidArgumentError):

@@ -45,7 +45,8 @@ class Context:
         with self._lock:
             key = (canonical, retries)
             if key not in self._stores:
-                storage = open_storage(canonical, retries=retries)
+                storage = open_storage(canonical, retries=retries, options=self.settings.storage_options,
+                                       max_concurrency=self.settings.max_workers)
                 self._stores[key] = ObjectStore(storage, self.settings.cache_dir / "objects")
             return self._stores[key]
 

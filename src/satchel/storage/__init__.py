@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -10,6 +11,7 @@ from satchel.storage.base import Capabilities, ObjectInfo, Storage
 from satchel.storage.local import LocalStorage
 from satchel.storage.memory import MemoryStorage
 from satchel.storage.retry import RetryingStorage
+from satchel.storage.urls import CLOUD_SCHEMES, HTTP_SCHEMES, parse_cloud_url
 
 __all__ = [
     "Capabilities",
@@ -18,12 +20,10 @@ __all__ = [
     "ObjectInfo",
     "RetryingStorage",
     "Storage",
+    "is_read_only",
     "normalize_url",
     "open_storage",
 ]
-
-_LATER = ("s3", "gs", "az", "azure", "http", "https")
-
 
 def normalize_url(url: str | Path) -> str:
     """Canonical form of a storage location: ``file:///abs/path`` for folders, the URL otherwise."""
@@ -40,22 +40,55 @@ def normalize_url(url: str | Path) -> str:
         return Path(text).expanduser().absolute().as_uri()
     if parsed.scheme == "memory":
         return f"memory://{parsed.netloc}{parsed.path}"
-    if parsed.scheme in _LATER:
+    if parsed.scheme.lower() in CLOUD_SCHEMES:
+        return parse_cloud_url(text).url
+    if parsed.scheme.lower() in HTTP_SCHEMES:
         return text.rstrip("/")
     raise InvalidArgumentError(
-        f"unsupported storage URL {text!r}: use a folder path, file://, or memory://"
+        f"unsupported storage URL {text!r}: use a folder path, file://, s3://, gs://, "
+        "azure://<account>.blob.core.windows.net/<container>, az://<container>, or memory://"
     )
 
 
-def open_storage(url: str | Path, *, retries: int = 3) -> Storage:
-    """Open the storage at ``url`` (a folder path, ``file://``, ``memory://``), wrapped with retries."""
+def is_read_only(url: str | Path) -> bool:
+    """True for storage that can only be read (http/https, used for external links)."""
+    return urlparse(normalize_url(url)).scheme in HTTP_SCHEMES
+
+
+def open_storage(url: str | Path, *, retries: int = 3, options: Mapping[str, str] | None = None,
+                 max_concurrency: int = 8) -> Storage:
+    """Open the storage at ``url``, wrapped with retries.
+
+    ``options`` are the object-storage settings (``s3_endpoint_url``, credentials, ...; see
+    :mod:`satchel.config`); ``max_concurrency`` bounds the parts of one multipart upload in flight.
+    Object stores need their extra (``satchel[s3]``, ``[gcs]``, ``[azure]``): MissingExtraError says which.
+    """
     canonical = normalize_url(url)
     parsed = urlparse(canonical)
+    inner: Storage
     if parsed.scheme == "file":
-        return RetryingStorage(LocalStorage(Path(unquote(parsed.path))), retries=retries)
-    if parsed.scheme == "memory":
-        return RetryingStorage(MemoryStorage(parsed.netloc + parsed.path), retries=retries)
-    raise InvalidArgumentError(
-        f"storage {canonical!r} needs a backend that is not available in this version "
-        "(object stores come with the satchel[s3]/[gcs]/[azure] extras); use a folder path or file:// for now"
-    )
+        inner = LocalStorage(Path(unquote(parsed.path)))
+    elif parsed.scheme == "memory":
+        inner = MemoryStorage(parsed.netloc + parsed.path)
+    elif parsed.scheme in HTTP_SCHEMES:
+        from satchel.storage.http import HttpStorage
+
+        inner = HttpStorage(canonical)
+    else:
+        inner = _open_cloud(canonical, dict(options or {}), max_concurrency)
+    return RetryingStorage(inner, retries=retries)
+
+
+def _open_cloud(url: str, options: dict[str, str], max_concurrency: int) -> Storage:
+    location = parse_cloud_url(url)
+    if location.scheme == "s3":
+        from satchel.storage.cloud import open_s3
+
+        return open_s3(location, options, max_concurrency=max_concurrency)
+    if location.scheme == "azure":
+        from satchel.storage.cloud import open_azure
+
+        return open_azure(location, options, max_concurrency=max_concurrency)
+    from satchel.storage.gcs import open_gcs
+
+    return open_gcs(location, options, max_concurrency=max_concurrency)

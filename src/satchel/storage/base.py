@@ -34,11 +34,12 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One listed object."""
+    """One listed object. ``tag`` is the store's change tag (ETag, generation, mtime) when it offers one."""
 
     key: str
     size: int
     modified: float | None = None
+    tag: str | None = None
 
 
 class Storage(ABC):
@@ -84,6 +85,11 @@ class Storage(ABC):
     def head(self, key: str) -> int | None:
         """Return the object's size, or None when it is absent."""
 
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size and change tag of ``key``, or None when it is absent. Adapters with tags override this."""
+        size = self.head(key)
+        return None if size is None else ObjectInfo(key, size)
+
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Yield the objects whose key starts with ``prefix``, in no particular order."""
@@ -94,6 +100,16 @@ class Storage(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+def normalize_tag(tag: str | None) -> str | None:
+    """A change tag without ETag quoting (``W/"abc"`` and ``"abc"`` -> ``abc``), so HEAD and LIST agree."""
+    if not tag:
+        return None
+    text = tag.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    return text.strip('"') or None
 
 
 def check_key(key: str) -> str:

@@ -153,6 +153,15 @@ class LocalStorage(Storage):
             raise self._error(exc, key) from exc
         return info.st_size if stat.S_ISREG(info.st_mode) else None
 
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            info = self.path_of(key).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise self._error(exc, key) from exc
+        return ObjectInfo(key, info.st_size, info.st_mtime, _tag(info)) if stat.S_ISREG(info.st_mode) else None
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         folder, _, _ = prefix.rpartition("/")
         if folder:
@@ -172,7 +181,7 @@ class LocalStorage(Storage):
                     key = f"{rel_dir}/{name}" if rel_dir else name
                     if key.startswith(prefix):
                         info = os.stat(os.path.join(dirpath, name))
-                        yield ObjectInfo(key, info.st_size, info.st_mtime)
+                        yield ObjectInfo(key, info.st_size, info.st_mtime, _tag(info))
         except OSError as exc:
             raise self._error(exc, None) from exc
 
@@ -183,6 +192,11 @@ class LocalStorage(Storage):
             return
         except OSError as exc:
             raise self._error(exc, key) from exc
+
+
+def _tag(info: os.stat_result) -> str:
+    """A local file's change tag: modification time in nanoseconds and size."""
+    return f"{info.st_mtime_ns}-{info.st_size}"
 
 
 def _fsync(path: Path) -> None:

@@ -61,6 +61,9 @@ class RetryingStorage(Storage):
     def head(self, key: str) -> int | None:
         return self._call("head", lambda: self.inner.head(key))
 
+    def stat(self, key: str) -> ObjectInfo | None:
+        return self._call("stat", lambda: self.inner.stat(key))
+
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         return iter(self._call("list", lambda: list(self.inner.list(prefix))))
 

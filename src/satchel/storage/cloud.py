@@ -1,0 +1,297 @@
+"""S3 and Azure Blob storage through obstore (Rust ``object_store``): parallel multipart uploads, streamed
+range reads, native create-if-absent (``If-None-Match: *``).
+
+Retries are left to :class:`~satchel.storage.retry.RetryingStorage` (obstore's own are switched off), so
+every backend follows one policy: transient errors only, exponential backoff, ``retries`` attempts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from satchel.errors import (
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    StorageTransientError,
+)
+from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key, normalize_tag
+from satchel.storage.extras import require
+from satchel.storage.urls import CloudLocation
+
+T = TypeVar("T")
+
+PART_SIZE = 16 << 20
+_STATUS = re.compile(r"status code: (\d{3})")
+_MISSING_CONTAINER = ("NoSuchBucket", "ContainerNotFound", "BucketNotFound")
+_TRANSIENT_WORDS = ("error sending request", "timed out", "timeout", "connection", "reset by peer", "broken pipe")
+
+
+class ObstoreStorage(Storage):
+    """Bytes by key in one obstore store (a bucket or container plus a prefix)."""
+
+    capabilities = Capabilities(range_reads=True, conditional_put=True, local_path=False)
+
+    def __init__(self, store: Any, url: str, *, credentials_hint: str, max_concurrency: int = 8,
+                 extra: str = "s3") -> None:
+        self._obs = require("obstore", extra, url)
+        self._errors = require("obstore.exceptions", extra, url)
+        # obstore raises the built-in FileNotFoundError for a missing object.
+        self._not_found: tuple[type[Exception], ...] = (FileNotFoundError, self._errors.NotFoundError)
+        self._failures: tuple[type[Exception], ...] = (FileNotFoundError, self._errors.BaseError)
+        self.store = store
+        self.url = url
+        self.credentials_hint = credentials_hint
+        self.max_concurrency = max(1, max_concurrency)
+
+    # -- errors ------------------------------------------------------------------------------------
+    def _translate(self, exc: Exception, key: str | None, writing: bool = False) -> StorageError:
+        """One obstore error as a satchel StorageError; never includes credentials (obstore has none in its
+        messages, only the request URL)."""
+        text = str(exc)
+        first = text.split("\n", 1)[0][:400]
+        where = f"{self.url}/{key}" if key else self.url
+        errors = self._errors
+        if any(marker in text for marker in _MISSING_CONTAINER) or (writing and isinstance(exc, self._not_found)):
+            return StorageNotFoundError(
+                f"the bucket or container of {self.url} does not exist: create it first, or fix the URL ({first})",
+                url=self.url, key=key)
+        if isinstance(exc, self._not_found):
+            return StorageNotFoundError(f"no object at {where}", url=self.url, key=key)
+        if isinstance(exc, errors.PermissionDeniedError | errors.UnauthenticatedError):
+            return StoragePermissionError(
+                f"access to {where} was refused: check the credentials ({self.credentials_hint}) and their "
+                f"permissions ({first})", url=self.url, key=key)
+        status = _STATUS.search(text)
+        code = int(status.group(1)) if status else None
+        if code in (401, 403):
+            return StoragePermissionError(
+                f"access to {where} was refused: check the credentials ({self.credentials_hint}) ({first})",
+                url=self.url, key=key)
+        if (code is not None and (code >= 500 or code in (408, 429))) or (
+                code is None and any(word in text.lower() for word in _TRANSIENT_WORDS)):
+            return StorageTransientError(f"temporary failure on {where}; retrying may help ({first})",
+                                         url=self.url, key=key)
+        return StorageError(f"storage failure on {where}: {first}", url=self.url, key=key)
+
+    def _call(self, key: str | None, func: Callable[[], T], *, writing: bool = False) -> T:
+        try:
+            return func()
+        except self._failures as exc:
+            raise self._translate(exc, key, writing) from exc
+
+    # -- writes ------------------------------------------------------------------------------------
+    def put(self, key: str, data: bytes) -> None:
+        check_key(key)
+        self._call(key, lambda: self._obs.put(self.store, key, data, use_multipart=False), writing=True)
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        check_key(key)
+        try:
+            self._obs.put(self.store, key, data, mode="create")
+        except (self._errors.AlreadyExistsError, self._errors.PreconditionError):
+            return False
+        except self._failures as exc:
+            raise self._translate(exc, key, writing=True) from exc
+        return True
+
+    def put_file(self, key: str, path: Path, *, consume: bool = False) -> None:
+        """Multipart upload (``PART_SIZE`` parts, ``max_concurrency`` at once) for files above one part."""
+        check_key(key)
+        size = path.stat().st_size  # FileNotFoundError for a missing source, before any request
+        self._call(key, lambda: self._obs.put(
+            self.store, key, path, use_multipart=size > PART_SIZE, chunk_size=PART_SIZE,
+            max_concurrency=self.max_concurrency), writing=True)
+        if consume:
+            path.unlink()
+
+    # -- reads -------------------------------------------------------------------------------------
+    def get(self, key: str) -> bytes:
+        check_key(key)
+        return self._call(key, lambda: bytes(self._obs.get(self.store, key).bytes()))
+
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        check_key(key)
+        if length <= 0:
+            return b""
+        try:
+            return bytes(self._obs.get_range(self.store, key, start=start, length=length))
+        except self._failures as exc:
+            error = self._translate(exc, key)
+            if type(error) is StorageError and self._past_end(key, start):
+                return b""
+            raise error from exc
+
+    def _past_end(self, key: str, start: int) -> bool:
+        size = self.head(key)
+        return size is not None and start >= size
+
+    def iter_range(self, key: str, start: int, length: int, chunk_size: int = 8 << 20) -> Iterator[bytes]:
+        """One streamed GET for the whole range, re-cut into ``chunk_size`` pieces."""
+        check_key(key)
+        if length <= 0:
+            return
+        try:
+            result = self._obs.get(self.store, key, options={"range": (start, start + length)})
+        except self._failures as exc:
+            error = self._translate(exc, key)
+            if type(error) is StorageError and self._past_end(key, start):
+                return
+            raise error from exc
+        buffer = bytearray()
+        try:
+            for piece in result.stream(min_chunk_size=min(chunk_size, 1 << 20)):
+                buffer += piece
+                while len(buffer) >= chunk_size:
+                    yield bytes(buffer[:chunk_size])
+                    del buffer[:chunk_size]
+        except self._failures as exc:
+            raise self._translate(exc, key) from exc
+        if buffer:
+            yield bytes(buffer)
+
+    def head(self, key: str) -> int | None:
+        info = self.stat(key)
+        return None if info is None else info.size
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        check_key(key)
+        try:
+            meta = self._obs.head(self.store, key)
+        except self._not_found as exc:
+            if any(marker in str(exc) for marker in _MISSING_CONTAINER):
+                raise self._translate(exc, key) from exc
+            return None
+        except self._failures as exc:
+            raise self._translate(exc, key) from exc
+        return _info(key, meta)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        folder = prefix.rpartition("/")[0]
+        if folder:
+            check_key(folder)
+        try:
+            for batch in self._obs.list(self.store, folder or None, chunk_size=1000):
+                for meta in batch:
+                    if meta["path"].startswith(prefix):
+                        yield _info(meta["path"], meta)
+        except self._not_found:
+            return
+        except self._failures as exc:
+            raise self._translate(exc, None) from exc
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        with contextlib.suppress(*self._not_found):
+            self._call(key, lambda: self._obs.delete(self.store, key))
+
+
+def _info(key: str, meta: Any) -> ObjectInfo:
+    modified = meta.get("last_modified")
+    tag = normalize_tag(meta.get("e_tag") or meta.get("version"))
+    return ObjectInfo(key, int(meta["size"]), modified.timestamp() if modified else None, tag)
+
+
+def _client_options(endpoint: str | None) -> dict[str, Any]:
+    return {
+        "allow_http": bool(endpoint and endpoint.startswith("http://")),
+        "connect_timeout": timedelta(seconds=10),
+        "timeout": timedelta(minutes=5),
+        "pool_idle_timeout": timedelta(seconds=50),
+    }
+
+
+_NO_RETRIES = {"max_retries": 0, "retry_timeout": timedelta(minutes=5)}
+
+
+def open_s3(location: CloudLocation, options: dict[str, str], *, max_concurrency: int) -> ObstoreStorage:
+    """S3 or an S3-compatible server. Endpoint: ``s3_endpoint_url`` setting, else ``AWS_ENDPOINT_URL_S3`` /
+    ``AWS_ENDPOINT_URL``. Credentials: settings, else AWS's variables, else the boto3 chain (profiles, SSO,
+    instance roles) when boto3 is installed."""
+    store_module = require("obstore.store", "s3", f"{location.url}")
+    env = os.environ
+    endpoint = options.get("s3_endpoint_url") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    config: dict[str, Any] = {"region": options.get("s3_region") or env.get("AWS_REGION")
+                              or env.get("AWS_DEFAULT_REGION") or "us-east-1"}
+    if endpoint:
+        config["endpoint"] = endpoint
+        config["virtual_hosted_style_request"] = False
+    provider = None
+    if "s3_access_key_id" in options:
+        config["access_key_id"] = options["s3_access_key_id"]
+        config["secret_access_key"] = options.get("s3_secret_access_key", "")
+        if "s3_session_token" in options:
+            config["token"] = options["s3_session_token"]
+    elif not env.get("AWS_ACCESS_KEY_ID"):
+        provider = _boto3_provider()
+    store = store_module.S3Store(
+        location.bucket, prefix=location.prefix or None, config=config, client_options=_client_options(endpoint),
+        retry_config=_NO_RETRIES, credential_provider=provider)
+    return ObstoreStorage(store, location.url, max_concurrency=max_concurrency,
+                          credentials_hint="s3_access_key_id/s3_secret_access_key settings, AWS_ACCESS_KEY_ID/"
+                                           "AWS_SECRET_ACCESS_KEY, or an AWS profile")
+
+
+def _boto3_provider() -> Any:
+    """boto3's credential chain (~/.aws files, AWS_PROFILE, SSO, instance roles), if boto3 is installed and
+    finds credentials; else None (obstore then tries the instance metadata service itself)."""
+    try:
+        import boto3  # noqa: F401
+
+        from obstore.auth.boto3 import Boto3CredentialProvider
+    except ImportError:
+        return None
+    try:
+        return Boto3CredentialProvider()
+    except Exception:  # noqa: BLE001 - no credentials found: fall back to anonymous/IMDS
+        return None
+
+
+def open_azure(location: CloudLocation, options: dict[str, str], *, max_concurrency: int) -> ObstoreStorage:
+    """Azure Blob. Account: the URL host, else ``azure_account_name``, else ``AZURE_STORAGE_ACCOUNT_NAME`` /
+    ``AZURE_STORAGE_ACCOUNT``. Key or SAS: settings, else ``AZURE_STORAGE_ACCOUNT_KEY`` / ``AZURE_STORAGE_KEY`` /
+    ``AZURE_STORAGE_SAS_TOKEN``, else ``AZURE_STORAGE_CONNECTION_STRING``, else Azure's own chain (CLI, managed
+    identity)."""
+    store_module = require("obstore.store", "azure", f"{location.url}")
+    env = os.environ
+    connection = _parse_connection_string(env.get("AZURE_STORAGE_CONNECTION_STRING", ""))
+    account = (location.account or options.get("azure_account_name") or env.get("AZURE_STORAGE_ACCOUNT_NAME")
+               or env.get("AZURE_STORAGE_ACCOUNT") or connection.get("AccountName"))
+    if not account:
+        raise StorageError(
+            f"{location.url} names no Azure storage account: use azure://<account>.blob.core.windows.net/"
+            "<container>/<prefix>, or set azure_account_name (SATCHEL_AZURE_ACCOUNT_NAME) or "
+            "AZURE_STORAGE_ACCOUNT_NAME", url=location.url)
+    config: dict[str, Any] = {"account_name": account}
+    key = (options.get("azure_account_key") or env.get("AZURE_STORAGE_ACCOUNT_KEY") or env.get("AZURE_STORAGE_KEY")
+           or connection.get("AccountKey"))
+    sas = options.get("azure_sas_token") or env.get("AZURE_STORAGE_SAS_TOKEN")
+    if key:
+        config["account_key"] = key
+    elif sas:
+        config["sas_key"] = sas.lstrip("?")
+    endpoint = options.get("azure_endpoint_url") or env.get("AZURE_STORAGE_ENDPOINT") or connection.get("BlobEndpoint")
+    if endpoint:
+        config["endpoint"] = endpoint
+    store = store_module.AzureStore(
+        location.bucket, prefix=location.prefix or None, config=config, client_options=_client_options(endpoint),
+        retry_config=_NO_RETRIES)
+    return ObstoreStorage(store, location.url, max_concurrency=max_concurrency, extra="azure",
+                          credentials_hint="azure_account_key or azure_sas_token settings, AZURE_STORAGE_ACCOUNT_KEY"
+                                           ", AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING")
+
+
+def _parse_connection_string(text: str) -> dict[str, str]:
+    """``Key=Value;...`` pairs of an Azure connection string."""
+    pairs = {}
+    for part in text.split(";"):
+        name, sep, value = part.partition("=")
+        if sep:
+            pairs[name.strip()] = value.strip()
+    return pairs
