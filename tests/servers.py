@@ -150,7 +150,8 @@ def start_azurite(workdir: Path) -> Server:
     """Azurite's blob service on a free port, with the well-known development account."""
     azurite = NPM_DIR / "node_modules" / ".bin" / "azurite-blob"
     if not azurite.exists():
-        raise ServerError(f"azurite is not installed at {azurite}: run `bash scripts/test` (npm ci in tests/servers-npm)")
+        raise ServerError(f"azurite is not installed at {azurite}: run `bash scripts/test` "
+                          "(it runs npm ci in tests/servers-npm)")
     port = free_port()
     data = workdir / "data"
     argv = [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data),

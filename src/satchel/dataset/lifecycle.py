@@ -87,7 +87,13 @@ def upload(ctx: Context, record: VersionRecord, state: DraftState, *, output_url
     todo = pending(ctx, record, store, state)
     with progress(todo.bytes) as advance:
         return store_items(store, todo.items, level=level, chunk_bytes=chunk_bytes,
-                           max_workers=max_workers, on_bytes=advance)
+                           max_workers=max_workers, on_bytes=advance,
+                           packs_in_flight=packs_in_flight(store, max_workers))
+
+
+def packs_in_flight(store: ObjectStore, max_workers: int) -> int:
+    """Packs stored at once: one on a local disk (the disk is the limit), up to 4 on object stores."""
+    return 1 if store.storage.capabilities.local_path else max(1, min(4, max_workers))
 
 
 def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view: View,

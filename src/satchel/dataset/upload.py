@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,17 +81,21 @@ def _local_chunks(item: UploadItem) -> Iterator[bytes]:
 
 
 class PackPipeline:
-    """Fills packs and stores them on a writer thread, keeping at most one pack in flight."""
+    """Fills packs and stores them on writer threads, keeping at most ``in_flight`` packs in flight
+    (1 for a local folder, where the disk is the limit; several for object stores, where each request
+    waits on the network)."""
 
     def __init__(self, target: ObjectStore, chunk_bytes: int, report: UploadReport,
-                 on_bytes: Callable[[int], None]) -> None:
+                 on_bytes: Callable[[int], None], in_flight: int = 1) -> None:
         self.target = target
         self.chunk_bytes = chunk_bytes
         self.report = report
         self.on_bytes = on_bytes
+        self.in_flight = max(1, in_flight)
         self.builder = PackBuilder()
-        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="satchel-pack")
-        self.pending: Future[None] | None = None
+        self.writer = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="satchel-pack")
+        self.pending: deque[Future[None]] = deque()
+        self._lock = threading.Lock()
 
     def add(self, content_hash: str, codec: Codec, payload: bytes, size: int) -> None:
         """Append one entry; ship the pack when it is full."""
@@ -99,26 +104,27 @@ class PackPipeline:
             self.ship()
 
     def ship(self) -> None:
-        """Store the current pack (after the previous one is stored)."""
+        """Hand the current pack to a writer (after the oldest finishes when ``in_flight`` are busy)."""
         if not len(self.builder):
             return
         builder, self.builder = self.builder, PackBuilder()
-        self.wait()
-        self.pending = self.writer.submit(self._write, builder)
+        while len(self.pending) >= self.in_flight:
+            self.pending.popleft().result()
+        self.pending.append(self.writer.submit(self._write, builder))
 
     def _write(self, builder: PackBuilder) -> None:
         self.target.write_pack(builder)
-        self.report.packs += 1
-        self.report.files += len(builder)
-        self.report.raw_bytes += builder.raw_bytes
-        self.report.stored_bytes += builder.stored_bytes
-        self.on_bytes(builder.raw_bytes)
+        with self._lock:
+            self.report.packs += 1
+            self.report.files += len(builder)
+            self.report.raw_bytes += builder.raw_bytes
+            self.report.stored_bytes += builder.stored_bytes
+            self.on_bytes(builder.raw_bytes)
 
     def wait(self) -> None:
-        """Block until the pack in flight is stored (re-raising its error)."""
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            pending.result()
+        """Block until every pack in flight is stored (re-raising the first error)."""
+        while self.pending:
+            self.pending.popleft().result()
 
     def close(self) -> None:
         """Store what is left and stop the writer."""
@@ -137,13 +143,14 @@ def store_items(
     chunk_bytes: int,
     max_workers: int,
     on_bytes: Callable[[int], None],
+    packs_in_flight: int = 1,
 ) -> UploadReport:
     """Store every item into ``target``; raise SourceFileError / IntegrityError / StorageError on failure."""
     report = UploadReport()
     small = [i for i in items if i.size < LARGE_FILE]
     large = [i for i in items if i.size >= LARGE_FILE]
     small.sort(key=lambda i: (i.local_path is None, i.local_path or "", i.hash))
-    pipeline = PackPipeline(target, chunk_bytes, report, on_bytes)
+    pipeline = PackPipeline(target, chunk_bytes, report, on_bytes, packs_in_flight)
     try:
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-read") as pool:
             _encode_in_window(pool, small, level, pipeline, window=2 * max_workers)

@@ -14,6 +14,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import zstandard
@@ -105,8 +106,13 @@ class ObjectStore:
             pack_id = pack_id_of_index_key(info.key)
             if pack_id and pack_id not in self._loaded:
                 new_ids.append(pack_id)
-        for pack_id in new_ids:
-            records = self._load_index(pack_id)
+        if len(new_ids) > 1 and not self.storage.capabilities.local_path:
+            # Object stores: one request per index, so fetch them concurrently.
+            with ThreadPoolExecutor(max_workers=min(16, len(new_ids)), thread_name_prefix="satchel-index") as pool:
+                loaded = list(zip(new_ids, pool.map(self._load_index, new_ids), strict=True))
+        else:
+            loaded = [(pack_id, self._load_index(pack_id)) for pack_id in new_ids]
+        for pack_id, records in loaded:
             with self._lock:
                 for content_hash, location in records.items():
                     self._index.setdefault(content_hash, location)

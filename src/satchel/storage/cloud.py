@@ -243,13 +243,12 @@ def _boto3_provider() -> Any:
     finds credentials; else None (obstore then tries the instance metadata service itself)."""
     try:
         import boto3  # noqa: F401
-
         from obstore.auth.boto3 import Boto3CredentialProvider
     except ImportError:
         return None
     try:
         return Boto3CredentialProvider()
-    except Exception:  # noqa: BLE001 - no credentials found: fall back to anonymous/IMDS
+    except Exception:
         return None
 
 

@@ -60,8 +60,8 @@ class GcsStorage(Storage):
             return StoragePermissionError(
                 f"access to {where} was refused: check the credentials (gcs_credentials_file setting or "
                 f"GOOGLE_APPLICATION_CREDENTIALS) and their permissions ({text})", url=self.url, key=key)
-        if isinstance(exc, errors.ServerError | errors.TooManyRequests) or isinstance(
-                exc, self._requests.ConnectionError | self._requests.Timeout):
+        transient = (errors.ServerError, errors.TooManyRequests, self._requests.ConnectionError, self._requests.Timeout)
+        if isinstance(exc, transient):
             return StorageTransientError(f"temporary failure on {where}; retrying may help ({text})",
                                          url=self.url, key=key)
         return StorageError(f"storage failure on {where}: {text}", url=self.url, key=key)
