@@ -14,6 +14,9 @@ from satchel.objects.manifest import (
     MANIFEST_MAGIC,
     Manifest,
     ManifestEntry,
+    link_id,
+    make_link,
+    split_link,
     decode_manifest,
     encode_manifest,
     manifest_key,
@@ -37,6 +40,8 @@ entries = st.builds(
     offset=st.integers(0, 2**64 - 1),
     length=st.integers(0, 2**64 - 1),
     codec=st.integers(0, 1),
+    # most entries are stored files; some are external links (URL and change tag, no NUL)
+    link=st.one_of(st.just(""), st.just(""), st.builds(make_link, text.filter(bool), st.one_of(st.none(), text))),
 )
 full_manifests = st.builds(
     Manifest,
@@ -120,6 +125,21 @@ def test_entry_defaults_and_edge_values() -> None:
     assert decoded.entries["draft.bin"].pack == ""
 
 
+def test_links_round_trip_and_link_free_manifests_keep_format_1() -> None:
+    stored = {"a.bin": ManifestEntry("1" * 64, 5, "v", "e" * 64, 8, 5, 0)}
+    plain = encode_manifest(Manifest("full", entries=stored))
+    url = "s3://bucket/data/x y.bin"
+    link = ManifestEntry(link_id(url, "etag-1", 7), 7, "v", link=make_link(url, "etag-1"))
+    with_link = encode_manifest(Manifest("full", entries={**stored, "x.bin": link}))
+    assert b'"format":1' in zstandard.ZstdDecompressor().decompress(plain)
+    assert b'"format":2' in zstandard.ZstdDecompressor().decompress(with_link)
+    decoded = decode_manifest(with_link).entries
+    assert decoded["x.bin"] == link and split_link(decoded["x.bin"].link) == (url, "etag-1")
+    assert decoded["a.bin"].link == ""
+    assert link_id(url, "etag-2", 7) != link.hash and link_id(url, "etag-1", 8) != link.hash
+    assert split_link(make_link(url, None)) == (url, "")
+
+
 def test_manifest_key() -> None:
     assert manifest_key("ab" + "0" * 62) == f"manifests/ab/ab{'0' * 62}"
 
@@ -179,9 +199,9 @@ def test_reassembly_helper_is_faithful() -> None:
 def test_future_format_is_rejected() -> None:
     blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
     header = json.loads(blocks[0])
-    header["format"] = 2
+    header["format"] = 3
     blocks[0] = json.dumps(header).encode()
-    with pytest.raises(ValueError, match="format 2"):
+    with pytest.raises(ValueError, match="format 3"):
         decode_manifest(_reassemble(blocks))
 
 

@@ -48,12 +48,17 @@ class VersionRecord:
 
 @dataclass(frozen=True)
 class DraftRow:
-    """A pending change of a draft relative to its merged parents. ``hash`` None means removed."""
+    """A pending change of a draft relative to its merged parents. ``hash`` None means removed.
+
+    ``source`` is the local file to upload; ``link`` is set instead for an external link (the manifest's
+    ``link`` field: URL and change tag).
+    """
 
     path: str
     hash: str | None
     size: int = 0
     source: str | None = None
+    link: str | None = None
 
 
 class Catalog(ABC):

@@ -21,7 +21,7 @@ from satchel.errors import (
     InvalidArgumentError,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: draft_rows.link (external links)
 _BATCH = 5000
 
 metadata = sa.MetaData()
@@ -66,6 +66,7 @@ draft_table = sa.Table(
     sa.Column("hash", sa.String(64)),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("source", sa.Text),
+    sa.Column("link", sa.Text),
 )
 metadata_table = sa.Table(
     "version_metadata",
@@ -112,6 +113,9 @@ class SqlCatalog(Catalog):
                     f"the catalog at {engine.url} has schema {found}, newer than this satchel "
                     f"({SCHEMA_VERSION}); upgrade satchel"
                 )
+            elif int(found) < 2:
+                conn.exec_driver_sql("ALTER TABLE draft_rows ADD COLUMN link TEXT")
+                conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema").values(value="2"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -346,7 +350,7 @@ class SqlCatalog(Catalog):
         return int(found)
 
     def change_draft(self, version_id: str, upsert: Iterable[DraftRow], forget: Iterable[str] = ()) -> int:
-        payload = [(version_id, r.path, r.hash, r.size, r.source) for r in upsert]
+        payload = [(version_id, r.path, r.hash, r.size, r.source, r.link) for r in upsert]
         dropped = list(forget)
         sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
@@ -361,17 +365,18 @@ class SqlCatalog(Catalog):
             if payload:
                 conn.execute(
                     sa.insert(draft_table),
-                    [{"version_id": v, "path": p, "hash": h, "size": s, "source": src} for v, p, h, s, src in payload],
+                    [{"version_id": v, "path": p, "hash": h, "size": s, "source": src, "link": link}
+                     for v, p, h, s, src, link in payload],
                 ) if not sqlite else conn.exec_driver_sql(
-                    "INSERT OR REPLACE INTO draft_rows (version_id, path, hash, size, source) VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO draft_rows (version_id, path, hash, size, source, link) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     payload,
                 )
             return revision
 
     def draft_rows(self, version_id: str) -> dict[str, DraftRow]:
-        query = sa.select(draft_table.c.path, draft_table.c.hash, draft_table.c.size, draft_table.c.source).where(
-            draft_table.c.version_id == version_id
-        )
+        query = sa.select(draft_table.c.path, draft_table.c.hash, draft_table.c.size, draft_table.c.source,
+                          draft_table.c.link).where(draft_table.c.version_id == version_id)
         with self.engine.connect() as conn:
             return {row[0]: DraftRow(*row) for row in conn.execute(query)}
 

@@ -16,7 +16,8 @@ from satchel.dataset.cache import LocalCache
 from satchel.dataset.statcache import StatCache
 from satchel.dataset.view import ViewLoader
 from satchel.objects import ObjectStore
-from satchel.storage import normalize_url, open_storage
+from satchel.storage import Storage, normalize_url, open_storage
+from satchel.storage.urls import split_object_url
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Context:
     stat_cache: StatCache
     views: ViewLoader = field(init=False)
     _stores: dict[tuple[str, int], ObjectStore] = field(default_factory=dict)
+    _link_storages: dict[str, Storage] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -49,6 +51,15 @@ class Context:
                                        max_concurrency=self.settings.max_workers)
                 self._stores[key] = ObjectStore(storage, self.settings.cache_dir / "objects")
             return self._stores[key]
+
+    def link_source(self, url: str) -> tuple[Storage, str]:
+        """(storage, key) to read the external link ``url`` from (storages are shared per location)."""
+        base, key = split_object_url(url)
+        with self._lock:
+            if base not in self._link_storages:
+                self._link_storages[base] = open_storage(base, options=self.settings.storage_options,
+                                                         max_concurrency=self.settings.max_workers)
+            return self._link_storages[base], key
 
     def close(self) -> None:
         """Release the catalog and the stat cache."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
-from satchel.dataset import draft, lifecycle, retrieve, squash
+from satchel.dataset import draft, lifecycle, links, retrieve, squash
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.management import DatasetManagement
 from satchel.dataset.paths import as_patterns, normalize_dataset_path, select_dataset_paths
@@ -277,6 +277,34 @@ class Dataset(DatasetManagement):
                  len(sources) - added - modified)
         return added
 
+    def add_external_files(
+        self,
+        source_url: str | Path | Sequence[str | Path],
+        wildcard: str | Sequence[str] | None = None,
+        dataset_path: str | None = None,
+        recursive: bool = True,
+        verbose: bool = False,
+        max_workers: int | None = None,
+    ) -> int:
+        """Link files that stay where they are; return how many links were added or changed.
+
+        ``source_url``: the URL of a file or of a folder/prefix (``s3://``, ``gs://``, ``azure://``, ``az://``,
+        ``file://`` or a local path; ``http(s)://`` for single files), or a list of them. A file is linked at
+        ``dataset_path/<file name>``, a folder's files at ``dataset_path/<path under the folder>``
+        (``recursive=False``: only its direct files; ``wildcard``: only matching names). The version records
+        each link's URL, size and change tag (ETag, generation, mtime); nothing is uploaded. Getting a copy
+        downloads links into the view (cached like stored files) and refuses a source that changed or vanished.
+        A local file added later at the same path replaces the link, and the other way round.
+        """
+        record = self._require_draft("add external files")
+        urls = links.source_urls(source_url)
+        found = links.find_all_links(self._ctx, urls, patterns=as_patterns(wildcard), dataset_path=dataset_path,
+                                     recursive=recursive, max_workers=self._workers(max_workers))
+        added, modified = draft.record_links(self._ctx, self._draft_state(record), found)
+        log.info("dataset %s: %d external link(s) added, %d changed, %d unchanged", self.id, added, modified,
+                 len(found) - added - modified)
+        return added + modified
+
     def remove_files(self, dataset_path: str | None = None, recursive: bool = True, verbose: bool = False) -> int:
         """Remove the files matching ``dataset_path`` (a path, folder or wildcard); return how many."""
         if not dataset_path:
@@ -424,7 +452,7 @@ class Dataset(DatasetManagement):
         view = self._view()
         rows = {} if self._record.is_final else self._draft_state(self._record).rows
         sources = {p: r.source for p, r in rows.items()}
-        return {p: FileEntry(p, e.hash, e.size, e.origin, sources.get(p)) for p, e in view.items()}
+        return {p: FileEntry(p, e.hash, e.size, e.origin, sources.get(p)) for p, e in view.items() if not e.link}
 
     @property
     def file_entries(self) -> list[FileEntry]:

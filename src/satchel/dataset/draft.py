@@ -47,7 +47,8 @@ class DraftState:
             self._set(path, self.parents.get(path), folders)
         for row in upsert:
             self.rows[row.path] = row
-            entry = None if row.hash is None else ManifestEntry(row.hash, row.size, self.version_id)
+            entry = None if row.hash is None else ManifestEntry(row.hash, row.size, self.version_id,
+                                                                link=row.link or "")
             self._set(row.path, entry, folders)
         self.revision = revision
 
@@ -91,9 +92,13 @@ def _commit(ctx: Context, state: DraftState, upsert: list[DraftRow], forget: lis
 
 def check_no_conflicts(state: DraftState, sources: list[SourceFile]) -> None:
     """Refuse paths that would be both a file and a folder in the dataset."""
+    check_paths(state, [source.dataset_path for source in sources])
+
+
+def check_paths(state: DraftState, paths: list[str]) -> None:
+    """Refuse paths that would be both a file and a folder in the dataset."""
     folders = state.folders()
-    for source in sources:
-        path = source.dataset_path
+    for path in paths:
         if path in state.current:
             continue
         if folders.get(path):
@@ -134,6 +139,32 @@ def record_sources(ctx: Context, state: DraftState, sources: list[SourceFile],
         if row is not None and row.hash == content_hash and row.source == source.local_path:
             continue
         upserts.append(DraftRow(path, content_hash, source.size, source.local_path))
+    _commit(ctx, state, upserts, reverts)
+    return added, modified
+
+
+def record_links(ctx: Context, state: DraftState, links: list[DraftRow]) -> tuple[int, int]:
+    """Record external links (rows with ``link`` set) in the draft; return (added, modified).
+
+    A link replaces a file at the same path and the other way round; an unchanged link costs nothing.
+    """
+    check_paths(state, [row.path for row in links])
+    upserts: list[DraftRow] = []
+    reverts: list[str] = []
+    added = modified = 0
+    for row in links:
+        existing = state.current.get(row.path)
+        if existing is not None and existing.hash == row.hash:
+            continue
+        if existing is None:
+            added += 1
+        else:
+            modified += 1
+        inherited = state.parents.get(row.path)
+        if inherited is not None and inherited.hash == row.hash:
+            reverts.append(row.path)
+        else:
+            upserts.append(row)
     _commit(ctx, state, upserts, reverts)
     return added, modified
 

@@ -16,8 +16,11 @@ from functools import partial
 from pathlib import Path
 
 from satchel.dataset.cache import LocalCache, link_file
-from satchel.errors import IntegrityError, SatchelError
-from satchel.objects import ManifestEntry, ObjectStore
+from satchel.errors import ExternalLinkError, IntegrityError, SatchelError, StorageError
+from satchel.objects import ManifestEntry, ObjectStore, split_link
+from satchel.storage import Storage
+
+LinkOpener = Callable[[str], tuple[Storage, str]]
 
 log = logging.getLogger(__name__)
 _LARGE = 16 << 20
@@ -55,6 +58,8 @@ class Fetcher:
     paths_of: dict[str, list[str]]
     build: str | None
     soft: bool
+    open_link: LinkOpener | None = None
+    dataset_id: str = ""
 
     def _target(self, path: str) -> str:
         return f"{self.build}/{path}"
@@ -76,11 +81,14 @@ class Fetcher:
                 self.link_rest(content, paths)
 
     def fetch_large(self, entry: ManifestEntry) -> None:
-        """Stream one large entry into the cache (and the build)."""
+        """Stream one large entry (or an external link) into the cache (and the build)."""
         paths = self.paths_of[entry.hash]
         hard_build = self.build is not None and not self.soft
         temp = Path(self._target(paths[0])) if hard_build else self.cache.temp_path("fetch")
-        self.store.read_to_file(entry.hash, entry.location, temp)
+        if entry.link:
+            self.download_link(entry, paths[0], temp)
+        else:
+            self.store.read_to_file(entry.hash, entry.location, temp)
         if hard_build:
             os.chmod(temp, 0o444)
             content = self.cache.content_file(entry.hash)
@@ -91,9 +99,41 @@ class Fetcher:
             if self.build is not None:
                 self.link_rest(content, paths)
 
+    def download_link(self, entry: ManifestEntry, dataset_path: str, dest: Path) -> None:
+        """Download an external link's source into ``dest`` after checking it is what was recorded;
+        ``dest`` is removed on failure."""
+        assert self.open_link is not None
+        url, tag = split_link(entry.link)
+        storage, key = self.open_link(url)
+
+        def fail(reason: str, detail: str) -> ExternalLinkError:
+            return ExternalLinkError(
+                f"dataset {self.dataset_id}, file {dataset_path!r}: the external link {url} {detail}; re-link it "
+                "with add_external_files() in a new version, or pass raise_on_error=False to skip it",
+                url=url, dataset_path=dataset_path, reason=reason, dataset_id=self.dataset_id)
+
+        info = storage.stat(key)
+        if info is None:
+            raise fail("missing", "no longer exists")
+        if info.size != entry.size or (tag and info.tag != tag):
+            raise fail("changed", f"changed since it was added (size {entry.size} -> {info.size}, tag {tag!r} -> "
+                                  f"{info.tag!r})")
+        written = 0
+        try:
+            with open(dest, "wb") as out:
+                for chunk in storage.iter_range(key, 0, entry.size + 1):
+                    written += len(chunk)
+                    out.write(chunk)
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise
+        if written != entry.size:
+            dest.unlink(missing_ok=True)
+            raise fail("changed", f"changed while it was downloaded ({written} bytes instead of {entry.size})")
+
     def fetch_group(self, group: list[ManifestEntry]) -> None:
-        """Fetch small entries of one pack (coalesced range reads), or one large entry."""
-        if len(group) == 1 and group[0].size >= _LARGE:
+        """Fetch small entries of one pack (coalesced range reads), one large entry, or one external link."""
+        if len(group) == 1 and (group[0].size >= _LARGE or group[0].link):
             self.fetch_large(group[0])
             return
         for content_hash, data in self.store.read_batch([(e.hash, e.location) for e in group]):
@@ -111,6 +151,7 @@ def fetch_content(
     on_bytes: Callable[[int], None],
     build: Path | None = None,
     soft: bool = False,
+    open_link: LinkOpener | None = None,
 ) -> list[FetchFailure]:
     """Cache the content of ``entries`` not cached yet (and lay out ``build``); return failures."""
     paths_of: dict[str, list[str]] = {}
@@ -123,7 +164,8 @@ def fetch_content(
     if build is not None:
         for folder in sorted({os.path.dirname(p) for p in entries} - {""}):
             os.makedirs(f"{build}/{folder}", exist_ok=True)
-    fetcher = Fetcher(cache, store, paths_of, str(build) if build is not None else None, soft)
+    fetcher = Fetcher(cache, store, paths_of, str(build) if build is not None else None, soft, open_link,
+                      dataset_id)
     cached = [h for h in paths_of if cache.has_content(h)]
     is_cached = set(cached)
     missing = [first[h] for h in paths_of if h not in is_cached]
@@ -139,6 +181,11 @@ def fetch_content(
                 raise error from exc
             log.warning("%s", error)
             return [FetchFailure(p, error) for e in group if not cache.has_content(e.hash) for p in paths_of[e.hash]]
+        except (ExternalLinkError, StorageError) as exc:
+            if raise_on_error or not group[0].link:
+                raise
+            log.warning("%s", exc)  # a link that cannot be fetched is skipped and reported
+            return [FetchFailure(p, exc) for p in paths_of[group[0].hash]]
         finally:
             on_bytes(sum(e.size * len(paths_of[e.hash]) for e in group))
         return []
@@ -165,7 +212,7 @@ def _groups(items: list[ManifestEntry]) -> list[list[ManifestEntry]]:
     groups: list[list[ManifestEntry]] = []
     by_pack: dict[str, list[ManifestEntry]] = {}
     for entry in items:
-        if entry.size >= _LARGE:
+        if entry.size >= _LARGE or entry.link:
             groups.append([entry])
         else:
             by_pack.setdefault(entry.pack, []).append(entry)

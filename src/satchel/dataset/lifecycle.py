@@ -10,10 +10,10 @@ from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
 from satchel.dataset.view import View, diff_views
-from satchel.errors import IntegrityError, ObjectMissingError
+from satchel.errors import IntegrityError, InvalidArgumentError, ObjectMissingError
 from satchel.objects import Manifest, ObjectStore
 from satchel.objects.packs import pack_key
-from satchel.storage import normalize_url
+from satchel.storage import is_read_only, normalize_url
 
 MAX_DELTA_DEPTH = 32
 
@@ -48,7 +48,7 @@ def target_url(ctx: Context, record: VersionRecord, output_url: str | None = Non
 def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
     index = store.index()
-    missing = {e.hash: (p, e) for p, e in state.current.items() if e.hash not in index}
+    missing = {e.hash: (p, e) for p, e in state.current.items() if not e.link and e.hash not in index}
     items: dict[str, UploadItem] = {}
     for path, row in state.rows.items():
         if row.hash in missing and row.hash not in items and row.source:
@@ -81,6 +81,10 @@ def upload(ctx: Context, record: VersionRecord, state: DraftState, *, output_url
            chunk_bytes: int, max_workers: int, retries: int, progress: Any) -> UploadReport:
     """Store everything the draft's target lacks. ``progress(total)`` yields a byte callback."""
     url = target_url(ctx, record, output_url)
+    if is_read_only(url):
+        raise InvalidArgumentError(
+            f"cannot upload to {url}: web (http/https) storage is read-only; it is for external links "
+            "(add_external_files). Choose a folder, s3://, gs:// or azure:// as output_url")
     store = ctx.store(url, retries=retries)
     store.check_format(create=True)
     ctx.catalog.set_storage(record.id, url)
@@ -108,8 +112,8 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
     index = store.index()
     located: View = {}
     for path, entry in view.items():
-        if same_store and entry.pack:
-            located[path] = entry
+        if entry.link or (same_store and entry.pack):
+            located[path] = entry  # an external link has no stored location
         else:
             loc = index[entry.hash]
             located[path] = entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec)
@@ -123,7 +127,7 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
 
 def check_packs_exist(store: ObjectStore, view: View) -> None:
     """Make sure every pack the view points at is still in the store (a collection may have run)."""
-    for pack in sorted({e.pack for e in view.values()}):
+    for pack in sorted({e.pack for e in view.values() if not e.link}):
         if store.storage.head(pack_key(pack)) is None:
             store.forget_index()
             raise ObjectMissingError(
@@ -140,7 +144,8 @@ def version_stats(parents_view: View, view: View) -> dict[str, int]:
     stats = {
         "file_count": len(view),
         "total_size": sum(e.size for e in view.values()),
-        "stored_size": sum({(e.pack, e.offset): e.length for e in view.values()}.values()),
+        "stored_size": sum({(e.pack, e.offset): e.length for e in view.values() if not e.link}.values()),
+        "link_count": sum(1 for e in view.values() if e.link),
         "added": len(added),
         "modified": len(modified),
         "removed": len(removed),

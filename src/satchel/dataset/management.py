@@ -13,9 +13,10 @@ from satchel.dataset import admin, lifecycle
 from satchel.dataset import metadata as metadata_codec
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.progress import progress
-from satchel.dataset.verify import verify_folder
-from satchel.dataset.view import View, diff_views
+from satchel.dataset.verify import verify_folder, verify_links
+from satchel.dataset.view import LinkEntry, View, diff_views
 from satchel.errors import InvalidArgumentError
+from satchel.objects import split_link
 from satchel.objects.gc import GcReport
 
 if TYPE_CHECKING:
@@ -78,13 +79,15 @@ class DatasetManagement:
     def verify_dataset_hash(self, local_copy_path: str | Path | None = None, skip_hash: bool = False,
                             verbose: bool = False) -> list[str]:
         """Dataset paths whose content (or size with ``skip_hash``) differs from the manifest in the folder
-        (default: the cached copy), plus missing and extra files. An empty list means all is well."""
+        (default: the cached copy), plus missing and extra files, plus external links whose source is gone or
+        changed since it was added. An empty list means all is well."""
         folder = Path(local_copy_path) if local_copy_path is not None else Path(self.get_local_copy())
         if not folder.is_dir():
             raise InvalidArgumentError(f"cannot verify {str(folder)!r}: not a folder")
         view = self._view()
         with progress(verbose, sum(e.size for e in view.values()), "verifying") as advance:
-            return verify_folder(folder, view, skip_hash=skip_hash, on_bytes=advance)
+            bad = verify_folder(folder, view, skip_hash=skip_hash, on_bytes=advance)
+        return sorted(set(bad) | set(verify_links(view, self._ctx.link_source)))
 
     # -- state and descriptive fields ------------------------------------------------------------
     def publish(self) -> None:
@@ -137,14 +140,20 @@ class DatasetManagement:
         return len({e.pack for e in self._view().values() if e.pack})
 
     @property
-    def link_entries(self) -> list[Any]:
-        """External links of the version (none until external links are supported)."""
-        return []
+    def link_entries(self) -> list[LinkEntry]:
+        """External links of the version, sorted by path."""
+        entries = self.link_entries_dict
+        return [entries[p] for p in sorted(entries)]
 
     @property
-    def link_entries_dict(self) -> dict[str, Any]:
-        """External links by path (none until external links are supported)."""
-        return {}
+    def link_entries_dict(self) -> dict[str, LinkEntry]:
+        """path -> LinkEntry(link, relative_path, parent_dataset_id, size, hash, tag) of every external link."""
+        links = {}
+        for path, entry in self._view().items():
+            if entry.link:
+                url, tag = split_link(entry.link)
+                links[path] = LinkEntry(url, path, entry.origin, entry.size, entry.hash, tag or None)
+        return links
 
     # -- class-level management ------------------------------------------------------------------
     @classmethod

@@ -62,7 +62,8 @@ def _fetch(ctx: Context, record: VersionRecord, entries: View, *, max_workers: i
     store = ctx.store(record.storage_url)
     with progress(sum(e.size for e in entries.values())) as advance:
         return fetch_content(ctx.cache, store, entries, dataset_id=record.id, max_workers=max_workers,
-                             raise_on_error=raise_on_error, on_bytes=advance, build=build, soft=soft)
+                             raise_on_error=raise_on_error, on_bytes=advance, build=build, soft=soft,
+                             open_link=ctx.link_source)
 
 
 def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | None, num_parts: int | None,

@@ -45,13 +45,14 @@ def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
 def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_workers: int) -> View:
     """Entries located in ``target_url``; content only elsewhere is copied there first."""
     store = ctx.store(target_url)
-    foreign = {(path, entry.hash, entry.size) for path, (entry, url) in sourced.items() if url != store.url}
+    foreign = {(path, entry.hash, entry.size) for path, (entry, url) in sourced.items()
+               if url != store.url and not entry.link}
     if foreign:  # drafts' rows keep this content alive against a concurrent collection
         ctx.catalog.change_draft(new_id, [DraftRow(path, h, size) for path, h, size in sorted(foreign)])
     index = store.index()
     copies: dict[str, UploadItem] = {}
     for path, (entry, url) in sourced.items():
-        if url != store.url and entry.hash not in index and entry.hash not in copies:
+        if url != store.url and not entry.link and entry.hash not in index and entry.hash not in copies:
             copies[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=ctx.store(url),
                                             source_location=entry.location)
     if copies:
@@ -61,7 +62,7 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
         index = store.index()
     located: View = {}
     for path, (entry, url) in sourced.items():
-        if url == store.url:
+        if url == store.url or entry.link:
             located[path] = entry._replace(origin=new_id)
         else:
             loc = index[entry.hash]

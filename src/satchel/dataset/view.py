@@ -25,6 +25,21 @@ class FileEntry:
     local_path: str | None = None
 
 
+@dataclass(frozen=True)
+class LinkEntry:
+    """One external link as the public API shows it (ClearML's ``LinkEntry`` fields, plus the change tag).
+
+    ``hash`` identifies the link's source (URL, tag, size), not its bytes.
+    """
+
+    link: str
+    relative_path: str
+    parent_dataset_id: str
+    size: int
+    hash: str
+    tag: str | None = None
+
+
 def merge_views(views: Iterable[Mapping[str, ManifestEntry]]) -> View:
     """Merge in order: a later view overrides an earlier one on the same path."""
     merged: View = {}
@@ -54,7 +69,8 @@ def diff_views(old: Mapping[str, ManifestEntry], new: Mapping[str, ManifestEntry
 
 def draft_changes(version_id: str, rows: Mapping[str, DraftRow]) -> tuple[View, list[str]]:
     """Draft rows as (puts, removed paths); puts have no location yet."""
-    puts = {p: ManifestEntry(r.hash, r.size, version_id) for p, r in rows.items() if r.hash is not None}
+    puts = {p: ManifestEntry(r.hash, r.size, version_id, link=r.link or "") for p, r in rows.items()
+            if r.hash is not None}
     removed = [p for p, r in rows.items() if r.hash is None]
     return puts, removed
 

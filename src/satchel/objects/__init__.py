@@ -2,7 +2,7 @@
 
 from satchel.objects.codec import Codec, resolve_compression
 from satchel.objects.hashing import hash_bytes, hash_file
-from satchel.objects.manifest import Manifest, ManifestEntry
+from satchel.objects.manifest import Manifest, ManifestEntry, link_id, make_link, split_link
 from satchel.objects.packs import Location, PackBuilder
 from satchel.objects.store import ObjectStore
 
@@ -15,5 +15,8 @@ __all__ = [
     "PackBuilder",
     "hash_bytes",
     "hash_file",
+    "link_id",
+    "make_link",
     "resolve_compression",
+    "split_link",
 ]

@@ -21,10 +21,12 @@ from typing import NamedTuple
 
 import zstandard
 
+from satchel.objects.hashing import hash_bytes
 from satchel.objects.packs import Location
 
 MANIFEST_MAGIC = b"SATCHMF1"
 MANIFEST_FORMAT = 1
+MANIFEST_FORMAT_LINKS = 2  # format 1 plus a column of external links; written only when there are links
 _NO_PACK = 0xFFFFFFFF
 _LEN = struct.Struct("<Q")
 
@@ -32,7 +34,9 @@ _LEN = struct.Struct("<Q")
 class ManifestEntry(NamedTuple):
     """One file of a version: content hash, raw size, the version that introduced it, and location.
 
-    ``pack`` is empty while the content is not stored yet (draft versions only).
+    ``pack`` is empty while the content is not stored yet (draft versions only), and for external links.
+    ``link`` is set for an external link: the source URL and its change tag (see :func:`make_link`); its
+    ``hash`` is then :func:`link_id`, not a content hash, since the bytes stay at the source.
     """
 
     hash: str
@@ -42,11 +46,28 @@ class ManifestEntry(NamedTuple):
     offset: int = 0
     length: int = 0
     codec: int = 0
+    link: str = ""
 
     @property
     def location(self) -> Location:
         """Where the content is stored (meaningful when ``pack`` is set)."""
         return Location(self.pack, self.offset, self.length, self.size, self.codec)
+
+
+def make_link(url: str, tag: str | None) -> str:
+    """The ``link`` field of an external link: URL and change tag (empty when the source offers none)."""
+    return f"{url}\n{tag or ''}"
+
+
+def split_link(link: str) -> tuple[str, str]:
+    """(url, change tag) of a ``link`` field."""
+    url, _, tag = link.partition("\n")
+    return url, tag
+
+
+def link_id(url: str, tag: str | None, size: int) -> str:
+    """Identity of an external link's content: changes whenever its URL, change tag or size does."""
+    return hash_bytes(f"satchel-link\0{url}\0{tag or ''}\0{size}".encode())
 
 
 @dataclass
@@ -102,21 +123,22 @@ def encode_manifest(manifest: Manifest) -> bytes:
     paths = sorted(manifest.entries)
     rows = list(map(manifest.entries.__getitem__, paths))
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
-    hashes, sizes, row_origins, row_packs, offsets, lengths, codecs = columns
+    hashes, sizes, row_origins, row_packs, offsets, lengths, codecs, links = columns
+    has_links = any(links)
     packs = sorted(set(row_packs) - {""})
     origins = sorted(set(row_origins))
     pack_no = {p: i for i, p in enumerate(packs)}
     pack_no[""] = _NO_PACK
     origin_no = {o: i for i, o in enumerate(origins)}
     header = {
-        "format": MANIFEST_FORMAT,
+        "format": MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT,
         "kind": manifest.kind,
         "parents": manifest.parents,
         "packs": packs,
         "origins": origins,
         "count": len(rows),
     }
-    body = _blocks(
+    blocks = [
         json.dumps(header, separators=(",", ":")).encode(),
         "\0".join(paths).encode(),
         bytes.fromhex("".join(hashes)),
@@ -127,7 +149,10 @@ def encode_manifest(manifest: Manifest) -> bytes:
         _column("Q", list(lengths)),
         bytes(codecs),
         "\0".join(sorted(manifest.removed)).encode(),
-    )
+    ]
+    if has_links:
+        blocks.append("\0".join(links).encode())
+    body = _blocks(*blocks)
     return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
 
 
@@ -151,11 +176,13 @@ def _decode(data: bytes) -> Manifest:
     if not raw.startswith(MANIFEST_MAGIC):
         raise ValueError("not a satchel manifest")
     blocks = _split_blocks(memoryview(raw)[len(MANIFEST_MAGIC) :])
-    if len(blocks) != 10:
+    header = json.loads(blocks[0]) if blocks else {}
+    version = header.get("format")
+    if version not in (MANIFEST_FORMAT, MANIFEST_FORMAT_LINKS):
+        raise ValueError(f"manifest format {version} is not supported (expected {MANIFEST_FORMAT} or "
+                         f"{MANIFEST_FORMAT_LINKS}); upgrade satchel to read it")
+    if len(blocks) != (11 if version == MANIFEST_FORMAT_LINKS else 10):
         raise ValueError("truncated manifest")
-    header = json.loads(blocks[0])
-    if header.get("format") != MANIFEST_FORMAT:
-        raise ValueError(f"manifest format {header.get('format')} is not supported (expected {MANIFEST_FORMAT})")
     count = header["count"]
     paths = blocks[1].decode().split("\0") if count else []
     hex_hashes = blocks[2].hex()
@@ -172,6 +199,7 @@ def _decode(data: bytes) -> Manifest:
         _read_column("Q", blocks[6]),
         _read_column("Q", blocks[7]),
         list(blocks[8]),
+        blocks[10].decode().split("\0") if version == MANIFEST_FORMAT_LINKS else [""] * count,
     )
     if any(len(col) != count for col in columns) or len(paths) != count:
         raise ValueError("manifest columns disagree on the number of entries")
