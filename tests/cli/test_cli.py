@@ -207,3 +207,21 @@ def test_delete_forgets_the_current_dataset(home: Path, tmp_path: Path) -> None:
     created = json.loads(out)["id"]
     assert invoke("delete", "--id", created, cwd=tmp_path)[0] == 0
     assert not (tmp_path / ".satchel/current").exists()
+
+
+def test_add_links_then_get_and_a_changed_source(home: Path, tmp_path: Path) -> None:
+    remote = write_tree(tmp_path / "remote", {"x.csv": "1,2", "y/z.csv": "3,4"})
+    _code, out, _ = invoke("create", "--project", "p", "--name", "linked", "--json", cwd=tmp_path)
+    draft = json.loads(out)["id"]
+    code, out, _ = invoke("add", "--id", draft, "--links", remote.as_uri(), "--dataset-folder", "ext", "--json")
+    assert code == 0 and json.loads(out)["linked"] == 2
+    assert invoke("add", "--id", draft)[0] == 2  # neither --files nor --links
+    assert invoke("close", "--id", draft)[0] == 0
+    copy = tmp_path / "copy"
+    assert invoke("get", "--id", draft, "--copy", str(copy))[0] == 0
+    assert read_tree(copy) == {"ext/x.csv": b"1,2", "ext/y/z.csv": b"3,4"}
+    (remote / "x.csv").write_text("changed size")
+    from satchel import configure
+
+    configure(home=home, cache_dir=tmp_path / "cold")
+    assert invoke("get", "--id", draft, "--copy", str(tmp_path / "copy2"))[0] == 7

@@ -15,8 +15,9 @@ import pytest
 
 import satchel
 from satchel import Dataset
-from satchel.errors import DatasetNotFinalizedError
+from satchel.errors import DatasetNotFinalizedError, ExternalLinkError
 from satchel.objects.packs import pack_id_of_index_key
+from satchel.storage import open_storage
 from tests.conftest import Backend, random_tree, read_tree, write_tree
 
 
@@ -135,3 +136,36 @@ def test_killed_upload_resumes_and_stores_only_what_is_missing(cloud_home: Backe
     assert stored <= raw * 1.05 + 8 * len(after)
     fresh.finalize()
     assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == files
+
+
+def test_external_links_on_the_store(cloud_home: Backend, tmp_path: Path) -> None:
+    """Objects that already live in the bucket are linked (not copied), fetched into views, and refused once
+    they change at the source."""
+    backend = cloud_home
+    raw = open_storage(backend.url + "-raw", retries=0, options=backend.options)
+    objects = {"cam1/0001.jpg": os.urandom(5000), "cam1/0002.jpg": os.urandom(7000), "cam2/x y.jpg": b"spaces",
+               "notes.txt": b"not an image"}
+    for key, data in objects.items():
+        raw.put(key, data)
+    ds = Dataset.create(dataset_name="linked", dataset_project="cloud", output_uri=backend.url)
+    assert ds.add_external_files(backend.url + "-raw/", wildcard="*.jpg", dataset_path="images") == 3
+    assert ds.add_external_files(f"{backend.url}-raw/notes.txt") == 1
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert ds.get_num_chunks() == 0  # nothing was copied into the store
+    links = ds.link_entries_dict
+    assert links["images/cam2/x y.jpg"].size == 6 and links["images/cam2/x y.jpg"].tag
+    expected = {f"images/{k}": v for k, v in objects.items() if k.endswith(".jpg")} | {"notes.txt": b"not an image"}
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == expected
+    assert Dataset.get(dataset_id=ds.id).verify_dataset_hash() == []
+
+    raw.put("cam1/0001.jpg", b"replaced at the source")
+    assert Dataset.get(dataset_id=ds.id).verify_dataset_hash() == ["images/cam1/0001.jpg"]
+    satchel.configure(cache_dir=tmp_path / "fresh-cache")
+    with pytest.raises(ExternalLinkError) as info:
+        Dataset.get(dataset_id=ds.id).get_local_copy()
+    assert info.value.reason == "changed" and info.value.dataset_path == "images/cam1/0001.jpg"
+    raw.delete("notes.txt")
+    satchel.configure(cache_dir=tmp_path / "another-cache")  # the failed get may have cached notes.txt already
+    partial = read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy(raise_on_error=False)))
+    assert partial == {k: v for k, v in expected.items() if k not in ("images/cam1/0001.jpg", "notes.txt")}

@@ -49,24 +49,34 @@ def create(project: str, name: str, dataset_version: str | None, parents: tuple[
 
 @cli.command()
 @id_option
-@click.option("--files", multiple=True, required=True, type=click.Path(), help="File or folder to add (repeat).")
+@click.option("--files", multiple=True, type=click.Path(), help="File or folder to add (repeat).")
+@click.option("--links", multiple=True,
+              help="External file or folder to link, not upload: s3://, gs://, azure://, http(s)://, file:// "
+                   "(repeat).")
 @click.option("--wildcard", multiple=True, help="Only files matching this pattern, e.g. '*.jpg' (repeat).")
 @click.option("--dataset-folder", help="Folder inside the dataset to add the files under.")
 @click.option("--non-recursive", is_flag=True, help="Do not descend into sub-folders.")
 @click.option("--verbose", is_flag=True, help="Show a hashing progress bar.")
 @output_options
-def add(dataset_id: str | None, files: tuple[str, ...], wildcard: tuple[str, ...], dataset_folder: str | None,
-        non_recursive: bool, verbose: bool, as_json: bool, quiet: bool) -> None:
-    """Add files or folders to a draft version.
+def add(dataset_id: str | None, files: tuple[str, ...], links: tuple[str, ...], wildcard: tuple[str, ...],
+        dataset_folder: str | None, non_recursive: bool, verbose: bool, as_json: bool, quiet: bool) -> None:
+    """Add files or folders to a draft version, or link external ones.
 
     \b
-    Example:
+    Examples:
       satchel add --files data/cats --wildcard '*.jpg' --dataset-folder images
+      satchel add --links s3://bucket/raw/2024/ --dataset-folder raw
     """
+    if not files and not links:
+        raise click.UsageError("nothing to add: pass --files and/or --links")
     ds = open_dataset(dataset_id)
-    added = sum(ds.add_files(path, wildcard=list(wildcard) or None, dataset_path=dataset_folder,
-                             recursive=not non_recursive, verbose=verbose) for path in files)
-    emit({"id": ds.id, "added": added}, f"{added} file(s) added", as_json=as_json, quiet=quiet)
+    patterns = list(wildcard) or None
+    added = sum(ds.add_files(path, wildcard=patterns, dataset_path=dataset_folder, recursive=not non_recursive,
+                             verbose=verbose) for path in files)
+    linked = ds.add_external_files(list(links), wildcard=patterns, dataset_path=dataset_folder,
+                                   recursive=not non_recursive) if links else 0
+    text = f"{added} file(s) added" + (f", {linked} link(s) added or changed" if links else "")
+    emit({"id": ds.id, "added": added, "linked": linked}, text, as_json=as_json, quiet=quiet)
 
 
 @cli.command()

@@ -9,8 +9,10 @@ from satchel.errors import (
     ConflictError,
     DatasetNotFoundError,
     DatasetStateError,
+    ExternalLinkError,
     IntegrityError,
     InvalidArgumentError,
+    MissingExtraError,
     SatchelError,
     SourceFileError,
     StorageError,
@@ -33,7 +35,7 @@ NOT_FOUND = ExitCode(3, "not found: no such dataset, version or file")
 CONFLICT = ExitCode(4, "conflict: finalized, not finalized, pending upload, name taken, target not empty")
 INTEGRITY = ExitCode(5, "integrity: stored or local data does not match its hash")
 STORAGE = ExitCode(6, "storage unreachable or refused")
-SOURCE = ExitCode(7, "a local source file changed, vanished or cannot be read")
+SOURCE = ExitCode(7, "a local source file or an external link's source changed, vanished or cannot be read")
 INTERRUPTED = ExitCode(130, "interrupted")
 
 # Checked in order: the first matching type wins.
@@ -44,9 +46,11 @@ TABLE: list[tuple[type[BaseException], ExitCode, str]] = [
     (DatasetStateError, CONFLICT, "see the version's status with `satchel search --all --ids ID`"),
     (ConflictError, CONFLICT, "retry, or pick another name/version"),
     (SourceFileError, SOURCE, "run the command again once the folder is stable"),
+    (ExternalLinkError, SOURCE, "re-link the file with `satchel add --links` in a new version"),
     (StorageError, STORAGE, "check the storage URL, credentials and network"),
     (InvalidArgumentError, USAGE, "see `satchel COMMAND --help`"),
     (ConfigError, USAGE, "fix the setting (see the README's configuration table)"),
+    (MissingExtraError, USAGE, "install the extra the message names"),
     (SatchelError, FAILURE, "run with SATCHEL_DEBUG=1 for details"),
 ]
 ALL_CODES = [OK, FAILURE, USAGE, NOT_FOUND, CONFLICT, INTEGRITY, STORAGE, SOURCE, INTERRUPTED]
