@@ -161,7 +161,7 @@ def test_links_only_version_and_draft_rules(home: Path, source: Path) -> None:
 
 # -- a real HTTP server -------------------------------------------------------------------------------
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

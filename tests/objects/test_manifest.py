@@ -14,12 +14,12 @@ from satchel.objects.manifest import (
     MANIFEST_MAGIC,
     Manifest,
     ManifestEntry,
-    link_id,
-    make_link,
-    split_link,
     decode_manifest,
     encode_manifest,
+    link_id,
+    make_link,
     manifest_key,
+    split_link,
 )
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
