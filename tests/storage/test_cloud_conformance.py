@@ -239,3 +239,10 @@ def test_http_storage_is_read_only() -> None:
     assert "read-only" in str(info.value)
     with pytest.raises(StorageError):
         list(storage.list())
+
+
+def test_error_messages_drop_query_strings() -> None:
+    from satchel.storage.base import redact
+
+    text = "Error performing GET https://acct.blob.core.windows.net/c/k?sv=2024&sig=SECRET%3D in 3ms: 403"
+    assert "SECRET" not in redact(text) and "https://acct.blob.core.windows.net/c/k?<redacted> in 3ms" in redact(text)

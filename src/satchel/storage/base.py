@@ -15,6 +15,7 @@ Retries, concurrency limits and logging are wrappers with this same interface, n
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,6 +101,14 @@ class Storage(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+_QUERY = re.compile(r"\?[^\s\"'<>]*")
+
+
+def redact(message: str) -> str:
+    """A backend's error text without URL query strings (SAS tokens and presigned signatures live there)."""
+    return _QUERY.sub("?<redacted>", message)
 
 
 def normalize_tag(tag: str | None) -> str | None:

@@ -21,7 +21,7 @@ from satchel.errors import (
     StoragePermissionError,
     StorageTransientError,
 )
-from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key, normalize_tag
+from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key, normalize_tag, redact
 from satchel.storage.extras import require
 from satchel.storage.urls import CloudLocation
 
@@ -54,7 +54,7 @@ class ObstoreStorage(Storage):
     def _translate(self, exc: Exception, key: str | None, writing: bool = False) -> StorageError:
         """One obstore error as a satchel StorageError; never includes credentials (obstore has none in its
         messages, only the request URL)."""
-        text = str(exc)
+        text = redact(str(exc))
         first = text.split("\n", 1)[0][:400]
         where = f"{self.url}/{key}" if key else self.url
         errors = self._errors

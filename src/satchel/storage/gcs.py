@@ -17,7 +17,7 @@ from satchel.errors import (
     StoragePermissionError,
     StorageTransientError,
 )
-from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key
+from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key, redact
 from satchel.storage.extras import require
 from satchel.storage.urls import CloudLocation
 
@@ -48,7 +48,7 @@ class GcsStorage(Storage):
     # -- errors ------------------------------------------------------------------------------------
     def _translate(self, exc: Exception, key: str | None, writing: bool = False) -> StorageError:
         where = f"{self.url}/{key}" if key else self.url
-        text = str(exc).split("\n", 1)[0][:400]
+        text = redact(str(exc)).split("\n", 1)[0][:400]
         errors = self._exceptions
         if isinstance(exc, errors.NotFound):
             if writing or "bucket" in text.lower():

@@ -18,7 +18,7 @@ from satchel.errors import (
     StoragePermissionError,
     StorageTransientError,
 )
-from satchel.storage.base import Capabilities, ObjectInfo, Storage, normalize_tag
+from satchel.storage.base import Capabilities, ObjectInfo, Storage, normalize_tag, redact
 
 _TIMEOUT = 60
 _USER_AGENT = "satchel"
@@ -41,11 +41,11 @@ class HttpStorage(Storage):
             exc.close()
             raise self._translate(exc.code, key, str(exc.reason)) from exc
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise StorageTransientError(f"cannot reach {self.url}/{key}: {exc}; retrying may help",
+            raise StorageTransientError(f"cannot reach {redact(f'{self.url}/{key}')}: {exc}; retrying may help",
                                         url=self.url, key=key) from exc
 
     def _translate(self, code: int, key: str, reason: str) -> StorageError:
-        where = f"{self.url}/{key}"
+        where = redact(f"{self.url}/{key}")
         if code in (404, 410):
             return StorageNotFoundError(f"no object at {where} (HTTP {code})", url=self.url, key=key)
         if code in (401, 403):
