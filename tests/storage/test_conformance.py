@@ -578,6 +578,29 @@ class TestRetryingStorage:
         for attempt, delay in enumerate(delays):
             assert 0.5 * 2**attempt <= delay < 1.5 * 2**attempt
 
+    def test_stream_resumes_where_it_broke(self) -> None:
+        data = bytes(range(256)) * 40
+
+        class BreaksMidStream(FlakyStorage):
+            starts: list[int] = []  # noqa: RUF012
+
+            def iter_range(self, key: str, start: int, length: int, chunk_size: int = 8 << 20) -> Iterator[bytes]:
+                self.starts.append(start)
+                end = start + length
+                for offset in range(start, end, chunk_size):
+                    if len(self.starts) <= 2 and offset >= start + 3 * chunk_size:
+                        raise StorageTransientError("connection reset", url=self.url, key=key)
+                    yield data[offset : min(offset + chunk_size, end)]
+
+        inner = BreaksMidStream(failures=0)
+        got = b"".join(RetryingStorage(inner, retries=2, base_delay=0).iter_range("k", 10, 9000, 1000))
+        assert got == data[10:9010]
+        assert inner.starts == [10, 3010, 6010]  # each retry resumes after the last byte received
+        with pytest.raises(StorageTransientError):
+            BreaksMidStream.starts = []
+            b"".join(RetryingStorage(BreaksMidStream(failures=0), retries=0, base_delay=0).iter_range("k", 0, 9000,
+                                                                                                     1000))
+
     def test_wrapper_exposes_inner_url_and_capabilities(self, tmp_path: Path) -> None:
         inner = LocalStorage(tmp_path)
         storage = RetryingStorage(inner)

@@ -56,7 +56,23 @@ class RetryingStorage(Storage):
         return self._call("get_range", lambda: self.inner.get_range(key, start, length))
 
     def iter_range(self, key: str, start: int, length: int, chunk_size: int = 8 << 20) -> Iterator[bytes]:
-        return self.inner.iter_range(key, start, length, chunk_size)
+        """Stream a range; a transient failure mid-stream resumes from the last byte received."""
+        position, end, attempt = start, start + length, 0
+        while True:
+            try:
+                for chunk in self.inner.iter_range(key, position, end - position, chunk_size):
+                    position += len(chunk)
+                    attempt = 0
+                    yield chunk
+                return
+            except StorageTransientError as exc:
+                if attempt >= self.retries:
+                    raise
+                delay = self.base_delay * (2**attempt) * (0.5 + random.random())
+                attempt += 1
+                log.warning("reading %s on %s failed at byte %d (%s); resuming, retry %d/%d in %.1fs", key,
+                            self.url, position, exc, attempt, self.retries, delay)
+                time.sleep(delay)
 
     def head(self, key: str) -> int | None:
         return self._call("head", lambda: self.inner.head(key))
