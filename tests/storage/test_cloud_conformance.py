@@ -94,6 +94,10 @@ def test_missing_bucket_is_not_found_with_a_hint(backend: Backend) -> None:
     storage = open_storage(url, retries=0, options=backend.options)
     with pytest.raises(StorageNotFoundError):
         storage.get("k")
+    with pytest.raises(StorageNotFoundError, match="create it first"):
+        storage.head("k")  # None would claim the key is absent; the bucket is
+    with pytest.raises(StorageNotFoundError, match="create it first"):
+        list(storage.list())
     if backend.name != "s3":  # SeaweedFS creates a bucket on the first write to it; AWS does not
         with pytest.raises(StorageNotFoundError) as info:
             storage.put("k", b"x")
@@ -224,7 +228,9 @@ def test_malformed_urls_say_the_expected_form(url: str) -> None:
 def test_parse_and_split() -> None:
     location = parse_cloud_url("azure://acct.blob.core.windows.net/cont/a/b")
     assert (location.scheme, location.account, location.bucket, location.prefix) == ("azure", "acct", "cont", "a/b")
-    assert split_object_url("s3://bkt/a/b%20c.bin") == ("s3://bkt", "a/b c.bin")
+    assert split_object_url("s3://bkt/a/b%20c.bin") == ("s3://bkt", "a/b%20c.bin")  # keys as written
+    assert split_object_url("s3://bkt/a/x?y#z") == ("s3://bkt", "a/x?y#z")
+    assert split_object_url("file:///data/a%20b") == ("file:///", "data/a b")
     assert split_object_url("https://h:8080/x/y.csv?sig=1") == ("https://h:8080", "x/y.csv?sig=1")
     assert split_object_url("azure://acct.blob.core.windows.net/c/d/e") == ("azure://acct.blob.core.windows.net/c",
                                                                              "d/e")

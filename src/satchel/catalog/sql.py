@@ -114,7 +114,7 @@ class SqlCatalog(Catalog):
                     f"({SCHEMA_VERSION}); upgrade satchel"
                 )
             elif int(found) < 2:
-                conn.exec_driver_sql("ALTER TABLE draft_rows ADD COLUMN link TEXT")
+                _add_link_column(conn)
                 conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema").values(value="2"))
 
     def close(self) -> None:
@@ -379,6 +379,23 @@ class SqlCatalog(Catalog):
                           draft_table.c.link).where(draft_table.c.version_id == version_id)
         with self.engine.connect() as conn:
             return {row[0]: DraftRow(*row) for row in conn.execute(query)}
+
+
+def _add_link_column(conn: Connection) -> None:
+    """Schema 1 -> 2: ``draft_rows.link``. Idempotent, so a crash before the schema number is bumped, or
+    another process upgrading at the same time, is harmless (SQLite commits ALTER TABLE on its own)."""
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("draft_rows")}
+    if "link" in columns:
+        return
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("ALTER TABLE draft_rows ADD COLUMN link TEXT")
+    except sa.exc.OperationalError as exc:
+        if "duplicate column" not in str(exc).lower() and "already exists" not in str(exc).lower():
+            raise
+    except sa.exc.ProgrammingError as exc:  # PostgreSQL: column "link" of relation ... already exists
+        if "already exists" not in str(exc).lower():
+            raise
 
 
 def _to_row(record: VersionRecord) -> dict[str, Any]:

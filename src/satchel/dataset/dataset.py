@@ -331,7 +331,8 @@ class Dataset(DatasetManagement):
         keep = {s.dataset_path for s in sources}
         state = self._draft_state(record)
         inside = prefix + "/"
-        stale = [p for p in state.current if (not prefix or p == prefix or p.startswith(inside)) and p not in keep]
+        stale = [p for p, e in state.current.items()  # external links are not the folder's: kept, as ClearML does
+                 if not e.link and (not prefix or p == prefix or p.startswith(inside)) and p not in keep]
         removed = draft.remove_paths(self._ctx, state, stale)
         with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
             hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(None, cpu_bound=True),

@@ -96,8 +96,17 @@ def check_no_conflicts(state: DraftState, sources: list[SourceFile]) -> None:
 
 
 def check_paths(state: DraftState, paths: list[str]) -> None:
-    """Refuse paths that would be both a file and a folder in the dataset."""
+    """Refuse paths that would be both a file and a folder in the dataset (or among ``paths`` themselves)."""
     folders = state.folders()
+    incoming = set(paths)
+    for path in paths:
+        clash = next((f for f in _parents_of(path) if f in incoming), None)
+        if clash is not None:
+            raise InvalidDatasetPathError(
+                f"cannot add both {clash!r} and {path!r}: a dataset path cannot be a file and a folder; add one "
+                "of them under another dataset_path",
+                dataset_path=path,
+            )
     for path in paths:
         if path in state.current:
             continue

@@ -19,6 +19,7 @@ from satchel.dataset.cache import LocalCache, link_file
 from satchel.errors import ExternalLinkError, IntegrityError, SatchelError, StorageError
 from satchel.objects import ManifestEntry, ObjectStore, split_link
 from satchel.storage import Storage
+from satchel.storage.base import redact
 
 LinkOpener = Callable[[str], tuple[Storage, str]]
 
@@ -108,28 +109,33 @@ class Fetcher:
 
         def fail(reason: str, detail: str) -> ExternalLinkError:
             return ExternalLinkError(
-                f"dataset {self.dataset_id}, file {dataset_path!r}: the external link {url} {detail}; re-link it "
-                "with add_external_files() in a new version, or pass raise_on_error=False to skip it",
+                f"dataset {self.dataset_id}, file {dataset_path!r}: the external link {redact(url)} {detail}; re-link "
+                "it with add_external_files() in a new version, or pass raise_on_error=False to skip it",
                 url=url, dataset_path=dataset_path, reason=reason, dataset_id=self.dataset_id)
 
-        info = storage.stat(key)
-        if info is None:
-            raise fail("missing", "no longer exists")
-        if info.size != entry.size or (tag and info.tag != tag):
-            raise fail("changed", f"changed since it was added (size {entry.size} -> {info.size}, tag {tag!r} -> "
-                                  f"{info.tag!r})")
+        def check(when: str) -> None:
+            info = storage.stat(key)
+            if info is None:
+                raise fail("missing", "no longer exists" if when == "before" else "vanished while it was downloaded")
+            if info.size != entry.size or (tag and info.tag != tag):
+                what = "changed since it was added" if when == "before" else "changed while it was downloaded"
+                raise fail("changed", f"{what} (size {entry.size} -> {info.size}, tag {tag!r} -> {info.tag!r})")
+
+        check("before")
         written = 0
         try:
             with open(dest, "wb") as out:
                 for chunk in storage.iter_range(key, 0, entry.size + 1):
                     written += len(chunk)
                     out.write(chunk)
+            if written != entry.size:
+                raise fail("changed", f"changed while it was downloaded ({written} bytes instead of {entry.size})")
+            # The source's tag changes with every write (S3/GCS/Azure), so the same tag after the download
+            # means the bytes downloaded are the ones recorded, even across ranged or resumed reads.
+            check("after")
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
-        if written != entry.size:
-            dest.unlink(missing_ok=True)
-            raise fail("changed", f"changed while it was downloaded ({written} bytes instead of {entry.size})")
 
     def fetch_group(self, group: list[ManifestEntry]) -> None:
         """Fetch small entries of one pack (coalesced range reads), one large entry, or one external link."""
@@ -184,7 +190,7 @@ def fetch_content(
         except (ExternalLinkError, StorageError) as exc:
             if raise_on_error or not group[0].link:
                 raise
-            log.warning("%s", exc)  # a link that cannot be fetched is skipped and reported
+            log.warning("%s", redact(str(exc)))  # a link that cannot be fetched is skipped and reported
             return [FetchFailure(p, exc) for p in paths_of[group[0].hash]]
         finally:
             on_bytes(sum(e.size * len(paths_of[e.hash]) for e in group))

@@ -92,12 +92,18 @@ def upload(ctx: Context, record: VersionRecord, state: DraftState, *, output_url
     with progress(todo.bytes) as advance:
         return store_items(store, todo.items, level=level, chunk_bytes=chunk_bytes,
                            max_workers=max_workers, on_bytes=advance,
-                           packs_in_flight=packs_in_flight(store, max_workers))
+                           packs_in_flight=packs_in_flight(store, max_workers, chunk_bytes))
 
 
-def packs_in_flight(store: ObjectStore, max_workers: int) -> int:
-    """Packs stored at once: one on a local disk (the disk is the limit), up to 4 on object stores."""
-    return 1 if store.storage.capabilities.local_path else max(1, min(4, max_workers))
+IN_FLIGHT_BYTES = 256 << 20
+
+
+def packs_in_flight(store: ObjectStore, max_workers: int, chunk_bytes: int = 64 << 20) -> int:
+    """Packs stored at once: one on a local disk (the disk is the limit); on object stores up to 4, and no
+    more than fit in IN_FLIGHT_BYTES, so memory stays bounded whatever ``chunk_size`` a caller picks."""
+    if store.storage.capabilities.local_path:
+        return 1
+    return max(1, min(4, max_workers, IN_FLIGHT_BYTES // max(chunk_bytes, 1)))
 
 
 def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view: View,

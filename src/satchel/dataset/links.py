@@ -4,10 +4,11 @@ size and change tag; they are downloaded into views like stored files (see fetch
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from satchel.catalog import DraftRow
 from satchel.dataset.context import Context
@@ -15,6 +16,7 @@ from satchel.dataset.paths import join_dataset_path, local_file_matches, normali
 from satchel.errors import InvalidArgumentError, StorageNotFoundError
 from satchel.objects import link_id, make_link
 from satchel.storage import ObjectInfo, Storage
+from satchel.storage.base import redact
 from satchel.storage.urls import split_object_url
 
 
@@ -42,37 +44,49 @@ def find_links(ctx: Context, url: str, *, patterns: list[str], dataset_path: str
     base = split_object_url(url)[0]
     info = storage.stat(key) if key and not key.endswith("/") else None
     if info is not None:
-        name = key.rsplit("/", 1)[-1]
+        name = _file_name(url, key)
         if not local_file_matches(name, patterns):
             return []
         return [_row(join_dataset_path(prefix, name), url, info)]
     folder = key.rstrip("/")
     listing = f"{folder}/" if folder else ""
+    objects = _listing(storage, listing, url)
+    if not objects:
+        raise StorageNotFoundError(
+            f"nothing to link at {redact(url)}: no object and no folder of that name; check the URL (and the "
+            "credentials for that store)", url=url, key=key)
+    keys = {obj.key for obj in objects}
     rows = []
-    found = False
-    for obj in _listing(storage, listing, url):
-        found = True
+    for obj in objects:
         relative = obj.key[len(listing):]
         if not relative or (not recursive and "/" in relative) or not local_file_matches(relative, patterns):
             continue
+        if obj.size == 0 and any(k.startswith(obj.key + "/") for k in keys if len(k) > len(obj.key)):
+            continue  # an empty "folder marker" object (as consoles create) next to the folder's files
         rows.append(_row(join_dataset_path(prefix, relative), child_url(base, obj.key), obj))
-    if not found:
-        raise StorageNotFoundError(
-            f"nothing to link at {url}: no object and no folder of that name; check the URL (and the credentials "
-            "for that store)", url=url, key=key)
     return rows
 
 
+def _file_name(url: str, key: str) -> str:
+    """The name a single linked file gets: the last path segment, without an HTTP query (which may hold a
+    presigned signature)."""
+    path = urlparse(url).path if urlparse(url).scheme in ("http", "https", "file") else key
+    return posixpath.basename(unquote(path) if urlparse(url).scheme == "file" else path.rstrip("/")) or key
+
+
 def child_url(base: str, key: str) -> str:
-    """The URL of ``key`` under a storage URL (``file:///`` already ends with its separator)."""
-    return f"{base}{quote(key, safe='/')}" if base.endswith("/") else f"{base}/{quote(key, safe='/')}"
+    """The URL of ``key`` under a storage URL: object-store keys as written (as ClearML records them),
+    ``file://`` paths percent-encoded (``file:///`` already ends with its separator)."""
+    if base.startswith("file:"):
+        return f"{base}{quote(key, safe='/')}" if base.endswith("/") else f"{base}/{quote(key, safe='/')}"
+    return f"{base}/{key}"
 
 
 def _listing(storage: Storage, prefix: str, url: str) -> list[ObjectInfo]:
     scheme = urlparse(url).scheme
     if scheme in ("http", "https"):
         raise StorageNotFoundError(
-            f"{url} is not a file, and web servers cannot be listed: link each file by its own URL", url=url)
+            f"{redact(url)} is not a file, and web servers cannot be listed: link each file by its own URL", url=url)
     return sorted(storage.list(prefix), key=lambda info: info.key)
 
 

@@ -39,7 +39,8 @@ class DatasetManagement:
         def _view(self) -> View: ...
         def _draft_state(self, record: VersionRecord) -> DraftState: ...
         def _require_final(self, action: str) -> VersionRecord: ...
-        def get_local_copy(self) -> str: ...
+        def get_local_copy(self, use_soft_links: bool | None = None, part: int | None = None,
+                           num_parts: int | None = None, raise_on_error: bool = True) -> str: ...
 
     # -- changes against other versions ----------------------------------------------------------
     def _changes(self, dataset_id: str | None) -> tuple[list[str], list[str], list[str]]:
@@ -81,7 +82,9 @@ class DatasetManagement:
         """Dataset paths whose content (or size with ``skip_hash``) differs from the manifest in the folder
         (default: the cached copy), plus missing and extra files, plus external links whose source is gone or
         changed since it was added. An empty list means all is well."""
-        folder = Path(local_copy_path) if local_copy_path is not None else Path(self.get_local_copy())
+        # The cached copy, skipping what cannot be fetched (a changed link, a damaged object): those are reported.
+        folder = Path(local_copy_path) if local_copy_path is not None else Path(
+            self.get_local_copy(raise_on_error=False))
         if not folder.is_dir():
             raise InvalidArgumentError(f"cannot verify {str(folder)!r}: not a folder")
         view = self._view()

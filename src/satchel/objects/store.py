@@ -155,9 +155,9 @@ class ObjectStore:
     def write_pack(self, builder: PackBuilder) -> dict[str, Location]:
         """Store a pack and then its index; return the new locations. Idempotent."""
         self.check_format(create=True)
-        data = bytes(builder.buffer)
+        data = memoryview(builder.buffer)  # no copy: the builder is not appended to once shipped
         pack_id = hash_bytes(data)
-        self.storage.put_if_absent(pack_key(pack_id), data)
+        self.storage.put_if_absent(pack_key(pack_id), data)  # type: ignore[arg-type]
         index_data = encode_index(builder.records)
         self.storage.put_if_absent(index_key(pack_id), index_data)
         _write_local(self.cache_dir / "index" / f"{pack_id}.idx", index_data)

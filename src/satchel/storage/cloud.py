@@ -49,6 +49,7 @@ class ObstoreStorage(Storage):
         self.url = url
         self.credentials_hint = credentials_hint
         self.max_concurrency = max(1, max_concurrency)
+        self._container_exists = False
 
     # -- errors ------------------------------------------------------------------------------------
     def _translate(self, exc: Exception, key: str | None, writing: bool = False) -> StorageError:
@@ -167,10 +168,22 @@ class ObstoreStorage(Storage):
         except self._not_found as exc:
             if any(marker in str(exc) for marker in _MISSING_CONTAINER):
                 raise self._translate(exc, key) from exc
+            self._check_container()
             return None
         except self._failures as exc:
             raise self._translate(exc, key) from exc
         return _info(key, meta)
+
+    def _check_container(self) -> None:
+        """Raise StorageNotFoundError when the bucket/container itself is missing (checked once): a HEAD
+        answers 404 without a body either way, so "absent" must be told apart by a listing."""
+        if self._container_exists:
+            return
+        try:
+            next(iter(self._obs.list(self.store, None, chunk_size=1)), None)
+        except self._failures as exc:
+            raise self._translate(exc, None) from exc
+        self._container_exists = True
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         folder = prefix.rpartition("/")[0]

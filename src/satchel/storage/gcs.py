@@ -38,6 +38,7 @@ class GcsStorage(Storage):
         self.bucket = client.bucket(location.bucket)
         self.prefix = f"{location.prefix}/" if location.prefix else ""
         self.url = location.url
+        self._bucket_exists = False
 
     def _name(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -61,7 +62,7 @@ class GcsStorage(Storage):
                 f"access to {where} was refused: check the credentials (gcs_credentials_file setting or "
                 f"GOOGLE_APPLICATION_CREDENTIALS) and their permissions ({text})", url=self.url, key=key)
         transient = (errors.ServerError, errors.TooManyRequests, self._requests.ConnectionError, self._requests.Timeout)
-        if isinstance(exc, transient):
+        if isinstance(exc, transient) or getattr(exc, "code", None) == 408:
             return StorageTransientError(f"temporary failure on {where}; retrying may help ({text})",
                                          url=self.url, key=key)
         return StorageError(f"storage failure on {where}: {text}", url=self.url, key=key)
@@ -119,7 +120,20 @@ class GcsStorage(Storage):
     def stat(self, key: str) -> ObjectInfo | None:
         name = self._name(key)
         blob = self._call(key, lambda: self.bucket.get_blob(name, timeout=_TIMEOUT, retry=None))
-        return None if blob is None else self._info(key, blob)
+        if blob is None:
+            self._check_bucket()
+            return None
+        return self._info(key, blob)
+
+    def _check_bucket(self) -> None:
+        """Raise StorageNotFoundError when the bucket itself is missing (checked once), so that "absent"
+        always means the key."""
+        if self._bucket_exists:
+            return
+        if not self._call(None, lambda: self.bucket.exists(timeout=_TIMEOUT, retry=None)):
+            raise StorageNotFoundError(f"the bucket of {self.url} does not exist: create it first, or fix the URL",
+                                       url=self.url)
+        self._bucket_exists = True
 
     @staticmethod
     def _info(key: str, blob: Any) -> ObjectInfo:
@@ -134,8 +148,8 @@ class GcsStorage(Storage):
         try:
             for blob in blobs:
                 yield self._info(blob.name[len(self.prefix):], blob)
-        except self._exceptions.NotFound:
-            return
+        except self._exceptions.NotFound as exc:
+            raise self._translate(exc, None, writing=True) from exc
         except (self._exceptions.GoogleAPICallError, self._requests.RequestException) as exc:
             raise self._translate(exc, None) from exc
 

@@ -6,6 +6,7 @@ Uses the standard library (no extra needed). The change tag is the ETag, else La
 from __future__ import annotations
 
 import email.utils
+import http.client
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -92,19 +93,32 @@ class HttpStorage(Storage):
                 return
             raise
         with response:
-            skip = start if response.status == 200 else 0
-            remaining = length
-            while skip:
-                skipped = len(response.read(min(skip, chunk_size)))
-                if not skipped:
-                    return
-                skip -= skipped
-            while remaining > 0:
-                chunk = _read_full(response, min(chunk_size, remaining))
-                if not chunk:
-                    return
-                remaining -= len(chunk)
-                yield chunk
+            declared = response.headers.get("Content-Length")
+            expected = int(declared) if declared is not None and declared.isdigit() else None
+            received = 0
+            try:
+                skip = start if response.status == 200 else 0
+                remaining = length
+                while skip:
+                    skipped = len(response.read(min(skip, chunk_size)))
+                    received += skipped
+                    if not skipped:
+                        break
+                    skip -= skipped
+                while remaining > 0 and not skip:
+                    chunk = _read_full(response, min(chunk_size, remaining))
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    remaining -= len(chunk)
+                    yield chunk
+            except (http.client.HTTPException, OSError) as exc:
+                raise StorageTransientError(f"reading {redact(f'{self.url}/{key}')} failed: {exc}",
+                                            url=self.url, key=key) from exc
+            if remaining > 0 and expected is not None and received < expected:
+                raise StorageTransientError(
+                    f"the connection to {redact(f'{self.url}/{key}')} closed after {received} of {expected} bytes",
+                    url=self.url, key=key)
 
     def head(self, key: str) -> int | None:
         info = self.stat(key)

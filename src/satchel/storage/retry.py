@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from satchel.errors import StorageTransientError
-from satchel.storage.base import ObjectInfo, Storage
+from satchel.storage.base import ObjectInfo, Storage, redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class RetryingStorage(Storage):
                     raise
                 delay = self.base_delay * (2**attempt) * (0.5 + random.random())
                 attempt += 1
-                log.warning("reading %s on %s failed at byte %d (%s); resuming, retry %d/%d in %.1fs", key,
+                log.warning("reading %s on %s failed at byte %d (%s); resuming, retry %d/%d in %.1fs", redact(key),
                             self.url, position, exc, attempt, self.retries, delay)
                 time.sleep(delay)
 

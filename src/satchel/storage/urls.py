@@ -34,15 +34,24 @@ class CloudLocation:
         return f"{self.url}/{key}"
 
 
+def _split_raw(text: str) -> tuple[str, str, str]:
+    """(scheme, host, path) of an object-storage URL, split by hand: object keys are used as written (no
+    percent-decoding; ``?`` and ``#`` are part of the key), as ClearML and the clouds' own tools do."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return "", "", text
+    host, _, path = rest.partition("/")
+    return scheme.lower(), host, path
+
+
 def parse_cloud_url(text: str) -> CloudLocation:
     """Parse an object-storage URL; raise InvalidArgumentError with the expected form when it is malformed."""
-    parsed = urlparse(text)
-    scheme = parsed.scheme.lower()
+    scheme, netloc, raw_path = _split_raw(text)
     if scheme not in CLOUD_SCHEMES:
         raise InvalidArgumentError(f"{text!r} is not an object-storage URL (s3://, gs://, azure://, az://)")
-    path = unquote(parsed.path).strip("/")
+    path = raw_path.strip("/")
     if scheme == "azure":
-        host = parsed.netloc.lower()
+        host = netloc.lower()
         if not host.endswith(_AZURE_HOST_SUFFIX) or host == _AZURE_HOST_SUFFIX[1:]:
             raise InvalidArgumentError(
                 f"{text!r}: an azure:// URL names the account host, as in "
@@ -53,7 +62,7 @@ def parse_cloud_url(text: str) -> CloudLocation:
         if not container:
             raise InvalidArgumentError(f"{text!r} names no container: azure://{host}/<container>/<prefix>")
         return CloudLocation("azure", container, prefix, account, _join(f"azure://{host}/{container}", prefix))
-    bucket = parsed.netloc
+    bucket = netloc
     if not bucket:
         raise InvalidArgumentError(f"{text!r} names no bucket: {scheme}://<bucket>/<prefix>")
     if scheme == "az":
@@ -70,17 +79,19 @@ def split_object_url(url: str) -> tuple[str, str]:
 
     ``s3://bucket/a/b.bin`` -> (``s3://bucket``, ``a/b.bin``); ``https://host/x/y.csv`` ->
     (``https://host``, ``x/y.csv``); ``file:///data/x.csv`` -> (``file:///``, ``data/x.csv``).
+    Object-store keys are taken as written; ``file://`` paths are percent-decoded (they are URIs).
     """
+    scheme, host, path = _split_raw(url)
+    if scheme in CLOUD_SCHEMES:
+        location = parse_cloud_url(url)  # validates the form
+        if scheme == "azure":
+            return f"azure://{host.lower()}/{location.bucket}", path.partition("/")[2].lstrip("/")
+        return f"{scheme}://{host}", path.lstrip("/")
     parsed = urlparse(url)
     scheme = parsed.scheme.lower()
-    if scheme == "azure":
-        location = parse_cloud_url(url)
-        return f"azure://{parsed.netloc.lower()}/{location.bucket}", location.prefix
     if scheme in HTTP_SCHEMES:
         query = f"?{parsed.query}" if parsed.query else ""
         return f"{scheme}://{parsed.netloc}", parsed.path.lstrip("/") + query
-    if scheme in CLOUD_SCHEMES:
-        return f"{scheme}://{parsed.netloc}", unquote(parsed.path).lstrip("/")
     if scheme == "file":
         return "file:///", unquote(parsed.path).lstrip("/")
     raise InvalidArgumentError(f"{url!r} is not an object URL (s3://, gs://, azure://, az://, http(s)://, file://)")
