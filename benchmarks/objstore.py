@@ -321,6 +321,7 @@ class ObjstoreBench:
 
         from benchmarks import bench
 
+        self.facts["revision"] = _revision()
         self.prepare()
         print(f"workloads ready in {self.facts['prepare_seconds']:.1f} s: small {self.bytes['small'] / 1e6:.1f} MB, "
               f"large {self.bytes['large'] / 1e6:.1f} MB", flush=True)
@@ -365,6 +366,20 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
+def _revision() -> str:
+    """The satchel commit measured (and whether its source differed from it when the report was written)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} (src/ modified)" if dirty else head
+
+
 def _fmt(seconds: float) -> str:
     return f"{seconds:.2f}" if seconds < 100 else f"{seconds:.0f}"
 
@@ -390,6 +405,7 @@ def write_report(b: ObjstoreBench, elapsed: float) -> None:
         "",
         *(f"- {k}: {v}" for k, v in machine().items()),
         f"- {_versions()}",
+        f"- satchel commit: {b.facts['revision']} at the start, {_revision()} at the end",
         "- server: SeaweedFS `weed mini` (S3 gateway) on 127.0.0.1, same machine (it shares the cores with the "
         "clients)",
         f"- workers: boto3 and obstore {b.workers} files at once (and up to {b.workers} parts at once per "

@@ -92,7 +92,8 @@ def upload(ctx: Context, record: VersionRecord, state: DraftState, *, output_url
     with progress(todo.bytes) as advance:
         return store_items(store, todo.items, level=level, chunk_bytes=chunk_bytes,
                            max_workers=max_workers, on_bytes=advance,
-                           packs_in_flight=packs_in_flight(store, max_workers, chunk_bytes))
+                           packs_in_flight=packs_in_flight(store, max_workers, chunk_bytes),
+                           large_in_flight=large_in_flight(store, max_workers))
 
 
 IN_FLIGHT_BYTES = 256 << 20
@@ -104,6 +105,12 @@ def packs_in_flight(store: ObjectStore, max_workers: int, chunk_bytes: int = 64 
     if store.storage.capabilities.local_path:
         return 1
     return max(1, min(4, max_workers, IN_FLIGHT_BYTES // max(chunk_bytes, 1)))
+
+
+def large_in_flight(store: ObjectStore, max_workers: int) -> int:
+    """Large files stored at once (each streams through a temp file, not memory): one on a local disk, up to
+    4 on object stores, whose single uploads rarely fill the link."""
+    return 1 if store.storage.capabilities.local_path else max(1, min(4, max_workers))
 
 
 def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view: View,

@@ -7,7 +7,7 @@ from typing import Any
 
 from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
-from satchel.dataset.lifecycle import check_packs_exist, packs_in_flight, version_stats
+from satchel.dataset.lifecycle import check_packs_exist, large_in_flight, packs_in_flight, version_stats
 from satchel.dataset.upload import UploadItem, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
@@ -58,7 +58,8 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
     if copies:
         store_items(store, list(copies.values()), level=ZSTD_LEVEL, chunk_bytes=64 << 20,
                     max_workers=max_workers, on_bytes=lambda _n: None,
-                    packs_in_flight=packs_in_flight(store, max_workers))
+                    packs_in_flight=packs_in_flight(store, max_workers),
+                    large_in_flight=large_in_flight(store, max_workers))
         index = store.index()
     located: View = {}
     for path, (entry, url) in sourced.items():

@@ -144,6 +144,7 @@ def store_items(
     max_workers: int,
     on_bytes: Callable[[int], None],
     packs_in_flight: int = 1,
+    large_in_flight: int = 1,
 ) -> UploadReport:
     """Store every item into ``target``; raise SourceFileError / IntegrityError / StorageError on failure."""
     report = UploadReport()
@@ -156,9 +157,24 @@ def store_items(
             _encode_in_window(pool, small, level, pipeline, window=2 * max_workers)
     finally:
         pipeline.close()
-    for item in large:
-        _store_large(target, item, level, report)
-        on_bytes(item.size)
+    lock = threading.Lock()
+
+    def store_large(item: UploadItem) -> None:
+        stored = _store_large(target, item, level)
+        with lock:
+            report.files += 1
+            report.packs += 1
+            report.raw_bytes += item.size
+            report.stored_bytes += stored
+            on_bytes(item.size)
+
+    if large_in_flight > 1 and len(large) > 1:
+        with ThreadPoolExecutor(max_workers=large_in_flight, thread_name_prefix="satchel-large") as pool:
+            for future in [pool.submit(store_large, item) for item in large]:
+                future.result()
+    else:
+        for item in large:
+            store_large(item)
     return report
 
 
@@ -195,7 +211,8 @@ def _encode(item: UploadItem, level: int | None) -> tuple[str, Codec, bytes, int
     return item.hash, codec, payload, item.size
 
 
-def _store_large(target: ObjectStore, item: UploadItem, level: int | None, report: UploadReport) -> None:
+def _store_large(target: ObjectStore, item: UploadItem, level: int | None) -> int:
+    """Store one large item as its own pack; return the bytes stored."""
     if item.local_path is not None:
         content_hash, location = target.write_stream(_local_chunks(item), level)
         if content_hash != item.hash:
@@ -212,10 +229,7 @@ def _store_large(target: ObjectStore, item: UploadItem, level: int | None, repor
             content_hash, location = target.write_stream(_local_chunks(copy), level)
         finally:
             temp.unlink(missing_ok=True)
-    report.files += 1
-    report.packs += 1
-    report.raw_bytes += item.size
-    report.stored_bytes += location.length
+    return location.length
 
 
 def _batches(items: list[UploadItem]) -> Iterator[list[UploadItem]]:

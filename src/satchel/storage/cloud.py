@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +30,7 @@ from satchel.storage.urls import CloudLocation
 T = TypeVar("T")
 
 PART_SIZE = 16 << 20
+READ_AHEAD = 4
 _STATUS = re.compile(r"status code: (\d{3})")
 _MISSING_CONTAINER = ("NoSuchBucket", "ContainerNotFound", "BucketNotFound")
 _TRANSIENT_WORDS = ("error sending request", "timed out", "timeout", "connection", "reset by peer", "broken pipe")
@@ -134,28 +137,41 @@ class ObstoreStorage(Storage):
         return size is not None and start >= size
 
     def iter_range(self, key: str, start: int, length: int, chunk_size: int = 8 << 20) -> Iterator[bytes]:
-        """One streamed GET for the whole range, re-cut into ``chunk_size`` pieces."""
+        """The range as ``chunk_size`` pieces, fetched as up to ``READ_AHEAD`` concurrent ranged GETs (one
+        connection rarely fills a link) and yielded in order; at most READ_AHEAD pieces are held."""
         check_key(key)
+        end = start + length
         if length <= 0:
             return
-        try:
-            result = self._obs.get(self.store, key, options={"range": (start, start + length)})
-        except self._failures as exc:
-            error = self._translate(exc, key)
-            if type(error) is StorageError and self._past_end(key, start):
-                return
-            raise error from exc
-        buffer = bytearray()
-        try:
-            for piece in result.stream(min_chunk_size=min(chunk_size, 1 << 20)):
-                buffer += piece
-                while len(buffer) >= chunk_size:
-                    yield bytes(buffer[:chunk_size])
-                    del buffer[:chunk_size]
-        except self._failures as exc:
-            raise self._translate(exc, key) from exc
-        if buffer:
-            yield bytes(buffer)
+        if length <= chunk_size:
+            piece = self.get_range(key, start, length)
+            if piece:
+                yield piece
+            return
+        offsets = iter(range(start, end, chunk_size))
+        with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="satchel-range") as pool:
+            ahead: deque[tuple[int, Future[bytes]]] = deque()
+
+            def refill() -> None:
+                while len(ahead) < READ_AHEAD:
+                    offset = next(offsets, None)
+                    if offset is None:
+                        return
+                    ahead.append((offset, pool.submit(self.get_range, key, offset, min(chunk_size, end - offset))))
+
+            try:
+                refill()
+                while ahead:
+                    offset, future = ahead.popleft()
+                    piece = future.result()
+                    if piece:
+                        yield piece
+                    if len(piece) < min(chunk_size, end - offset):
+                        return  # the object ends here
+                    refill()
+            finally:
+                for _, future in ahead:
+                    future.cancel()
 
     def head(self, key: str) -> int | None:
         info = self.stat(key)
