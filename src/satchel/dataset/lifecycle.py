@@ -108,9 +108,10 @@ def packs_in_flight(store: ObjectStore, max_workers: int, chunk_bytes: int = 64 
 
 
 def large_in_flight(store: ObjectStore, max_workers: int) -> int:
-    """Large files stored at once (each streams through a temp file, not memory): one on a local disk, up to
-    4 on object stores, whose single uploads rarely fill the link."""
-    return 1 if store.storage.capabilities.local_path else max(1, min(4, max_workers))
+    """Large files stored at once: one on a local disk, two on object stores (each is already a multipart
+    upload of ``max_workers`` parts; two overlap one file's staging with another's transfer, more only added
+    memory and contention in the benchmark)."""
+    return 1 if store.storage.capabilities.local_path else max(1, min(2, max_workers))
 
 
 def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view: View,

@@ -201,7 +201,8 @@ class ObjectStore:
                     emit(compressor.flush())
                 stored = out.tell() - len(PACK_MAGIC)
                 out.flush()
-                os.fsync(out.fileno())
+                if self.storage.capabilities.local_path:  # it becomes the stored object: make it durable
+                    os.fsync(out.fileno())
             used = codec.Codec.ZSTD if compressor else codec.Codec.RAW
             pack_id = pack_hasher.hexdigest()
             content_hash = raw_hasher.hexdigest()
