@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from satchel.errors import DatasetNotFinalizedError, ExternalLinkError, InvalidD
 from satchel.objects.packs import pack_id_of_index_key
 from satchel.storage import open_storage
 from tests.conftest import Backend, random_tree, read_tree, write_tree
+from tests.dataset.test_faults import UPLOADER
 
 
 def stored_objects(backend: Backend, prefix: str) -> dict[str, tuple[int, str | None]]:
@@ -83,26 +83,6 @@ def test_round_trip(cloud_home: Backend, home: Path, tmp_path: Path) -> None:
     assert sum(size for size, _ in stored_objects(backend, "packs/").values()) == after
     assert read_tree(Path(squashed.get_local_copy())) == expected
     assert squashed.verify_dataset_hash() == []
-
-
-UPLOADER = textwrap.dedent(
-    """
-    import sys, time
-    from satchel import Dataset
-    from satchel.objects import store
-
-    original = store.ObjectStore.write_pack
-    def slow_write_pack(self, builder):
-        result = original(self, builder)
-        time.sleep(0.3)
-        return result
-    store.ObjectStore.write_pack = slow_write_pack
-    ds = Dataset.get(dataset_id=sys.argv[1])
-    print("uploading", flush=True)
-    ds.upload(show_progress=False, chunk_size=1, compression="none", max_workers=1)
-    print("finished", flush=True)
-    """
-)
 
 
 def test_killed_upload_resumes_and_stores_only_what_is_missing(cloud_home: Backend, home: Path,

@@ -145,13 +145,8 @@ class LocalStorage(Storage):
             raise self._error(exc, key) from exc
 
     def head(self, key: str) -> int | None:
-        try:
-            info = self.path_of(key).stat()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            raise self._error(exc, key) from exc
-        return info.st_size if stat.S_ISREG(info.st_mode) else None
+        info = self.stat(key)
+        return None if info is None else info.size
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:
