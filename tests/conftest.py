@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,7 +77,6 @@ class Backend:
     name: str
     url: str
     options: dict[str, str]
-    env: dict[str, str]
 
     def storage(self, retries: int = 0) -> Storage:
         return open_storage(self.url, retries=retries, options=self.options)
@@ -88,65 +87,67 @@ def server_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("servers")
 
 
-@pytest.fixture(scope="session")
-def seaweedfs(server_root: Path) -> Iterator[servers.Server]:
-    server = servers.start_seaweedfs(server_root / "seaweedfs")
+def _serving(server: servers.Server, create_bucket: Callable[[servers.Server], None]) -> Iterator[servers.Server]:
+    """Yield a started server with the tests' bucket "satchel" created; stop it by PID at the end."""
     try:
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1",
-                              aws_access_key_id=servers.S3_ACCESS_KEY, aws_secret_access_key=servers.S3_SECRET_KEY)
-        client.create_bucket(Bucket="satchel")
+        create_bucket(server)
         yield server
     finally:
         server.stop()
+
+
+def _s3_bucket(server: servers.Server) -> None:
+    import boto3
+
+    boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1", aws_access_key_id=servers.S3_ACCESS_KEY,
+                 aws_secret_access_key=servers.S3_SECRET_KEY).create_bucket(Bucket="satchel")
+
+
+def _azure_container(server: servers.Server) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    credential = {"account_name": servers.AZURITE_ACCOUNT, "account_key": servers.AZURITE_KEY}
+    BlobServiceClient(f"{server.endpoint}/{servers.AZURITE_ACCOUNT}", credential=credential).create_container("satchel")
+
+
+def _gcs_bucket(server: servers.Server) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    storage.Client(project="satchel", credentials=AnonymousCredentials(),
+                   client_options={"api_endpoint": server.endpoint}).create_bucket("satchel")
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(server_root: Path) -> Iterator[servers.Server]:
+    yield from _serving(servers.start_seaweedfs(server_root / "seaweedfs"), _s3_bucket)
 
 
 @pytest.fixture(scope="session")
 def azurite(server_root: Path) -> Iterator[servers.Server]:
-    server = servers.start_azurite(server_root / "azurite")
-    try:
-        from azure.storage.blob import BlobServiceClient
-
-        client = BlobServiceClient(f"{server.endpoint}/{servers.AZURITE_ACCOUNT}",
-                                   credential={"account_name": servers.AZURITE_ACCOUNT,
-                                               "account_key": servers.AZURITE_KEY})
-        client.create_container("satchel")
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(servers.start_azurite(server_root / "azurite"), _azure_container)
 
 
 @pytest.fixture(scope="session")
 def fake_gcs(server_root: Path) -> Iterator[servers.Server]:
-    server = servers.start_fake_gcs(server_root / "fake-gcs")
-    try:
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        client = storage.Client(project="satchel", credentials=AnonymousCredentials(),
-                                client_options={"api_endpoint": server.endpoint})
-        client.create_bucket("satchel")
-        yield server
-    finally:
-        server.stop()
+    yield from _serving(servers.start_fake_gcs(server_root / "fake-gcs"), _gcs_bucket)
 
 
 def s3_backend(server: servers.Server, prefix: str) -> Backend:
     options = {"s3_endpoint_url": server.endpoint, "s3_access_key_id": servers.S3_ACCESS_KEY,
                "s3_secret_access_key": servers.S3_SECRET_KEY, "s3_region": "us-east-1"}
-    return Backend("s3", f"s3://satchel/{prefix}", options, {})
+    return Backend("s3", f"s3://satchel/{prefix}", options)
 
 
 def azure_backend(server: servers.Server, prefix: str) -> Backend:
     options = {"azure_endpoint_url": f"{server.endpoint}/{servers.AZURITE_ACCOUNT}",
                "azure_account_key": servers.AZURITE_KEY}
     url = f"azure://{servers.AZURITE_ACCOUNT}.blob.core.windows.net/satchel/{prefix}"
-    return Backend("azure", url, options, {})
+    return Backend("azure", url, options)
 
 
 def gcs_backend(server: servers.Server, prefix: str) -> Backend:
-    return Backend("gcs", f"gs://satchel/{prefix}", {"gcs_endpoint_url": server.endpoint}, {})
+    return Backend("gcs", f"gs://satchel/{prefix}", {"gcs_endpoint_url": server.endpoint})
 
 
 @pytest.fixture(params=["s3", "azure", "gcs"])

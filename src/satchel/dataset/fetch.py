@@ -17,7 +17,7 @@ from pathlib import Path
 
 from satchel.dataset.cache import LocalCache, link_file
 from satchel.errors import ExternalLinkError, IntegrityError, SatchelError, StorageError
-from satchel.objects import ManifestEntry, ObjectStore, split_link
+from satchel.objects import ManifestEntry, ObjectStore, source_matches, split_link
 from satchel.storage import Storage
 from satchel.storage.base import redact
 
@@ -117,7 +117,7 @@ class Fetcher:
             info = storage.stat(key)
             if info is None:
                 raise fail("missing", "no longer exists" if when == "before" else "vanished while it was downloaded")
-            if info.size != entry.size or (tag and info.tag != tag):
+            if not source_matches(entry, info.size, info.tag):
                 what = "changed since it was added" if when == "before" else "changed while it was downloaded"
                 raise fail("changed", f"{what} (size {entry.size} -> {info.size}, tag {tag!r} -> {info.tag!r})")
 

@@ -69,9 +69,15 @@ def find_links(ctx: Context, url: str, *, patterns: list[str], dataset_path: str
 
 def _file_name(url: str, key: str) -> str:
     """The name a single linked file gets: the last path segment, without an HTTP query (which may hold a
-    presigned signature)."""
-    path = urlparse(url).path if urlparse(url).scheme in ("http", "https", "file") else key
-    return posixpath.basename(unquote(path) if urlparse(url).scheme == "file" else path.rstrip("/")) or key
+    presigned signature); ``file://`` paths decoded, object-store keys as written."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("http", "https"):
+        path = parsed.path
+    elif parsed.scheme == "file":
+        path = unquote(parsed.path)
+    else:
+        path = key
+    return posixpath.basename(path.rstrip("/")) or key
 
 
 def child_url(base: str, key: str) -> str:

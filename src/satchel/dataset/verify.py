@@ -9,7 +9,7 @@ from pathlib import Path
 from satchel.dataset.fetch import LinkOpener
 from satchel.dataset.view import View
 from satchel.errors import StorageError
-from satchel.objects import split_link
+from satchel.objects import source_matches, split_link
 from satchel.objects.hashing import hash_file
 
 
@@ -43,13 +43,12 @@ def verify_links(view: View, open_link: LinkOpener) -> list[str]:
     for path, entry in view.items():
         if not entry.link:
             continue
-        url, tag = split_link(entry.link)
         try:
-            storage, key = open_link(url)
+            storage, key = open_link(split_link(entry.link)[0])
             info = storage.stat(key)
         except StorageError:
             bad.append(path)
             continue
-        if info is None or info.size != entry.size or (tag and info.tag != tag):
+        if info is None or not source_matches(entry, info.size, info.tag):
             bad.append(path)
     return sorted(bad)

@@ -2,7 +2,7 @@
 
 from satchel.objects.codec import Codec, resolve_compression
 from satchel.objects.hashing import hash_bytes, hash_file
-from satchel.objects.manifest import Manifest, ManifestEntry, link_id, make_link, split_link
+from satchel.objects.manifest import Manifest, ManifestEntry, link_id, make_link, source_matches, split_link
 from satchel.objects.packs import Location, PackBuilder
 from satchel.objects.store import ObjectStore
 
@@ -18,5 +18,6 @@ __all__ = [
     "link_id",
     "make_link",
     "resolve_compression",
+    "source_matches",
     "split_link",
 ]

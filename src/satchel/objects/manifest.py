@@ -65,6 +65,13 @@ def split_link(link: str) -> tuple[str, str]:
     return url, tag
 
 
+def source_matches(entry: ManifestEntry, size: int, tag: str | None) -> bool:
+    """Does a link's source (its current size and change tag) still match what ``entry`` recorded? Without a
+    recorded tag (the source offered none) only the size is compared."""
+    recorded = split_link(entry.link)[1]
+    return size == entry.size and (not recorded or tag == recorded)
+
+
 def link_id(url: str, tag: str | None, size: int) -> str:
     """Identity of an external link's content: changes whenever its URL, change tag or size does."""
     return hash_bytes(f"satchel-link\0{url}\0{tag or ''}\0{size}".encode())

@@ -21,7 +21,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from satchel.errors import InvalidArgumentError
+from satchel.errors import (
+    InvalidArgumentError,
+    StorageError,
+    StorageNotFoundError,
+    StoragePermissionError,
+    StorageTransientError,
+)
+
+PART_SIZE = 16 << 20
+"""Part size of multipart (S3, Azure) and resumable (GCS) uploads; files above one part use them."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,22 @@ _QUERY = re.compile(r"\?[^\s\"'<>]*")
 def redact(message: str) -> str:
     """A backend's error text without URL query strings (SAS tokens and presigned signatures live there)."""
     return _QUERY.sub("?<redacted>", message)
+
+
+def error_for_status(code: int, *, url: str, key: str | None, detail: str,
+                     credentials_hint: str = "") -> StorageError:
+    """The StorageError for an HTTP status, the same for every backend: 404/410 not found, 401/403 refused,
+    5xx/408/429 transient, anything else a plain StorageError. Query strings are redacted."""
+    where = redact(f"{url}/{key}" if key else url)
+    if code in (404, 410):
+        return StorageNotFoundError(f"no object at {where} ({detail})", url=url, key=key)
+    if code in (401, 403):
+        hint = f" ({credentials_hint})" if credentials_hint else ""
+        return StoragePermissionError(f"access to {where} was refused: check the credentials{hint} and their "
+                                      f"permissions ({detail})", url=url, key=key)
+    if code >= 500 or code in (408, 429):
+        return StorageTransientError(f"temporary failure on {where}; retrying may help ({detail})", url=url, key=key)
+    return StorageError(f"storage failure on {where}: {detail}", url=url, key=key)
 
 
 def normalize_tag(tag: str | None) -> str | None:

@@ -17,19 +17,22 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from satchel.errors import (
-    StorageError,
-    StorageNotFoundError,
-    StoragePermissionError,
-    StorageTransientError,
+from satchel.errors import StorageError, StorageNotFoundError
+from satchel.storage.base import (
+    PART_SIZE,
+    Capabilities,
+    ObjectInfo,
+    Storage,
+    check_key,
+    error_for_status,
+    normalize_tag,
+    redact,
 )
-from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key, normalize_tag, redact
 from satchel.storage.extras import require
 from satchel.storage.urls import CloudLocation
 
 T = TypeVar("T")
 
-PART_SIZE = 16 << 20
 READ_AHEAD = 4
 _STATUS = re.compile(r"status code: (\d{3})")
 _MISSING_CONTAINER = ("NoSuchBucket", "ContainerNotFound", "BucketNotFound")
@@ -68,21 +71,16 @@ class ObstoreStorage(Storage):
                 url=self.url, key=key)
         if isinstance(exc, self._not_found):
             return StorageNotFoundError(f"no object at {where}", url=self.url, key=key)
-        if isinstance(exc, errors.PermissionDeniedError | errors.UnauthenticatedError):
-            return StoragePermissionError(
-                f"access to {where} was refused: check the credentials ({self.credentials_hint}) and their "
-                f"permissions ({first})", url=self.url, key=key)
         status = _STATUS.search(text)
-        code = int(status.group(1)) if status else None
-        if code in (401, 403):
-            return StoragePermissionError(
-                f"access to {where} was refused: check the credentials ({self.credentials_hint}) ({first})",
-                url=self.url, key=key)
-        if (code is not None and (code >= 500 or code in (408, 429))) or (
-                code is None and any(word in text.lower() for word in _TRANSIENT_WORDS)):
-            return StorageTransientError(f"temporary failure on {where}; retrying may help ({first})",
-                                         url=self.url, key=key)
-        return StorageError(f"storage failure on {where}: {first}", url=self.url, key=key)
+        if isinstance(exc, errors.PermissionDeniedError | errors.UnauthenticatedError):
+            code = 403
+        elif status:
+            code = int(status.group(1))
+        elif any(word in text.lower() for word in _TRANSIENT_WORDS):
+            code = 503  # no response at all: a connection failure, worth a retry
+        else:
+            return StorageError(f"storage failure on {where}: {first}", url=self.url, key=key)
+        return error_for_status(code, url=self.url, key=key, detail=first, credentials_hint=self.credentials_hint)
 
     def _call(self, key: str | None, func: Callable[[], T], *, writing: bool = False) -> T:
         try:

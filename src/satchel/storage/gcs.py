@@ -11,18 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from satchel.errors import (
-    StorageError,
-    StorageNotFoundError,
-    StoragePermissionError,
-    StorageTransientError,
-)
-from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key, redact
+from satchel.errors import StorageError, StorageNotFoundError
+from satchel.storage.base import PART_SIZE, Capabilities, ObjectInfo, Storage, check_key, error_for_status, redact
 from satchel.storage.extras import require
 from satchel.storage.urls import CloudLocation
 
 T = TypeVar("T")
-PART_SIZE = 16 << 20
 _TIMEOUT = (10, 300)  # connect, read seconds
 
 
@@ -57,15 +51,12 @@ class GcsStorage(Storage):
                     f"the bucket of {self.url} does not exist: create it first, or fix the URL ({text})",
                     url=self.url, key=key)
             return StorageNotFoundError(f"no object at {where}", url=self.url, key=key)
-        if isinstance(exc, errors.Unauthorized | errors.Forbidden):
-            return StoragePermissionError(
-                f"access to {where} was refused: check the credentials (gcs_credentials_file setting or "
-                f"GOOGLE_APPLICATION_CREDENTIALS) and their permissions ({text})", url=self.url, key=key)
-        transient = (errors.ServerError, errors.TooManyRequests, self._requests.ConnectionError, self._requests.Timeout)
-        if isinstance(exc, transient) or getattr(exc, "code", None) == 408:
-            return StorageTransientError(f"temporary failure on {where}; retrying may help ({text})",
-                                         url=self.url, key=key)
-        return StorageError(f"storage failure on {where}: {text}", url=self.url, key=key)
+        if isinstance(exc, self._requests.ConnectionError | self._requests.Timeout):
+            code = 503  # no response at all: a connection failure, worth a retry
+        else:
+            code = int(getattr(exc, "code", None) or 0)
+        return error_for_status(code, url=self.url, key=key, detail=text,
+                                credentials_hint="gcs_credentials_file setting or GOOGLE_APPLICATION_CREDENTIALS")
 
     def _call(self, key: str | None, func: Callable[[], T], *, writing: bool = False) -> T:
         try:

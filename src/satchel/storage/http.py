@@ -19,7 +19,7 @@ from satchel.errors import (
     StoragePermissionError,
     StorageTransientError,
 )
-from satchel.storage.base import Capabilities, ObjectInfo, Storage, normalize_tag, redact
+from satchel.storage.base import Capabilities, ObjectInfo, Storage, error_for_status, normalize_tag, redact
 
 _TIMEOUT = 60
 _USER_AGENT = "satchel"
@@ -46,16 +46,7 @@ class HttpStorage(Storage):
                                         url=self.url, key=key) from exc
 
     def _translate(self, code: int, key: str, reason: str) -> StorageError:
-        where = redact(f"{self.url}/{key}")
-        if code in (404, 410):
-            return StorageNotFoundError(f"no object at {where} (HTTP {code})", url=self.url, key=key)
-        if code in (401, 403):
-            return StoragePermissionError(f"access to {where} was refused (HTTP {code} {reason})",
-                                          url=self.url, key=key)
-        if code >= 500 or code in (408, 429):
-            return StorageTransientError(f"temporary failure on {where} (HTTP {code} {reason})",
-                                         url=self.url, key=key)
-        return StorageError(f"HTTP {code} {reason} on {where}", url=self.url, key=key)
+        return error_for_status(code, url=self.url, key=key, detail=f"HTTP {code} {reason}")
 
     def _read_only(self, key: str) -> NoReturn:
         raise StoragePermissionError(

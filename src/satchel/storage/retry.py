@@ -26,6 +26,10 @@ class RetryingStorage(Storage):
         self.retries = max(0, retries)
         self.base_delay = base_delay
 
+    def _delay(self, attempt: int) -> float:
+        """Exponential backoff with jitter: base * 2**attempt * [0.5, 1.5)."""
+        return self.base_delay * (2.0**attempt) * (0.5 + random.random())
+
     def _call(self, what: str, func: Callable[[], T]) -> T:
         attempt = 0
         while True:
@@ -34,7 +38,7 @@ class RetryingStorage(Storage):
             except StorageTransientError as exc:
                 if attempt >= self.retries:
                     raise
-                delay = self.base_delay * (2**attempt) * (0.5 + random.random())
+                delay = self._delay(attempt)
                 attempt += 1
                 log.warning("%s on %s failed (%s); retry %d/%d in %.1fs", what, self.url, exc, attempt,
                             self.retries, delay)
@@ -68,7 +72,7 @@ class RetryingStorage(Storage):
             except StorageTransientError as exc:
                 if attempt >= self.retries:
                     raise
-                delay = self.base_delay * (2**attempt) * (0.5 + random.random())
+                delay = self._delay(attempt)
                 attempt += 1
                 log.warning("reading %s on %s failed at byte %d (%s); resuming, retry %d/%d in %.1fs", redact(key),
                             self.url, position, exc, attempt, self.retries, delay)
