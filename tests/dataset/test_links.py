@@ -216,7 +216,7 @@ def test_catalog_from_before_links_is_upgraded(home: Path, source: Path, tmp_pat
     finish(again)
     assert "ext/a.txt" in again.link_entries_dict and "x.txt" in again.list_files()
     with sqlite3.connect(home / "catalog.db") as db:
-        assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == ("2",)
+        assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == ("3",)
 
 
 # -- sources that change under us, short bodies, presigned URLs (a server we control) ----------------------

@@ -21,21 +21,27 @@ from satchel.objects.manifest import (
     manifest_key,
     split_link,
 )
+from satchel.objects.pathnames import PathError, find_clash
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Any unicode except NUL (the path separator of the encoding) and lone surrogates (not encodable).
 text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=24)
-paths = st.one_of(
-    text.filter(bool),
-    st.lists(text.filter(bool), min_size=1, max_size=4).map("/".join),
-)
+# A path component: any character but '/' and NUL, including the escaped ones ('%', backslash) and the
+# surrogateescape form of non-UTF-8 bytes; never '.' or '..'.
+component = st.text(
+    st.one_of(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0/"),
+              st.sampled_from(["%", "\\", "\udc80", "\udcff"])),
+    min_size=1, max_size=12,
+).filter(lambda c: c not in (".", ".."))
+paths = st.lists(component, min_size=1, max_size=4).map("/".join)
+ids = st.text("0123456789abcdefABCDEF_-", min_size=1, max_size=32)
 hex_hashes = st.binary(min_size=32, max_size=32).map(bytes.hex)
 entries = st.builds(
     ManifestEntry,
     hash=hex_hashes,
     size=st.integers(0, 2**40),
-    origin=st.one_of(st.sampled_from(["v1", "v2", "v3"]), text),
+    origin=st.one_of(st.sampled_from(["v1", "v2", "v3"]), ids),
     pack=st.one_of(st.just(""), st.sampled_from(["a" * 64, "b" * 64]), hex_hashes),
     offset=st.integers(0, 2**64 - 1),
     length=st.integers(0, 2**64 - 1),
@@ -47,20 +53,20 @@ full_manifests = st.builds(
     Manifest,
     kind=st.just("full"),
     parents=st.lists(hex_hashes, max_size=2),
-    entries=st.dictionaries(paths, entries, max_size=25),
+    entries=st.dictionaries(paths, entries, max_size=25).filter(lambda e: find_clash(e) is None),
     removed=st.just([]),
 )
 delta_manifests = st.builds(
     Manifest,
     kind=st.just("delta"),
     parents=st.lists(hex_hashes, min_size=1, max_size=4),
-    entries=st.dictionaries(paths, entries, max_size=25),
-    removed=st.lists(paths, max_size=10),
+    entries=st.dictionaries(paths, entries, max_size=25).filter(lambda e: find_clash(e) is None),
+    removed=st.lists(paths, max_size=10, unique=True),
 )
 manifests = st.one_of(full_manifests, delta_manifests)
 
 
-def entry(i: int, pack: str = "p" * 64) -> ManifestEntry:
+def entry(i: int, pack: str = "e" * 64) -> ManifestEntry:
     return ManifestEntry(f"{i:064x}", i * 3, f"origin-{i % 3}", pack if i % 2 else "", i * 10, i, i % 2)
 
 
@@ -117,7 +123,7 @@ def test_entry_defaults_and_edge_values() -> None:
         entries={
             "draft.bin": ManifestEntry("0" * 64, 0, "v"),  # not stored yet: no pack
             "big.bin": ManifestEntry("f" * 64, 2**40, "v", "e" * 64, 2**64 - 1, 2**64 - 1, 1),
-            "dir/ünïcödé 文件.txt": ManifestEntry("1" * 64, 5, "ü", "e" * 64, 8, 5, 0),
+            "dir/ünïcödé 文件.txt": ManifestEntry("1" * 64, 5, "v-2", "e" * 64, 8, 5, 0),
         },
     )
     decoded = decode_manifest(encode_manifest(manifest))
@@ -183,7 +189,7 @@ def _raw_blocks(manifest: Manifest) -> list[bytes]:
         (length,) = struct.unpack_from("<Q", body, pos)
         blocks.append(body[pos + 8 : pos + 8 + length])
         pos += 8 + length
-    assert len(blocks) == 10
+    assert len(blocks) in (10, 11)
     return blocks
 
 
@@ -199,9 +205,9 @@ def test_reassembly_helper_is_faithful() -> None:
 def test_future_format_is_rejected() -> None:
     blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
     header = json.loads(blocks[0])
-    header["format"] = 3
+    header["format"] = 4
     blocks[0] = json.dumps(header).encode()
-    with pytest.raises(ValueError, match="format 3"):
+    with pytest.raises(ValueError, match="format 4"):
         decode_manifest(_reassemble(blocks))
 
 
@@ -271,3 +277,80 @@ def test_200k_entries() -> None:
     assert len(decoded.entries) == count
     assert decoded.entries == manifest.entries
     assert decoded.parents == ["c" * 64]
+
+
+# -- hostile paths ---------------------------------------------------------------------------------
+HOSTILE = ["../x", "/abs", "a/../../b", "..", ".", "a//b", "a/", "", "a/./b", "..\\x", "a\\b", "c:\\evil"]
+
+
+@pytest.mark.parametrize(("column", "path"), [("entries", p) for p in HOSTILE]
+                         + [("removed", p) for p in HOSTILE if p])  # an empty removed column means none
+def test_hostile_paths_are_refused_by_the_decoder(path: str, column: str) -> None:
+    blocks = _raw_blocks(Manifest("delta", ["a" * 64], {"ok": entry(1)}, ["gone"]))
+    blocks[1 if column == "entries" else 9] = path.encode()
+    with pytest.raises(PathError) as caught:
+        decode_manifest(_reassemble(blocks))
+    assert caught.value.path == path
+
+
+@pytest.mark.parametrize("pair", [("same", "same"), ("x", "x/y"), ("x/y", "x/y/z")])
+def test_duplicate_and_file_folder_paths_are_refused(pair: tuple[str, str]) -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1), "b": entry(2)}))
+    blocks[1] = "\0".join(pair).encode()
+    with pytest.raises(PathError, match=r"twice|file and also a folder"):
+        decode_manifest(_reassemble(blocks))
+
+
+def test_a_nul_inside_a_path_is_refused() -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+    blocks[1] = b"a\0b"  # one entry, two paths
+    with pytest.raises(ValueError, match="disagree"):
+        decode_manifest(_reassemble(blocks))
+
+
+@pytest.mark.parametrize("wire", ["%2F", "..%2Fx", "%00", "%2E%2E", "%5c", "a%", "%G1", "%41"])
+def test_invalid_escapes_are_refused(wire: str) -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a%b": entry(1)}))  # '%' makes it format 3
+    assert json.loads(blocks[0])["format"] == 3
+    blocks[1] = wire.encode()
+    with pytest.raises(PathError):
+        decode_manifest(_reassemble(blocks))
+
+
+def test_non_utf8_path_bytes_are_refused() -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+    blocks[1] = b"\xff\xfe"
+    with pytest.raises(PathError):
+        decode_manifest(_reassemble(blocks))
+
+
+@pytest.mark.parametrize("path", ["back\\slash.txt", "100%.txt", "caf\udce9.txt", "%41", "a\\..\\b"])
+def test_escaped_paths_round_trip_in_format_3(path: str) -> None:
+    data = encode_manifest(Manifest("full", entries={path: entry(1), "plain": entry(2)}))
+    raw = zstandard.ZstdDecompressor().decompress(data)
+    assert b'"format":3' in raw and b"\\" not in raw  # the small test values hold no 0x5C byte either
+    assert set(decode_manifest(data).entries) == {path, "plain"}
+
+
+@pytest.mark.parametrize("bad", [{"../x": 1}, {"x": 1, "x/y": 2}, {"a/./b": 1}])
+def test_the_encoder_refuses_what_the_decoder_would(bad: dict[str, int]) -> None:
+    with pytest.raises(PathError):
+        encode_manifest(Manifest("full", entries={p: entry(i) for p, i in bad.items()}))
+
+
+@pytest.mark.parametrize("field,value", [("parents", ["../x"]), ("origins", ["a/b"]), ("packs", ["../../etc"]),
+                                         ("kind", "other"), ("count", -1), ("count", 10**12)])
+def test_hostile_header_fields_are_refused(field: str, value: object) -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+    header = json.loads(blocks[0])
+    header[field] = value
+    blocks[0] = json.dumps(header).encode()
+    with pytest.raises(ValueError):
+        decode_manifest(_reassemble(blocks))
+
+
+def test_an_unknown_codec_is_refused() -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+    blocks[8] = b"\x07"
+    with pytest.raises(ValueError, match="codec"):
+        decode_manifest(_reassemble(blocks))

@@ -18,10 +18,12 @@ from satchel.errors import (
     DatasetFinalizedError,
     DatasetNotFinalizedError,
     DatasetNotFoundError,
+    IntegrityError,
     InvalidArgumentError,
 )
+from satchel.objects.pathnames import PathError, from_wire, path_from_wire, path_to_wire
 
-SCHEMA_VERSION = 2  # 2: draft_rows.link (external links)
+SCHEMA_VERSION = 3  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form
 _BATCH = 5000
 
 metadata = sa.MetaData()
@@ -113,9 +115,12 @@ class SqlCatalog(Catalog):
                     f"the catalog at {engine.url} has schema {found}, newer than this satchel "
                     f"({SCHEMA_VERSION}); upgrade satchel"
                 )
-            elif int(found) < 2:
-                _add_link_column(conn)
-                conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema").values(value="2"))
+            elif int(found) < SCHEMA_VERSION:
+                if int(found) < 2:
+                    _add_link_column(conn)
+                _escape_draft_paths(conn)
+                conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema")
+                             .values(value=str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -350,8 +355,9 @@ class SqlCatalog(Catalog):
         return int(found)
 
     def change_draft(self, version_id: str, upsert: Iterable[DraftRow], forget: Iterable[str] = ()) -> int:
-        payload = [(version_id, r.path, r.hash, r.size, r.source, r.link) for r in upsert]
-        dropped = list(forget)
+        payload = [(version_id, path_to_wire(r.path), r.hash, r.size, _source_to_wire(r.source), r.link)
+                   for r in upsert]
+        dropped = [path_to_wire(path) for path in forget]
         sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
             revision = self._bump_draft(conn, version_id)
@@ -378,7 +384,32 @@ class SqlCatalog(Catalog):
         query = sa.select(draft_table.c.path, draft_table.c.hash, draft_table.c.size, draft_table.c.source,
                           draft_table.c.link).where(draft_table.c.version_id == version_id)
         with self.engine.connect() as conn:
-            return {row[0]: DraftRow(*row) for row in conn.execute(query)}
+            rows = list(conn.execute(query))
+        result = {}
+        for wire, content_hash, size, source, link in rows:
+            try:
+                path = path_from_wire(wire)
+            except PathError as exc:
+                raise IntegrityError(
+                    f"dataset {version_id}: a pending change in the catalog names {wire!r}, which {exc}; the catalog "
+                    "row is damaged or hostile and was not used. Remove it, or delete the draft",
+                    object_key="", content_hash="", dataset_id=version_id, dataset_path=wire) from exc
+            result[path] = DraftRow(path, content_hash, size, None if source is None else from_wire(source), link)
+        return result
+
+
+def _source_to_wire(source: str | None) -> str | None:
+    return None if source is None else path_to_wire(source)
+
+
+def _escape_draft_paths(conn: Connection) -> None:
+    """Schema 2 -> 3: draft paths and sources in wire form (only rows holding '%' or a backslash change)."""
+    query = sa.select(draft_table.c.version_id, draft_table.c.path, draft_table.c.source)
+    for version_id, path, source in list(conn.execute(query)):
+        if any(c in (path or "") + (source or "") for c in "%\\"):
+            conn.execute(sa.update(draft_table)
+                         .where(draft_table.c.version_id == version_id, draft_table.c.path == path)
+                         .values(path=path_to_wire(path), source=_source_to_wire(source)))
 
 
 def _add_link_column(conn: Connection) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import posixpath
 import re
 from collections.abc import Iterable
@@ -10,12 +11,21 @@ from collections.abc import Iterable
 from satchel.errors import InvalidDatasetPathError
 
 
+def posix(text: str) -> str:
+    """``text`` with the platform's separator as '/'. On POSIX a backslash is an ordinary character of a file
+    name, so it is kept (and round-trips); on Windows it is the separator."""
+    return text if os.sep == "/" else text.replace(os.sep, "/")
+
+
 def normalize_dataset_path(path: str | None, *, allow_root: bool = True) -> str:
     """Return ``path`` as a clean relative POSIX path ('' is the dataset root).
 
     Raises InvalidDatasetPathError for absolute paths or paths that climb out with ``..``.
     """
-    text = (path or "").replace("\\", "/")
+    text = posix(path or "")
+    if "\0" in text:
+        raise InvalidDatasetPathError(f"dataset path {path!r} holds a NUL character, which no file name can hold",
+                                      dataset_path=text)
     if text.startswith("/") or re.match(r"^[A-Za-z]:/", text):
         raise InvalidDatasetPathError(
             f"dataset path {path!r} is absolute; dataset paths are relative to the dataset root, "
@@ -74,7 +84,7 @@ def select_dataset_paths(paths: Iterable[str], pattern: str, *, recursive: bool 
     otherwise it is a wildcard. With ``recursive`` a ``*`` also crosses folders (``*.jpg`` matches
     ``a/b/c.jpg`` via the file name); without it, the pattern is matched segment by segment.
     """
-    cleaned = pattern.replace("\\", "/").strip("/")
+    cleaned = posix(pattern).strip("/")
     if cleaned in ("", "*", "**") and recursive:
         return sorted(paths)
     literal = normalize_dataset_path(cleaned)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat as stat_module
 import time
@@ -14,6 +15,7 @@ from satchel.dataset.statcache import StatCache, StatKey
 from satchel.errors import InvalidArgumentError, SourceFileError
 from satchel.objects.hashing import hash_bytes, hash_file
 
+log = logging.getLogger(__name__)
 _BATCH = 256
 _SMALL = 4 << 20
 
@@ -36,12 +38,18 @@ class SourceFile:
         return (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
 
 
-def _walk(folder: str, recursive: bool) -> Iterator[tuple[str, os.stat_result]]:
-    """Yield (path, stat) of regular files (symlinks to files followed; symlinked folders not)."""
+def _walk(folder: str, recursive: bool, skipped: list[str]) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (path, stat) of regular files (symlinks to files followed; symlinked folders not). Entries that
+    are not regular files (FIFOs, sockets, devices, broken symlinks, symlink loops) go to ``skipped``."""
     stack = [folder]
     while stack:
         current = stack.pop()
-        with os.scandir(current) as entries:
+        try:
+            entries = os.scandir(current)
+        except OSError as exc:
+            raise SourceFileError(f"cannot list the folder {current}: {exc.strerror}; fix its permissions, or "
+                                  "add the files around it", path=current) from exc
+        with entries:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     if recursive:
@@ -49,10 +57,36 @@ def _walk(folder: str, recursive: bool) -> Iterator[tuple[str, os.stat_result]]:
                     continue
                 try:
                     info = entry.stat(follow_symlinks=True)
-                except FileNotFoundError:
+                except OSError:  # vanished, a broken symlink, a symlink loop
+                    skipped.append(entry.path)
                     continue
                 if stat_module.S_ISREG(info.st_mode):
                     yield entry.path, info
+                elif not stat_module.S_ISDIR(info.st_mode):
+                    skipped.append(entry.path)
+
+
+def _single_file(root: str, shown: str) -> os.stat_result:
+    """The stat of a file given directly to add_files; InvalidArgumentError unless it is a regular file."""
+    try:
+        info = os.stat(root)
+    except OSError as exc:
+        what = "a broken symlink or a symlink loop" if os.path.islink(root) else exc.strerror
+        raise InvalidArgumentError(f"cannot add {shown!r}: {what}; check the path") from exc
+    if not stat_module.S_ISREG(info.st_mode):
+        raise InvalidArgumentError(f"cannot add {shown!r}: it is {_kind(info.st_mode)}, not a regular file; satchel "
+                                   "stores regular files (and their folders)")
+    return info
+
+
+def _kind(mode: int) -> str:
+    if stat_module.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat_module.S_ISSOCK(mode):
+        return "a socket"
+    if stat_module.S_ISCHR(mode) or stat_module.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
 
 
 def find_sources(
@@ -69,15 +103,22 @@ def find_sources(
     folder itself, or the file's folder when ``path`` is a file.
     """
     root = os.path.abspath(os.path.expanduser(path))
-    if not os.path.exists(root):
+    if "\0" in root:
+        raise InvalidArgumentError(f"cannot add {str(path)!r}: a path cannot hold a NUL character")
+    if not os.path.lexists(root):
         raise InvalidArgumentError(f"cannot add {str(path)!r}: no such file or folder; check the path")
     is_folder = os.path.isdir(root)
+    skipped: list[str] = []
     if is_folder:
-        found = list(_walk(root, recursive))
+        found = list(_walk(root, recursive, skipped))
         default_base = root
     else:
-        found = [(root, os.stat(root))]
+        found = [(root, _single_file(root, str(path)))]
         default_base = os.path.dirname(root)
+    if skipped:
+        log.warning("skipped %d entr%s under %s that %s not regular files (FIFOs, sockets, devices, broken symlinks "
+                    "or symlink loops), e.g. %r", len(skipped), "y" if len(skipped) == 1 else "ies", root,
+                    "is" if len(skipped) == 1 else "are", skipped[0])
     base = os.path.abspath(os.path.expanduser(local_base_folder)) if local_base_folder else default_base
     base_prefix = base.rstrip("/") + "/"
     within_start = len(root) + 1 if is_folder else len(default_base.rstrip("/")) + 1
@@ -131,6 +172,8 @@ def read_verified(source: SourceFile) -> bytes:
         data, info = read_file(source.local_path, source.size)
     except FileNotFoundError:
         raise _vanished(source) from None
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
     if _changed(source, info) or len(data) != source.size:
         raise _changed_error(source)
     return data
@@ -145,6 +188,8 @@ def hash_source(source: SourceFile) -> str:
         info = os.stat(source.local_path)
     except FileNotFoundError:
         raise _vanished(source) from None
+    except OSError as exc:
+        raise _unreadable(source, exc) from exc
     if _changed(source, info):
         raise _changed_error(source)
     return content_hash
@@ -154,6 +199,14 @@ def _vanished(source: SourceFile) -> SourceFileError:
     return SourceFileError(
         f"{source.local_path} vanished while satchel was reading it; nothing was recorded for it. "
         "Run the command again once the folder is stable.",
+        path=source.local_path,
+    )
+
+
+def _unreadable(source: SourceFile, exc: OSError) -> SourceFileError:
+    return SourceFileError(
+        f"cannot read {source.local_path}: {exc.strerror or exc}; nothing was recorded for it. Fix its permissions, "
+        "or leave it out (wildcard=...)",
         path=source.local_path,
     )
 

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from satchel.catalog import Catalog, DraftRow, VersionRecord
 from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
+from satchel.objects.pathnames import PathError, check_clash
 
 View = dict[str, ManifestEntry]
+MAX_LINEAGE_DEPTH = 100  # deltas are at most 32 deep (lifecycle.MAX_DELTA_DEPTH); Python recursion allows ~300
 
 
 @dataclass(frozen=True)
@@ -88,35 +90,66 @@ class ViewLoader:
         self._memo: OrderedDict[str, View] = OrderedDict()
         self._lock = threading.Lock()
 
-    def parents_view(self, record: VersionRecord) -> View:
+    def parents_view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
         """The merge of the version's parents' views."""
-        return merge_views(self.view(self.catalog.get_version(p)) for p in record.parents)
+        chain = self._enter(record.id, _chain)
+        return merge_views(self.view(self.catalog.get_version(p), chain) for p in record.parents)
 
-    def view(self, record: VersionRecord) -> View:
-        """The whole file view of ``record``."""
+    def view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
+        """The whole file view of ``record`` (``_chain``: the versions whose views are being built, to refuse
+        a lineage that loops)."""
         if not record.is_final:
             puts, removed = draft_changes(record.id, self.catalog.draft_rows(record.id))
-            return apply_changes(self.parents_view(record), puts, removed)
+            return checked(record.id, apply_changes(self.parents_view(record, _chain), puts, removed))
         with self._lock:
             if record.id in self._memo:
                 self._memo.move_to_end(record.id)
                 return self._memo[record.id]
-        view = self._load_final(record)
+        view = self._load_final(record, self._enter(record.id, _chain))
         with self._lock:
             self._memo[record.id] = view
             while len(self._memo) > self.keep:
                 self._memo.popitem(last=False)
         return view
 
-    def _load_final(self, record: VersionRecord) -> View:
+    @staticmethod
+    def _enter(version_id: str, chain: tuple[str, ...]) -> tuple[str, ...]:
+        if version_id in chain or len(chain) >= MAX_LINEAGE_DEPTH:
+            loop = " -> ".join((*chain[chain.index(version_id):], version_id)) if version_id in chain else \
+                f"more than {MAX_LINEAGE_DEPTH} levels"
+            raise IntegrityError(
+                f"dataset {version_id}: its lineage loops or is too deep ({loop}); its manifests or catalog rows are "
+                "damaged or hostile. Nothing was written; run `satchel check` on its store",
+                object_key="", content_hash="", dataset_id=version_id)
+        return (*chain, version_id)
+
+    def _load_final(self, record: VersionRecord, chain: tuple[str, ...]) -> View:
         assert record.manifest is not None and record.storage_url is not None
         store = self.open_store(record.storage_url)
         try:
             manifest = store.get_manifest(record.manifest)
         except IntegrityError as exc:
-            exc.dataset_id = record.id
-            raise
+            raise with_dataset(exc, record.id) from exc
         if manifest.kind == "full":
             return manifest.entries
-        base = merge_views(self.view(self.catalog.get_version(p)) for p in manifest.parents)
-        return apply_changes(base, manifest.entries, manifest.removed)
+        base = merge_views(self.view(self.catalog.get_version(p), chain) for p in manifest.parents)
+        return checked(record.id, apply_changes(base, manifest.entries, manifest.removed))
+
+
+def with_dataset(exc: IntegrityError, dataset_id: str) -> IntegrityError:
+    """The same error, its message and fields naming the dataset version."""
+    return type(exc)(f"dataset {dataset_id}: {exc}", object_key=exc.object_key, content_hash=exc.content_hash,
+                     dataset_id=dataset_id, dataset_path=exc.dataset_path)
+
+
+def checked(dataset_id: str, view: View) -> View:
+    """``view`` after checking no path is both a file and a folder (parents and a delta can each be fine and
+    still clash once merged); IntegrityError naming the version and the path otherwise."""
+    try:
+        check_clash(view)
+    except PathError as exc:
+        raise IntegrityError(
+            f"dataset {dataset_id}: {exc}; its manifests or catalog rows are damaged or hostile. Nothing was "
+            "written; run `satchel check` on its store", object_key="", content_hash="", dataset_id=dataset_id,
+            dataset_path=exc.path) from exc
+    return view

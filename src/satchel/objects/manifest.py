@@ -17,16 +17,27 @@ import sys
 from array import array
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import zstandard
 
-from satchel.objects.hashing import hash_bytes
+from satchel.objects.hashing import hash_bytes, is_content_hash
 from satchel.objects.packs import Location
+from satchel.objects.pathnames import (
+    check_clash,
+    check_joined,
+    check_unique,
+    decode_wire,
+    encode_wire,
+    from_wire,
+    is_valid_id,
+    path_to_wire,
+)
 
 MANIFEST_MAGIC = b"SATCHMF1"
 MANIFEST_FORMAT = 1
 MANIFEST_FORMAT_LINKS = 2  # format 1 plus a column of external links; written only when there are links
+MANIFEST_FORMAT_ESCAPED = 3  # format 2 with paths in wire form (%25, %5C, %80-%FF); written only when needed
 _NO_PACK = 0xFFFFFFFF
 _LEN = struct.Struct("<Q")
 
@@ -126,19 +137,33 @@ def _split_blocks(data: memoryview) -> list[bytes]:
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
-    """Serialize deterministically (paths sorted)."""
+    """Serialize deterministically (paths sorted). Raises PathError when a path is not a valid dataset path
+    (or is both a file and a folder), so no such manifest is ever written."""
     paths = sorted(manifest.entries)
     rows = list(map(manifest.entries.__getitem__, paths))
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
     hashes, sizes, row_origins, row_packs, offsets, lengths, codecs, links = columns
+    joined, removed = "\0".join(paths), "\0".join(sorted(manifest.removed))
+    paths_block, escaped = encode_wire(joined)
+    removed_block, removed_escaped = encode_wire(removed)
+    if escaped != removed_escaped:  # one form for both columns
+        paths_block, removed_block = _escaped(joined), _escaped(removed)
+        escaped = True
+    check_joined(paths_block.decode(), len(paths))
+    check_joined(removed_block.decode(), len(manifest.removed))
+    check_clash(manifest.entries)
     has_links = any(links)
     packs = sorted(set(row_packs) - {""})
     origins = sorted(set(row_origins))
     pack_no = {p: i for i, p in enumerate(packs)}
     pack_no[""] = _NO_PACK
     origin_no = {o: i for i, o in enumerate(origins)}
+    version = MANIFEST_FORMAT_ESCAPED if escaped else MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT
+    if not all(map(is_valid_id, [*origins, *manifest.parents])) or not all(map(is_content_hash, packs)):
+        raise ValueError(f"manifest origins {origins[:3]}, parents {manifest.parents[:3]} or packs {packs[:3]} are "
+                         "not valid ids")
     header = {
-        "format": MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT,
+        "format": version,
         "kind": manifest.kind,
         "parents": manifest.parents,
         "packs": packs,
@@ -147,7 +172,7 @@ def encode_manifest(manifest: Manifest) -> bytes:
     }
     blocks = [
         json.dumps(header, separators=(",", ":")).encode(),
-        "\0".join(paths).encode(),
+        paths_block,
         bytes.fromhex("".join(hashes)),
         _column("Q", list(sizes)),
         _column("I", list(map(origin_no.__getitem__, row_origins))),
@@ -155,22 +180,29 @@ def encode_manifest(manifest: Manifest) -> bytes:
         _column("Q", list(offsets)),
         _column("Q", list(lengths)),
         bytes(codecs),
-        "\0".join(sorted(manifest.removed)).encode(),
+        removed_block,
     ]
-    if has_links:
+    if version != MANIFEST_FORMAT:
         blocks.append("\0".join(links).encode())
     body = _blocks(*blocks)
     return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
 
 
+def _escaped(joined: str) -> bytes:
+    return path_to_wire(joined).encode("utf-8")
+
+
 def decode_manifest(data: bytes) -> Manifest:
-    """Parse a manifest object. Raises ValueError when it is not a readable manifest."""
+    """Parse and check a manifest object. Raises PathError (a ValueError) when a path is not a valid dataset
+    path, is listed twice or is both a file and a folder, and ValueError when it is not a readable manifest."""
     paused = gc.isenabled()
     gc.disable()  # millions of new tuples would trigger needless full collections
     try:
         return _decode(data)
     except ValueError:
         raise
+    except MemoryError as exc:
+        raise ValueError("manifest too large to decode (a damaged or hostile object?)") from exc
     except (zstandard.ZstdError, struct.error, LookupError, AttributeError, TypeError) as exc:
         raise ValueError(f"corrupt manifest: {exc!r}") from exc
     finally:
@@ -178,26 +210,71 @@ def decode_manifest(data: bytes) -> Manifest:
             gc.enable()
 
 
+def _header(block: bytes) -> tuple[dict[str, Any], int, int]:
+    """The checked JSON header, its format version and entry count."""
+    header = json.loads(block)
+    if not isinstance(header, dict):
+        raise ValueError("manifest header is not an object")
+    version = header.get("format")
+    if version not in (MANIFEST_FORMAT, MANIFEST_FORMAT_LINKS, MANIFEST_FORMAT_ESCAPED):
+        raise ValueError(f"manifest format {version} is not supported (expected {MANIFEST_FORMAT} to "
+                         f"{MANIFEST_FORMAT_ESCAPED}); upgrade satchel to read it")
+    count = header.get("count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"manifest count {count!r} is not a number of entries")
+    if header.get("kind") not in ("full", "delta"):
+        raise ValueError(f"manifest kind {header.get('kind')!r} is neither 'full' nor 'delta'")
+    for name in ("parents", "origins"):
+        if not isinstance(header.get(name), list) or not all(map(is_valid_id, header[name])):
+            raise ValueError(f"manifest {name} are not a list of version ids")
+    packs = header.get("packs")
+    if not isinstance(packs, list) or not all(isinstance(p, str) and is_content_hash(p) for p in packs):
+        raise ValueError("manifest packs are not a list of pack ids")
+    return header, version, count
+
+
+def _check_sizes(blocks: list[bytes], count: int) -> None:
+    """Every column holds ``count`` values (checked before anything is allocated per entry)."""
+    widths = {2: 32, 3: 8, 4: 4, 5: 4, 6: 8, 7: 8, 8: 1}
+    for index, width in widths.items():
+        if len(blocks[index]) != width * count:
+            raise ValueError("manifest columns disagree on the number of entries")
+    if count and max(blocks[8]) > 1:
+        raise ValueError(f"manifest holds an unknown codec {max(blocks[8])}")
+
+
+def _paths(block: bytes, count: int | None, *, escaped: bool) -> list[str]:
+    """The checked paths of a column (``count`` None: as many as there are)."""
+    wire = decode_wire(block, escaped=False)
+    if not wire and not count:
+        return []
+    listed = wire.count("\0") + 1
+    if count is not None and listed != count:
+        raise ValueError("manifest columns disagree on the number of entries")
+    check_joined(wire, listed)
+    return (from_wire(wire) if escaped else wire).split("\0")
+
+
 def _decode(data: bytes) -> Manifest:
     raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 34)
     if not raw.startswith(MANIFEST_MAGIC):
         raise ValueError("not a satchel manifest")
     blocks = _split_blocks(memoryview(raw)[len(MANIFEST_MAGIC) :])
-    header = json.loads(blocks[0]) if blocks else {}
-    version = header.get("format")
-    if version not in (MANIFEST_FORMAT, MANIFEST_FORMAT_LINKS):
-        raise ValueError(f"manifest format {version} is not supported (expected {MANIFEST_FORMAT} or "
-                         f"{MANIFEST_FORMAT_LINKS}); upgrade satchel to read it")
-    if len(blocks) != (11 if version == MANIFEST_FORMAT_LINKS else 10):
+    if not blocks:
         raise ValueError("truncated manifest")
-    count = header["count"]
-    paths = blocks[1].decode().split("\0") if count else []
+    header, version, count = _header(blocks[0])
+    if len(blocks) != (10 if version == MANIFEST_FORMAT else 11):
+        raise ValueError("truncated manifest")
+    _check_sizes(blocks, count)
+    escaped = version == MANIFEST_FORMAT_ESCAPED
+    paths = _paths(blocks[1], count, escaped=escaped)
     hex_hashes = blocks[2].hex()
     hashes = [hex_hashes[i : i + 64] for i in range(0, len(hex_hashes), 64)]
     origins = list(map(header["origins"].__getitem__, _read_column("I", blocks[4])))
     pack_names = dict(enumerate(header["packs"]))
     pack_names[_NO_PACK] = ""
     packs = list(map(pack_names.__getitem__, _read_column("I", blocks[5])))
+    links = blocks[10].decode().split("\0") if version != MANIFEST_FORMAT and count else [""] * count
     columns = (
         hashes,
         _read_column("Q", blocks[3]),
@@ -206,11 +283,15 @@ def _decode(data: bytes) -> Manifest:
         _read_column("Q", blocks[6]),
         _read_column("Q", blocks[7]),
         list(blocks[8]),
-        blocks[10].decode().split("\0") if version == MANIFEST_FORMAT_LINKS else [""] * count,
+        links,
     )
-    if any(len(col) != count for col in columns) or len(paths) != count:
+    if len(links) != count:
         raise ValueError("manifest columns disagree on the number of entries")
     make = tuple.__new__
     entries = dict(zip(paths, map(make, repeat(ManifestEntry), zip(*columns, strict=True)), strict=True))
-    removed = blocks[9].decode().split("\0") if blocks[9] else []
+    check_unique(paths, entries)
+    check_clash(entries)
+    removed = _paths(blocks[9], None, escaped=escaped) if blocks[9] else []
+    if header["kind"] == "full" and removed:
+        raise ValueError("a full manifest lists removed paths")
     return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed)

@@ -340,7 +340,9 @@ class ObjectStore:
             return decode_manifest(data)
         except ValueError as exc:
             raise IntegrityError(
-                f"manifest {self.url}/{key} cannot be read: {exc}", object_key=key, content_hash=manifest_hash
+                f"manifest {self.url}/{key} cannot be read: {exc}; nothing was written. The object is damaged or was "
+                "not written by satchel: run `satchel check` on this store to see what it affects",
+                object_key=key, content_hash=manifest_hash, dataset_path=getattr(exc, "path", None),
             ) from exc
 
 

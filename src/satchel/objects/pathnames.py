@@ -1,0 +1,177 @@
+"""Dataset paths as untrusted input: what a valid path is, how paths are written to manifests and catalogs,
+and fast checks of a whole file table.
+
+A dataset path is relative and ``/``-separated; every component is non-empty and not ``.`` or ``..``; it holds
+no NUL. Any other character is allowed and round-trips, including a backslash and the bytes of a file name
+that is not UTF-8 (Python's ``surrogateescape`` form, as ``os.listdir`` returns it).
+
+The *wire form* (what a manifest or a catalog row holds) is UTF-8 text in which ``%``, ``\\`` and the bytes of
+non-UTF-8 names are written ``%25``, ``%5C`` and ``%80``..``%FF``. So a raw backslash never appears in a
+wire-form path (one is refused: on Windows it would be a separator), and no escape can produce ``/``, NUL or
+``.``. See docs/format.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable
+
+_ESCAPE = re.compile("[%\\\\\udc80-\udcff]")
+_UNESCAPE = re.compile("%(25|5C|[89A-F][0-9A-F])")
+_BAD_ESCAPE = re.compile("%(?!25|5C|[89A-F][0-9A-F])")
+_DOT_COMPONENT = re.compile("[\0/]\\.\\.?(?=[\0/])")
+_ID = re.compile("[0-9A-Za-z_-]{1,128}")
+
+
+class PathError(ValueError):
+    """A dataset path (or a table of them) is not valid. ``path`` is the offending path."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` is not a valid dataset path, or None when it is one."""
+    if not path:
+        return "is empty"
+    if "\0" in path:
+        return "contains a NUL character"
+    if path.startswith("/"):
+        return "is absolute"
+    for component in path.split("/"):
+        if component == "":
+            return "has an empty component ('//' or a trailing '/')"
+        if component in (".", ".."):
+            return f"has a {component!r} component (it would climb out of the dataset)"
+    return None
+
+
+def check_path(path: str) -> str:
+    """Return ``path`` if it is a valid dataset path, else raise PathError."""
+    problem = path_problem(path)
+    if problem is not None:
+        raise PathError(f"dataset path {path!r} {problem}", path=path)
+    return path
+
+
+def check_paths(paths: Iterable[str]) -> None:
+    """Raise PathError for the first invalid path of ``paths`` (a per-path check: for small tables)."""
+    for path in paths:
+        check_path(path)
+
+
+def check_joined(joined: str, count: int) -> None:
+    """Check ``count`` paths joined by NUL (as a manifest stores them) at C speed; raise PathError naming the
+    first invalid one. A raw backslash is invalid here: this is the wire form."""
+    if count == 0:
+        return
+    framed = f"\0{joined}\0"
+    suspicious = any(s in framed for s in ("//", "/\0", "\0/", "\0\0", "\\"))
+    if not suspicious and ("/." in framed or "\0." in framed):
+        suspicious = _DOT_COMPONENT.search(framed) is not None
+    if not suspicious:
+        return
+    for path in joined.split("\0"):
+        if "\\" in path:
+            raise PathError(f"dataset path {path!r} holds a raw backslash (the wire form writes it as %5C)",
+                            path=path)
+        check_path(path)
+
+
+def find_clash(paths: Collection[str]) -> tuple[str, str] | None:
+    """A (file, path under it) pair when some path of ``paths`` is also a folder of another, else None.
+
+    Costs one pass over the paths plus one step per distinct folder.
+    """
+    folders: set[str] = set()
+    for folder in {p.rpartition("/")[0] for p in paths}:
+        while folder and folder not in folders:
+            folders.add(folder)
+            folder = folder.rpartition("/")[0]
+    clashes = folders.intersection(paths)
+    if not clashes:
+        return None
+    file = min(clashes)
+    below = min(p for p in paths if p.startswith(file + "/"))
+    return file, below
+
+
+def check_clash(paths: Collection[str]) -> None:
+    """Raise PathError when a path is both a file and a folder."""
+    clash = find_clash(paths)
+    if clash is not None:
+        raise PathError(f"dataset path {clash[0]!r} is a file and also a folder (of {clash[1]!r})", path=clash[1])
+
+
+def check_unique(paths: list[str], table: Collection[str]) -> None:
+    """Raise PathError when ``paths`` (a decoded column) names a path twice (``table`` is its dict/set)."""
+    if len(table) == len(paths):
+        return
+    seen: set[str] = set()
+    for path in paths:
+        if path in seen:
+            raise PathError(f"dataset path {path!r} is listed twice", path=path)
+        seen.add(path)
+
+
+def encode_wire(joined: str) -> tuple[bytes, bool]:
+    """UTF-8 bytes of the wire form of one path or of NUL-joined paths, and whether anything was escaped."""
+    if "%" not in joined and "\\" not in joined:
+        try:
+            return joined.encode("utf-8"), False
+        except UnicodeEncodeError:
+            pass  # a non-UTF-8 file name: escape it
+    return _ESCAPE.sub(_escape_char, joined).encode("utf-8"), True
+
+
+def decode_wire(data: bytes, *, escaped: bool) -> str:
+    """Paths (one, or NUL-joined) from their UTF-8 bytes; ``escaped`` says the bytes are in wire form.
+    Raises PathError for bytes that are not UTF-8 or an invalid escape (the paths are not checked otherwise)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PathError(f"dataset paths are not UTF-8 ({exc})", path=repr(data[exc.start : exc.end + 16])) from exc
+    return from_wire(text) if escaped else text
+
+
+def from_wire(wire: str) -> str:
+    """The paths of a wire form (one path, or NUL-joined paths). Raises PathError on an invalid escape."""
+    if "%" not in wire:
+        return wire
+    bad = _BAD_ESCAPE.search(wire)
+    if bad is not None:
+        start = wire.rfind("\0", 0, bad.start()) + 1
+        end = wire.find("\0", bad.start())
+        path = wire[start : end if end >= 0 else len(wire)]
+        raise PathError(f"dataset path {path!r} holds an invalid escape {wire[bad.start():bad.start() + 3]!r} "
+                        "(only %25, %5C and %80-%FF exist)", path=path)
+    return _UNESCAPE.sub(_unescape_match, wire)
+
+
+def path_to_wire(path: str) -> str:
+    """The wire form of one path (for catalog rows)."""
+    return _ESCAPE.sub(_escape_char, path)
+
+
+def path_from_wire(wire: str) -> str:
+    """One path from its wire form, checked: raises PathError when it is not a valid dataset path."""
+    if "\\" in wire:
+        raise PathError(f"dataset path {wire!r} holds a raw backslash (the wire form writes it as %5C)", path=wire)
+    return check_path(from_wire(wire))
+
+
+def is_valid_id(value: object) -> bool:
+    """Is ``value`` a plausible version or object id (letters, digits, ``_`` and ``-``; 1-128 characters)?"""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return f"%{code - 0xDC00 if code >= 0xDC80 else code:02X}"
+
+
+def _unescape_match(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16)
+    return chr(code + 0xDC00 if code >= 0x80 else code)
