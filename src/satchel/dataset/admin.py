@@ -9,9 +9,11 @@ from typing import Any
 
 from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
 from satchel.dataset.context import Context
+from satchel.dataset.lifecycle import publish_manifest
 from satchel.errors import ConflictError, DatasetNotFoundError, InvalidArgumentError
-from satchel.objects import Manifest
+from satchel.objects import Manifest, ObjectStore
 from satchel.objects.gc import GcReport, LiveSet, collect_garbage
+from satchel.objects.refs import delete_refs, read_refs, write_ref
 from satchel.storage import normalize_url
 
 log = logging.getLogger(__name__)
@@ -64,12 +66,10 @@ def flatten(ctx: Context, record: VersionRecord, drop_parents: Iterable[str]) ->
     view = ctx.views.view(record)
     assert record.storage_url is not None
     store = ctx.store(record.storage_url)
-    manifest = Manifest("full", [], dict(view), [])
-    manifest_hash = store.put_manifest(manifest)
-    dropped = set(drop_parents)
-    ctx.catalog.replace_manifest(record.id, manifest=manifest_hash, depth=0,
-                                 parents=tuple(p for p in record.parents if p not in dropped))
-    store.put_manifest(manifest)  # again: a collection between the two writes above would have removed it
+    parents = tuple(p for p in record.parents if p not in set(drop_parents))
+    manifest_hash = publish_manifest(ctx, store, record.id, Manifest("full", [], dict(view), []), view, lambda h: (
+        ctx.catalog.replace_manifest(record.id, manifest=h, depth=0, parents=parents)))
+    delete_refs(store.storage, record.id, keep=manifest_hash)
 
 
 def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, delete_files: bool,
@@ -99,6 +99,8 @@ def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, 
             flatten(ctx, child, doomed)
     ctx.catalog.delete_versions([r.id for r in targets])
     for record in targets:
+        if record.storage_url:  # after the catalog: a crash in between leaves a ref, which only keeps bytes
+            delete_refs(ctx.store(record.storage_url).storage, record.id)
         log.info("deleted dataset %s/%s v%s (%s)", record.project, record.name, record.version, record.id)
     stores = {r.storage_url for r in targets if r.storage_url}
     if not delete_files:
@@ -107,25 +109,39 @@ def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, 
 
 
 def live_set(ctx: Context, storage_url: str) -> LiveSet:
-    """What must survive in ``storage_url``: every finalized version's entries and manifests there, and every
-    hash any draft needs (drafts may be uploading to this store right now)."""
+    """What the catalog says must survive in ``storage_url``: the manifests of its finalized versions there, and
+    every hash any draft needs (drafts may be uploading to this store right now)."""
     live = LiveSet()
     for record in ctx.catalog.find_versions():
         if record.is_final and record.storage_url == storage_url:
             assert record.manifest is not None
             live.manifests.add(record.manifest)
-            live.locations.update((e.pack, e.hash) for e in ctx.views.view(record).values())
         elif not record.is_final:
             live.hashes.update(e.hash for e in ctx.views.view(record).values())
     return live
 
 
+def write_missing_refs(ctx: Context, store: ObjectStore) -> int:
+    """Give every finalized version of the catalog stored in ``store`` its ref (versions finalized before refs
+    existed have none); return how many were written."""
+    refs = read_refs(store.storage)
+    written = 0
+    for record in ctx.catalog.find_versions(statuses=FINAL_STATUSES):
+        if record.storage_url == store.url and record.manifest and record.manifest not in refs.get(record.id, ()):
+            write_ref(store.storage, record.id, record.manifest)
+            written += 1
+    return written
+
+
 def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = False,
             grace_seconds: float = 0.0) -> GcReport:
-    """Free what no version or draft in the catalog refers to in one store (default: the default storage)."""
+    """Free what no version (of this catalog, or of any catalog whose refs are in the store), draft or writer in
+    flight refers to in one store (default: the default storage)."""
     url = normalize_url(storage_url or ctx.default_storage_url)
     store = ctx.store(url)
-    return collect_garbage(store, live_set(ctx, url), dry_run=dry_run, grace_seconds=grace_seconds)
+    if not dry_run:
+        write_missing_refs(ctx, store)
+    return collect_garbage(store, lambda: live_set(ctx, url), dry_run=dry_run, grace_seconds=grace_seconds)
 
 
 def resolve_targets(ctx: Context, *, dataset_id: str | None, project: str | None, name: str | None,

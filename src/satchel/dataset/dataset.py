@@ -417,12 +417,12 @@ class Dataset(DatasetManagement):
             state = self._draft_state(record)
         store.check_format(create=True)
         manifest, depth, located = lifecycle.build_manifest(self._ctx, record, store, state.current, state.parents)
-        lifecycle.check_packs_exist(store, located)
-        manifest_hash = store.put_manifest(manifest)
         stats = lifecycle.version_stats(state.parents, located)
-        self._ctx.catalog.finalize_version(self.id, manifest=manifest_hash, storage_url=store.url, depth=depth,
-                                           stats=stats, revision=state.revision)
-        store.put_manifest(manifest)  # again: a collection between the two writes above would have removed it
+        lifecycle.publish_manifest(
+            self._ctx, store, self.id, manifest, located,
+            lambda manifest_hash: self._ctx.catalog.finalize_version(
+                self.id, manifest=manifest_hash, storage_url=store.url, depth=depth, stats=stats,
+                revision=state.revision))
         self._state = None
         self._refresh()
         log.info("dataset %s finalized: %d file(s), %s", self.id, stats["file_count"],

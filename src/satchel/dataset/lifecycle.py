@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,10 +10,13 @@ from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
-from satchel.dataset.view import View, diff_views
-from satchel.errors import IntegrityError, InvalidArgumentError, ObjectMissingError
-from satchel.objects import Manifest, ObjectStore
+from satchel.dataset.view import View, checked, diff_views
+from satchel.errors import IntegrityError, InvalidArgumentError, InvalidDatasetPathError, ObjectMissingError
+from satchel.objects import Manifest, ObjectStore, hash_bytes
+from satchel.objects.manifest import encode_manifest
 from satchel.objects.packs import pack_key
+from satchel.objects.pathnames import PathError
+from satchel.objects.refs import delete_refs, pinned, write_ref
 from satchel.storage import is_read_only, normalize_url
 
 MAX_DELTA_DEPTH = 32
@@ -137,6 +141,37 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
         removed = [p for p in parents_view if p not in located]
         return Manifest("delta", list(record.parents), puts, removed), depth, located
     return Manifest("full", [], located, []), 0, located
+
+
+def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest: Manifest, view: View,
+                     commit: Callable[[str], None]) -> str:
+    """Write the manifest of version ``version_id`` (whose whole view is ``view``) and ``commit`` it to the
+    catalog; return the manifest's hash.
+
+    Safe against garbage collection on any machine sharing the store: the packs and the manifest are pinned
+    before the packs are checked (after any running collection ends) and until the commit is done, and the
+    version's ref is written before the commit. Paths are checked once more, so an invalid one never becomes
+    final.
+    """
+    checked(version_id, view)
+    try:
+        data = encode_manifest(manifest)
+    except PathError as exc:
+        raise InvalidDatasetPathError(f"dataset {version_id}: {exc}; nothing was finalized",
+                                      dataset_path=exc.path) from exc
+    manifest_hash = hash_bytes(data)
+    packs = {e.pack for e in view.values() if e.pack and not e.link}
+    with pinned(store.storage, packs, [manifest_hash]):
+        check_packs_exist(store, view)
+        store.put_encoded_manifest(manifest_hash, data)
+        write_ref(store.storage, version_id, manifest_hash)
+        try:
+            commit(manifest_hash)
+        except BaseException:
+            if ctx.catalog.get_version(version_id).manifest != manifest_hash:
+                delete_refs(store.storage, version_id, keep=ctx.catalog.get_version(version_id).manifest)
+            raise
+    return manifest_hash
 
 
 def check_packs_exist(store: ObjectStore, view: View) -> None:

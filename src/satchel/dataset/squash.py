@@ -7,7 +7,7 @@ from typing import Any
 
 from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
-from satchel.dataset.lifecycle import check_packs_exist, large_in_flight, packs_in_flight, version_stats
+from satchel.dataset.lifecycle import large_in_flight, packs_in_flight, publish_manifest, version_stats
 from satchel.dataset.upload import UploadItem, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
@@ -76,10 +76,7 @@ def finalize_flat(ctx: Context, record: VersionRecord, view: View, target_url: s
     """Write a full manifest for ``view`` and complete ``record``; return its stats."""
     store = ctx.store(target_url)
     ctx.catalog.set_storage(record.id, store.url)
-    check_packs_exist(store, view)
-    manifest = Manifest("full", [], view, [])
-    manifest_hash = store.put_manifest(manifest)
     stats = version_stats({}, view)
-    ctx.catalog.finalize_version(record.id, manifest=manifest_hash, storage_url=store.url, depth=0, stats=stats)
-    store.put_manifest(manifest)  # again: a collection between the two writes above would have removed it
+    publish_manifest(ctx, store, record.id, Manifest("full", [], view, []), view, lambda manifest_hash: (
+        ctx.catalog.finalize_version(record.id, manifest=manifest_hash, storage_url=store.url, depth=0, stats=stats)))
     return stats

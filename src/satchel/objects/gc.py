@@ -1,35 +1,46 @@
 """Garbage collection of a store: delete packs and manifests that nothing live refers to.
 
-What is live is decided by the caller (the dataset layer knows versions and drafts): ``(pack, hash)`` pairs
-that finalized manifests point at, content hashes that drafts still need (any pack holding them stays),
-and manifest hashes. A pack is deleted only when none of its entries is live and it is older than
-``grace_seconds`` (default 0: uploads and squashes in flight are protected by their drafts' rows, and
-finalize re-checks that every pack it points at exists); its index goes first,
-so no reader ever finds an index whose pack is gone. Manifests younger than ten minutes are always kept:
-one may have been written by a finalize that has not committed its catalog row yet (finalize also writes
-its manifest again after committing). Packs with some dead entries are kept whole and their
-dead bytes reported (reclaiming them needs a repack, which rewrites manifests: not done yet).
+Live is: every manifest the caller names (the dataset layer knows its catalog's finalized versions), every
+manifest a ref in the store names (versions of any catalog sharing the store), every manifest and pack a
+writer's pin names, and content hashes the caller's drafts still need (any pack holding them stays). Every
+(pack, hash) pair a live manifest's entries point at is live; a delta's inherited entries are live through
+its parents, which are live versions themselves. So no view is merged: each live manifest is read once.
+
+A collection holds a lease (``locks/gc/``) from before it reads pins and the caller's live set until its
+last deletion; writers wait for it (see :mod:`satchel.objects.refs` and docs/format.md). A pack is deleted
+only when none of its entries is live, no pin names it, and it is older than ``grace_seconds``; its index goes
+first, so no reader ever finds an index whose pack is gone. Manifests younger than ten minutes are kept too.
+Packs with some dead entries are kept whole and their dead bytes reported (reclaiming them needs a repack,
+which rewrites manifests: not done yet). A manifest that a live version needs and that cannot be read stops
+the collection (IntegrityError): what it points at cannot be known, so nothing is deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from satchel.objects.manifest import manifest_key
 from satchel.objects.packs import decode_index, index_key, pack_id_of_index_key, pack_key
+from satchel.objects.refs import CollectionLease, Pins, read_pins, read_refs
 from satchel.objects.store import ObjectStore
+from satchel.storage.base import ObjectInfo
 
+log = logging.getLogger(__name__)
 MANIFEST_GRACE_SECONDS = 600.0
 
 
 @dataclass
 class LiveSet:
-    """Everything that must survive a collection."""
+    """What the caller knows must survive: manifests of its finalized versions, hashes its drafts need.
+    ``locations`` (pack, hash) are added by the collection from the live manifests."""
 
-    locations: set[tuple[str, str]] = field(default_factory=set)
-    hashes: set[str] = field(default_factory=set)
     manifests: set[str] = field(default_factory=set)
+    hashes: set[str] = field(default_factory=set)
+    locations: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass
@@ -41,41 +52,72 @@ class GcReport:
     bytes_freed: int = 0
     dead_bytes_kept: int = 0
     packs_kept: int = 0
+    damaged_indexes_kept: int = 0
 
 
-def collect_garbage(store: ObjectStore, live: LiveSet, *, dry_run: bool = False,
+def collect_garbage(store: ObjectStore, live_of: Callable[[], LiveSet], *, dry_run: bool = False,
                     grace_seconds: float = 0.0) -> GcReport:
-    """Delete unreferenced packs and manifests of ``store``; return the report."""
-    report = GcReport()
-    cutoff = time.time() - grace_seconds
-    listing = list(store.storage.list("packs/"))
-    sizes = {info.key: info for info in listing}
+    """Delete unreferenced packs and manifests of ``store``; return the report. ``live_of`` is called once the
+    collection's lease is held (so any writer that commits after it has pinned what it needs)."""
+    lease = contextlib.nullcontext() if dry_run else CollectionLease(store.storage)
+    with lease:
+        first = read_pins(store.storage, clean=not dry_run)
+        live = live_of()
+        live.manifests.update(m for manifests in read_refs(store.storage).values() for m in manifests)
+        for manifest_hash in sorted(live.manifests):
+            for entry in store.get_manifest(manifest_hash).entries.values():
+                if entry.pack:
+                    live.locations.add((entry.pack, entry.hash))
+        listing = list(store.storage.list("packs/"))
+        second = read_pins(store.storage, clean=False)
+        pinned = Pins(first.packs | second.packs, first.manifests | second.manifests)
+        check = lease.check if isinstance(lease, CollectionLease) else None
+        report = GcReport()
+        _collect_packs(store, listing, live, pinned, report, check, time.time() - grace_seconds)
+        _collect_manifests(store, live.manifests | pinned.manifests, report, check,
+                           time.time() - max(grace_seconds, MANIFEST_GRACE_SECONDS))
+    if not dry_run:
+        store.forget_index()
+    return report
+
+
+def _collect_packs(store: ObjectStore, listing: list[ObjectInfo], live: LiveSet, pinned: Pins, report: GcReport,
+                   check: Callable[[], None] | None, cutoff: float) -> None:
+    infos = {info.key: info for info in listing}
     for info in listing:
         pack_id = pack_id_of_index_key(info.key)
         if pack_id is None:
             continue
-        records = decode_index(pack_id, store.storage.get(info.key))
+        try:
+            records = decode_index(pack_id, store.storage.get(info.key))
+        except ValueError as exc:
+            log.warning("pack index %s is damaged (%s): its pack is kept; see `satchel check`", info.key, exc)
+            report.damaged_indexes_kept += 1
+            continue
         live_entries = {h for h in records if (pack_id, h) in live.locations or h in live.hashes}
-        pack_info = sizes.get(pack_key(pack_id))
+        pack_info = infos.get(pack_key(pack_id))
         young = pack_info is not None and pack_info.modified is not None and pack_info.modified > cutoff
-        if live_entries or young:
+        if live_entries or young or pack_id in pinned.packs:
             report.packs_kept += 1
             report.dead_bytes_kept += sum(loc.length for h, loc in records.items() if h not in live_entries)
             continue
         report.packs_deleted += 1
         report.bytes_freed += info.size + (pack_info.size if pack_info else 0)
-        if not dry_run:
+        if check is not None:
+            check()
             store.storage.delete(index_key(pack_id))
             store.storage.delete(pack_key(pack_id))
-    for info in store.storage.list("manifests/"):
+
+
+def _collect_manifests(store: ObjectStore, live: set[str], report: GcReport, check: Callable[[], None] | None,
+                       cutoff: float) -> None:
+    for info in list(store.storage.list("manifests/")):
         manifest_hash = info.key.rsplit("/", 1)[-1]
-        young = info.modified is not None and info.modified > min(cutoff, time.time() - MANIFEST_GRACE_SECONDS)
-        if manifest_hash in live.manifests or young:
+        young = info.modified is not None and info.modified > cutoff
+        if manifest_hash in live or young:
             continue
         report.manifests_deleted += 1
         report.bytes_freed += info.size
-        if not dry_run:
+        if check is not None:
+            check()
             store.storage.delete(manifest_key(manifest_hash))
-    if not dry_run:
-        store.forget_index()
-    return report

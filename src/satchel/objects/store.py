@@ -310,13 +310,17 @@ class ObjectStore:
 
     # -- manifests -------------------------------------------------------------------------------
     def put_manifest(self, manifest: Manifest) -> str:
-        """Store a manifest; return its hash (the BLAKE3 of the stored object)."""
-        self.check_format(create=True)
+        """Store a manifest; return its hash (the BLAKE3 of the stored object). PathError for invalid paths."""
         data = encode_manifest(manifest)
         manifest_hash = hash_bytes(data)
+        self.put_encoded_manifest(manifest_hash, data)
+        return manifest_hash
+
+    def put_encoded_manifest(self, manifest_hash: str, data: bytes) -> None:
+        """Store a manifest already encoded (``encode_manifest``) under its hash."""
+        self.check_format(create=True)
         self.storage.put_if_absent(manifest_key(manifest_hash), data)
         _write_local(self.cache_dir / "manifests" / manifest_hash, data)
-        return manifest_hash
 
     def get_manifest(self, manifest_hash: str) -> Manifest:
         """Load and verify a manifest, from the local copy when there is one."""

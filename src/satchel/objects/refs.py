@@ -1,0 +1,194 @@
+"""Refs and leases: what a store says about itself, so that garbage collection is safe across processes and
+machines that share only the store (see docs/format.md, "Refs, pins and collections").
+
+* ``refs/<version-id>/<manifest-hash>`` (empty objects): every finalized version stored here, whatever catalog
+  it belongs to. A collection keeps every manifest a ref names and every object those manifests point at.
+* ``locks/pins/<uuid>``: written by a writer (finalize, squash, flatten) before it checks that the packs its new
+  manifest points at exist, deleted after its catalog commit; lists those packs and the manifest. A collection
+  keeps what any pin names.
+* ``locks/gc/<expires>-<uuid>`` (empty): a collection in progress, renewed while it runs. A writer that finds
+  one after writing its pin waits for it to end before checking its packs, so a pack is either seen by the
+  collection as pinned or seen missing by the writer, never deleted under a committed version.
+
+Everything read back is untrusted: malformed keys and bodies are ignored (and logged), never followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from satchel.errors import ConflictError, SatchelError, StorageNotFoundError
+from satchel.objects.hashing import is_content_hash
+from satchel.objects.pathnames import is_valid_id
+from satchel.storage.base import Storage
+
+log = logging.getLogger(__name__)
+
+REFS = "refs/"
+PINS = "locks/pins/"
+COLLECTIONS = "locks/gc/"
+LEASE_SECONDS = 120.0
+CLOCK_SKEW_SECONDS = 30.0
+GC_WAIT_SECONDS = 900.0
+STALE_PIN_SECONDS = 24 * 3600.0
+
+
+# -- refs ----------------------------------------------------------------------------------------------
+def ref_key(version_id: str, manifest_hash: str) -> str:
+    """Key of the ref saying version ``version_id`` is stored here with manifest ``manifest_hash``."""
+    return f"{REFS}{version_id}/{manifest_hash}"
+
+
+def write_ref(storage: Storage, version_id: str, manifest_hash: str) -> None:
+    """Record a finalized version (idempotent)."""
+    storage.put_if_absent(ref_key(version_id, manifest_hash), b"")
+
+
+def delete_refs(storage: Storage, version_id: str, keep: str | None = None) -> None:
+    """Forget version ``version_id`` (all its refs, or all but the one naming manifest ``keep``)."""
+    for info in list(storage.list(f"{REFS}{version_id}/")):
+        if info.key != (ref_key(version_id, keep) if keep else None):
+            storage.delete(info.key)
+
+
+def read_refs(storage: Storage) -> dict[str, set[str]]:
+    """version id -> manifest hashes named by the store's refs (malformed keys are skipped)."""
+    refs: dict[str, set[str]] = {}
+    for info in storage.list(REFS):
+        parts = info.key[len(REFS):].split("/")
+        if len(parts) == 2 and is_valid_id(parts[0]) and is_content_hash(parts[1]):
+            refs.setdefault(parts[0], set()).add(parts[1])
+        else:
+            log.warning("ignoring a malformed ref %r in %s", info.key, storage.url)
+    return refs
+
+
+# -- pins ----------------------------------------------------------------------------------------------
+@dataclass
+class Pins:
+    """What writers in flight protect: pack ids and manifest hashes."""
+
+    packs: set[str] = field(default_factory=set)
+    manifests: set[str] = field(default_factory=set)
+
+
+def read_pins(storage: Storage, *, clean: bool) -> Pins:
+    """Union of the pins in the store. Pins older than a day (a writer that crashed) are ignored, and deleted
+    with ``clean``."""
+    pins = Pins()
+    for info in list(storage.list(PINS)):
+        if info.modified is not None and info.modified < time.time() - STALE_PIN_SECONDS:
+            if clean:
+                storage.delete(info.key)
+            continue
+        try:
+            body = json.loads(storage.get(info.key))
+        except StorageNotFoundError:
+            continue  # the writer finished meanwhile
+        except ValueError:
+            log.warning("ignoring a malformed pin %r in %s", info.key, storage.url)
+            continue
+        if isinstance(body, dict):
+            pins.packs.update(p for p in body.get("packs", []) if isinstance(p, str) and is_content_hash(p))
+            pins.manifests.update(m for m in body.get("manifests", []) if isinstance(m, str) and is_content_hash(m))
+    return pins
+
+
+@contextlib.contextmanager
+def pinned(storage: Storage, packs: Iterable[str], manifests: Iterable[str] = (), *,
+           wait_seconds: float = GC_WAIT_SECONDS) -> Iterator[None]:
+    """Protect ``packs`` and ``manifests`` from collections while the block runs (a writer's check of its
+    packs, its manifest and its catalog commit). Waits for collections already running (ConflictError after
+    ``wait_seconds``) before the block starts."""
+    key = f"{PINS}{uuid.uuid4().hex}"
+    body = {"packs": sorted(set(packs)), "manifests": sorted(set(manifests)), "created": time.time()}
+    storage.put(key, json.dumps(body).encode())
+    try:
+        wait_for_collections(storage, wait_seconds)
+        yield
+    finally:
+        storage.delete(key)
+
+
+def wait_for_collections(storage: Storage, wait_seconds: float) -> None:
+    """Return once no collection holds a live lease on the store (ConflictError after ``wait_seconds``)."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        running = [key for key, expires in _leases(storage) if expires + CLOCK_SKEW_SECONDS > time.time()]
+        if not running:
+            return
+        if time.monotonic() >= deadline:
+            raise ConflictError(
+                f"a garbage collection is running on {storage.url} ({running[0]}); try again when it has ended "
+                "(a crashed one expires within a few minutes)")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+# -- collection leases ---------------------------------------------------------------------------------
+def _leases(storage: Storage) -> list[tuple[str, float]]:
+    found = []
+    for info in storage.list(COLLECTIONS):
+        stamp = info.key[len(COLLECTIONS):].split("-", 1)[0]
+        try:
+            found.append((info.key, float(stamp)))
+        except ValueError:
+            log.warning("ignoring a malformed collection lease %r in %s", info.key, storage.url)
+    return found
+
+
+class CollectionLease:
+    """The lease a collection holds while it decides and deletes, renewed by a heartbeat thread. ``check``
+    raises ConflictError when it ran out (a renewal failed): deleting is then no longer safe, since writers may
+    have stopped waiting."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.name = uuid.uuid4().hex
+        self.key = ""
+        self.expires = 0.0
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeat, name="satchel-gc-lease", daemon=True)
+
+    def __enter__(self) -> CollectionLease:
+        for key, expires in _leases(self.storage):  # leases of crashed collections
+            if expires + CLOCK_SKEW_SECONDS < time.time():
+                self.storage.delete(key)
+        self._renew()
+        self._beat.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._beat.join()
+        self.storage.delete(self.key)
+
+    def _renew(self) -> None:
+        old = self.key
+        expires = time.time() + LEASE_SECONDS
+        key = f"{COLLECTIONS}{expires:.3f}-{self.name}"
+        self.storage.put(key, b"")
+        self.key, self.expires = key, expires
+        if old:
+            self.storage.delete(old)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 4):
+            try:
+                self._renew()
+            except SatchelError as exc:  # check() stops the collection once the lease runs out
+                log.warning("could not renew the collection lease on %s: %s", self.storage.url, exc)
+
+    def check(self) -> None:
+        """Call before each deletion."""
+        if time.time() > self.expires - CLOCK_SKEW_SECONDS:
+            raise ConflictError(f"the garbage collection of {self.storage.url} lost its lease (the store could "
+                                "not be written); nothing more was deleted. Run it again")
