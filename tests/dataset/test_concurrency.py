@@ -21,11 +21,11 @@ READER = textwrap.dedent(
 
     log = Path(sys.argv[2])
     original = cache.LocalCache.publish
-    def counted(self, build, key):
+    def counted(self, build, key, files):
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()}\\n")
         time.sleep(0.5)
-        return original(self, build, key)
+        return original(self, build, key, files)
     cache.LocalCache.publish = counted
     start = Path(sys.argv[3])
     while not start.exists():

@@ -11,6 +11,14 @@ A version folder appears by an atomic rename of a finished build, so its existen
 a cache hit is one ``stat``, whatever the version's size. Two processes asking for the same version take
 the same lock; the second finds the folder the first built.
 
+Write protection: every content file carries the modification time ``CONTENT_MTIME_NS`` (2000-01-01, set
+when satchel writes it). Cached copies are read-only hard links to content, but root writes through that; a
+write sets the shared inode's mtime to now. So content is re-checked (size and mtime, one ``stat``) whenever it
+is linked or copied, and content that was written to is re-hashed: kept if still right, else dropped from
+``content/`` and fetched again. Processes that can write read-only files (root) also check a materialized
+version's files on a cache hit (``untouched``) and rebuild it when one was written to, added or removed;
+everyone else cannot change them, so their hit stays one ``stat``. See docs/architecture.md.
+
 Builds and copies hold a shared lock on ``locks/content.lock``; eviction takes it exclusively, so content
 is never removed while a process is linking or copying it. Eviction (when content exceeds the limit)
 removes the least recently used version folders, then
@@ -23,21 +31,47 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import logging
 import os
 import shutil
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock
 
+from satchel.objects.hashing import hash_file
+
 log = logging.getLogger(__name__)
 
 SOFT_SUFFIX = ".soft"
+CONTENT_MTIME_NS = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z, on every content file satchel writes
 _READ_ONLY_FILE = 0o444
 _READ_ONLY_DIR = 0o555
+_CAP_DAC_OVERRIDE = 1
+
+
+def stamp(target: int | str) -> None:
+    """Give a content file (an open descriptor or a path) satchel's modification time."""
+    os.utime(target, ns=(time.time_ns(), CONTENT_MTIME_NS))
+
+
+@functools.cache
+def can_write_read_only_files() -> bool:
+    """True for root (or a process with CAP_DAC_OVERRIDE): it can write through read-only cached copies."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_DAC_OVERRIDE & 1)
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 class LocalCache:
@@ -78,8 +112,41 @@ class LocalCache:
         return f"{self._content_root}/{content_hash[:2]}/{content_hash}"
 
     def has_content(self, content_hash: str) -> bool:
-        """True when the content is cached."""
+        """True when the content is cached (whether it is intact is ``usable_content``'s question)."""
         return os.path.exists(self.content_file(content_hash))
+
+    def content_looks_intact(self, content_hash: str, size: int) -> bool | None:
+        """None when the content is not cached; True when it is as satchel wrote it (size and stamped mtime:
+        one stat); False when it was written to since (``recheck`` it)."""
+        try:
+            info = os.stat(self.content_file(content_hash))
+        except FileNotFoundError:
+            return None
+        return info.st_size == size and info.st_mtime_ns == CONTENT_MTIME_NS
+
+    def recheck(self, content_hash: str, size: int, *, verifiable: bool = True) -> bool:
+        """Content that was written to after satchel cached it: re-hash it; if it still matches (and
+        ``verifiable``: external links' ids are not content hashes), stamp it again and keep it, else remove
+        it from ``content/`` so that it is fetched again. True when it was kept."""
+        path = self.content_file(content_hash)
+        try:
+            if verifiable and os.stat(path).st_size == size and hash_file(path)[0] == content_hash:
+                stamp(path)
+                return True
+        except FileNotFoundError:
+            return False
+        log.warning("cached content %s was changed after satchel wrote it (a write through a read-only cached "
+                    "copy?); it is not used and is fetched again", path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return False
+
+    def usable_content(self, content_hash: str, size: int, *, verifiable: bool = True) -> bool:
+        """True when the content is cached and intact (re-checked if it was written to)."""
+        intact = self.content_looks_intact(content_hash, size)
+        if intact is None:
+            return False
+        return intact or self.recheck(content_hash, size, verifiable=verifiable)
 
     def place(self, content_hash: str, data: bytes, target: str | None = None) -> str:
         """Cache verified bytes and return the content file.
@@ -91,6 +158,7 @@ class LocalCache:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY_FILE)
         try:
             _write_all(fd, data)
+            stamp(fd)
         finally:
             os.close(fd)
         final = self.content_file(content_hash)
@@ -102,6 +170,7 @@ class LocalCache:
     def adopt_content(self, content_hash: str, temp: Path) -> str:
         """Move an already verified file into the cache as ``content_hash``."""
         os.chmod(temp, _READ_ONLY_FILE)
+        stamp(str(temp))
         final = self.content_file(content_hash)
         self.link_into_content(str(temp), final)
         temp.unlink()
@@ -143,16 +212,48 @@ class LocalCache:
             return None
         return folder
 
+    def untouched(self, folder: Path, key: str) -> str | None:
+        """None when every file of the materialized version ``key`` is as satchel made it, else what is not
+        (a file written to, removed or added). Costs a stat per file: only for processes that can write
+        read-only files (``can_write_read_only_files``)."""
+        count = 0
+        for dirpath, _, names in os.walk(folder):
+            for name in names:
+                path = os.path.join(dirpath, name)
+                try:
+                    info = os.stat(path)  # through the symlink of a soft-linked version
+                except OSError:
+                    return f"{path} is gone or dangling"
+                if info.st_mtime_ns != CONTENT_MTIME_NS:
+                    return f"{path} was written to"
+                count += 1
+        expected = self._recorded_count(key)
+        if expected is not None and count != expected:
+            return f"{folder} holds {count} files instead of {expected} (files were added or removed)"
+        return None
+
+    def _count_file(self, key: str) -> Path:
+        return self.root / "counts" / key
+
+    def _recorded_count(self, key: str) -> int | None:
+        try:
+            return int(self._count_file(key).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def new_build(self) -> Path:
         """An empty folder to build a version in (publish it with ``publish``)."""
         build = self.temp_path("version")
         build.mkdir()
         return build
 
-    def publish(self, build: Path, key: str) -> Path:
-        """Make the build read-only and rename it into place as version ``key``."""
+    def publish(self, build: Path, key: str, files: int) -> Path:
+        """Make the build (of ``files`` files) read-only and rename it into place as version ``key``."""
         for dirpath, _, _ in os.walk(build, topdown=False):
             os.chmod(dirpath, _READ_ONLY_DIR)
+        count = self._count_file(key)
+        count.parent.mkdir(parents=True, exist_ok=True)
+        count.write_text(str(files))
         final = self.version_dir(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(build, final)
@@ -166,11 +267,12 @@ class LocalCache:
             trash = self.temp_path("trash")
             os.rename(folder, trash)
             remove_tree(trash)
+        self._count_file(key).unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Remove every cached version and all cached content."""
         with _flock(self.root / "locks" / "content.lock", fcntl.LOCK_EX):
-            for name in ("versions", "content", "tmp"):
+            for name in ("versions", "content", "tmp", "counts"):
                 folder = self.root / name
                 if folder.exists():
                     trash = self.root / f".trash-{uuid.uuid4().hex}"
@@ -201,7 +303,8 @@ class LocalCache:
                 continue
             for entry in os.scandir(folder.path):
                 info = entry.stat(follow_symlinks=False)
-                found.append((Path(entry.path), info.st_size, info.st_nlink, info.st_mtime))
+                # ctime, not mtime (the same stamp on all content): it moves when a version links or unlinks it
+                found.append((Path(entry.path), info.st_size, info.st_nlink, info.st_ctime))
         return found
 
     def evict(self, keep: set[str]) -> int:
@@ -282,6 +385,7 @@ def link_file(source: str, target: str, *, soft: bool) -> None:
             raise
         shutil.copyfile(source, target)
         os.chmod(target, _READ_ONLY_FILE)
+        stamp(target)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from satchel.dataset.cache import LocalCache, link_file
+from satchel.dataset.cache import LocalCache, link_file, stamp
 from satchel.errors import ExternalLinkError, IntegrityError, SatchelError, StorageError
 from satchel.objects import ManifestEntry, ObjectStore, source_matches, split_link
 from satchel.storage import Storage
@@ -92,6 +92,7 @@ class Fetcher:
             self.store.read_to_file(entry.hash, entry.location, temp)
         if hard_build:
             os.chmod(temp, 0o444)
+            stamp(str(temp))
             content = self.cache.content_file(entry.hash)
             self.cache.link_into_content(str(temp), content)
             self.link_rest(content, paths[1:])
@@ -172,7 +173,7 @@ def fetch_content(
             os.makedirs(f"{build}/{folder}", exist_ok=True)
     fetcher = Fetcher(cache, store, paths_of, str(build) if build is not None else None, soft, open_link,
                       dataset_id)
-    cached = [h for h in paths_of if cache.has_content(h)]
+    cached = _intact_content(cache, first, max_workers)
     is_cached = set(cached)
     missing = [first[h] for h in paths_of if h not in is_cached]
     failures: list[FetchFailure] = []
@@ -211,6 +212,18 @@ def fetch_content(
     failed = {f.dataset_path for f in failures}
     cache.add_usage(sum(e.size for e in missing if paths_of[e.hash][0] not in failed))
     return failures
+
+
+def _intact_content(cache: LocalCache, first: dict[str, ManifestEntry], max_workers: int) -> list[str]:
+    """Hashes whose cached content is intact (one stat each); content written to since it was cached is
+    re-hashed in parallel, and dropped (to be fetched again) unless it still matches."""
+    looks = {h: cache.content_looks_intact(h, e.size) for h, e in first.items()}
+    suspects = [h for h, intact in looks.items() if intact is False]
+    if suspects:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-recheck") as pool:
+            kept = pool.map(lambda h: cache.recheck(h, first[h].size, verifiable=not first[h].link), suspects)
+            looks.update(zip(suspects, kept, strict=True))
+    return [h for h, intact in looks.items() if intact]
 
 
 def _groups(items: list[ManifestEntry]) -> list[list[ManifestEntry]]:

@@ -13,7 +13,8 @@ from satchel.dataset import admin, lifecycle
 from satchel.dataset import metadata as metadata_codec
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.progress import progress
-from satchel.dataset.verify import verify_folder, verify_links
+from satchel.dataset.retrieve import INCOMPLETE_SUFFIX, cache_key
+from satchel.dataset.verify import Verification, verify_folder, verify_links
 from satchel.dataset.view import LinkEntry, View, diff_views
 from satchel.errors import InvalidArgumentError
 from satchel.objects import split_link
@@ -78,19 +79,41 @@ class DatasetManagement:
         return graph
 
     def verify_dataset_hash(self, local_copy_path: str | Path | None = None, skip_hash: bool = False,
-                            verbose: bool = False) -> list[str]:
+                            verbose: bool = False) -> Verification:
         """Dataset paths whose content (or size with ``skip_hash``) differs from the manifest in the folder
-        (default: the cached copy), plus missing and extra files, plus external links whose source is gone or
-        changed since it was added. An empty list means all is well."""
-        # The cached copy, skipping what cannot be fetched (a changed link, a damaged object): those are reported.
-        folder = Path(local_copy_path) if local_copy_path is not None else Path(
-            self.get_local_copy(raise_on_error=False))
-        if not folder.is_dir():
-            raise InvalidArgumentError(f"cannot verify {str(folder)!r}: not a folder")
-        view = self._view()
-        with progress(verbose, sum(e.size for e in view.values()), "verifying") as advance:
-            bad = verify_folder(folder, view, skip_hash=skip_hash, on_bytes=advance)
-        return sorted(set(bad) | set(verify_links(view, self._ctx.link_source)))
+        (default: the cached copy, as it is), plus missing and extra files, plus external links whose source is
+        gone or changed since it was added. An empty list means all is well; the list's ``problems`` says for
+        each path whether it is changed, missing, extra, or a changed or missing link (logged with ``verbose``).
+        """
+        folder, temporary = self._folder_to_verify(local_copy_path)
+        try:
+            view = self._view()
+            with progress(verbose, sum(e.size for e in view.values()), "verifying") as advance:
+                problems = verify_folder(folder, view, skip_hash=skip_hash, on_bytes=advance)
+            problems.update(verify_links(view, self._ctx.link_source))
+        finally:
+            if temporary:  # a copy with the files that could not be fetched left out: not worth keeping
+                self._ctx.cache.drop_version(folder.name)
+        if verbose:
+            for path, problem in sorted(problems.items()):
+                log.info("dataset %s: %s: %s", self.id, problem, path)
+        return Verification(problems)
+
+    def _folder_to_verify(self, local_copy_path: str | Path | None) -> tuple[Path, bool]:
+        """(folder, whether it is an incomplete copy made for this check)."""
+        if local_copy_path is not None:
+            folder = Path(local_copy_path)
+            if not folder.is_dir():
+                raise InvalidArgumentError(f"cannot verify {str(folder)!r}: not a folder; pass local_copy_path of "
+                                           "a folder holding the version's files")
+            return folder, False
+        record = self._require_final("verify the cached copy")
+        cached = self._ctx.cache.hit(cache_key(record, part=None, num_parts=None, files=None, soft=False))
+        if cached is not None:
+            return cached, False  # as it is: a changed file is reported here (a get would rebuild it)
+        # Build it, skipping what cannot be fetched (a changed link, a damaged object): those are reported.
+        folder = Path(self.get_local_copy(raise_on_error=False))
+        return folder, folder.name.endswith(INCOMPLETE_SUFFIX)
 
     # -- state and descriptive fields ------------------------------------------------------------
     def publish(self) -> None:

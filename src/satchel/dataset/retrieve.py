@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from satchel.catalog import VersionRecord
-from satchel.dataset.cache import SOFT_SUFFIX, remove_tree
+from satchel.dataset.cache import SOFT_SUFFIX, can_write_read_only_files, remove_tree
 from satchel.dataset.context import Context
 from satchel.dataset.fetch import FetchFailure, fetch_content
 from satchel.dataset.parts import check_part, select_part
@@ -21,6 +20,7 @@ from satchel.errors import InvalidArgumentError, TargetNotEmptyError
 from satchel.objects import hash_bytes
 
 log = logging.getLogger(__name__)
+INCOMPLETE_SUFFIX = ".incomplete"
 Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
 
 
@@ -72,23 +72,29 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
     check_part(part, num_parts)
     key = cache_key(record, part=part, num_parts=num_parts, files=files, soft=soft)
     found = ctx.cache.hit(key)
-    if found is not None:
-        return found
+    if found is not None and not can_write_read_only_files():
+        return found  # nobody here can have changed the read-only files: one stat
     with ctx.cache.lock(key):
         found = ctx.cache.hit(key)
         if found is not None:
-            return found
+            damage = ctx.cache.untouched(found, key)
+            if damage is None:
+                return found
+            log.warning("dataset %s: the cached copy %s was changed (%s); it is rebuilt", record.id, found, damage)
+            ctx.cache.drop_version(key)
         entries = selection(ctx.views.view(record), part, num_parts, files)
         build = ctx.cache.new_build()
         try:
             with ctx.cache.using_content():
                 failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
                                   progress=progress, build=build, soft=soft)
+                partial = f"{key}{INCOMPLETE_SUFFIX}"
+                ctx.cache.drop_version(partial)  # one partial copy per selection, replaced by the next attempt
                 if failures:
-                    key = f"{key}.incomplete-{uuid.uuid4().hex[:8]}"
+                    key = partial
                     log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
                                 len(failures), ctx.cache.version_dir(key))
-                folder = ctx.cache.publish(build, key)
+                folder = ctx.cache.publish(build, key, len(entries) - len({f.dataset_path for f in failures}))
         except BaseException:
             remove_tree(build)
             raise
