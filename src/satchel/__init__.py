@@ -4,7 +4,7 @@
 at import time; the first call resolves settings (see :mod:`satchel.config`).
 """
 
-from satchel.dataset import Dataset, FileEntry, configure
+from satchel.dataset import Dataset, FileEntry, check_store, configure
 from satchel.errors import (
     ConflictError,
     DatasetFinalizedError,
@@ -44,5 +44,6 @@ __all__ = [
     "StorageError",
     "TargetNotEmptyError",
     "__version__",
+    "check_store",
     "configure",
 ]

@@ -232,7 +232,10 @@ def test_stream_codec_round_trip() -> None:
     compressor = codec.stream_compressor(3)
     parts = [b"part-%d " % i * 50 for i in range(20)]
     frame = b"".join(compressor.compress(p) for p in parts) + compressor.flush()
-    assert codec.stream_decompressor().decompress(frame) == b"".join(parts)
+    chunks = [frame[i : i + 7] for i in range(0, len(frame), 7)]
+    assert b"".join(codec.stream_decode(Codec.ZSTD, chunks, 64)) == b"".join(parts)
+    assert max(map(len, codec.stream_decode(Codec.ZSTD, chunks, 64))) <= 64
+    assert b"".join(codec.stream_decode(Codec.RAW, [b"ab", b"c"], 64)) == b"abc"
     assert codec.decode(Codec.ZSTD, frame, sum(map(len, parts))) == b"".join(parts)
 
 

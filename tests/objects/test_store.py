@@ -16,7 +16,7 @@ from satchel.objects import codec
 from satchel.objects.codec import Codec
 from satchel.objects.hashing import hash_bytes, hash_file, is_content_hash
 from satchel.objects.manifest import Manifest, ManifestEntry, encode_manifest, manifest_key
-from satchel.objects.packs import PACK_MAGIC, Location, PackBuilder, index_key, pack_key
+from satchel.objects.packs import PACK_MAGIC, Location, PackBuilder, decode_index, encode_index, index_key, pack_key
 from satchel.objects.store import FORMAT_KEY, ObjectStore
 from satchel.storage import LocalStorage, MemoryStorage, RetryingStorage, Storage
 from satchel.storage.memory import forget_memory_store
@@ -182,14 +182,32 @@ def test_damaged_local_index_copy_is_refetched(storage: LocalStorage, tmp_path: 
     assert local_copy.read_bytes() == storage.get(index_key(pack_id))
 
 
-def test_damaged_stored_index_raises_integrity_error(storage: LocalStorage, tmp_path: Path) -> None:
-    locations = ObjectStore(storage, tmp_path / "w").write_pack(build([b"x" * 300], 3))
-    pack_id = next(iter(locations.values())).pack
-    storage.put(index_key(pack_id), b"SATCHIX1 but then nonsense")
-    with pytest.raises(IntegrityError) as info:
-        ObjectStore(storage, tmp_path / "r").index()
-    assert info.value.object_key == index_key(pack_id)
-    assert info.value.content_hash == pack_id
+def test_a_damaged_index_is_skipped_so_its_content_counts_as_not_stored(
+        storage: LocalStorage, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    writer = ObjectStore(storage, tmp_path / "w")
+    damaged = next(iter(writer.write_pack(build([b"x" * 300], 3)).values())).pack
+    good = writer.write_pack(build([b"y" * 300], 3))
+    storage.put(index_key(damaged), b"SATCHIX1 but then nonsense")
+    reader = ObjectStore(storage, tmp_path / "r")
+    assert reader.index() == good  # the damaged index does not block the rest
+    assert index_key(damaged) in caplog.text and "check --repair" in caplog.text
+    again = next(iter(reader.write_pack(build([b"x" * 300], 3)).values()))  # stored again, same pack id
+    assert again.pack == damaged and storage.get(index_key(damaged)).startswith(b"SATCHIX1 but")  # not overwritten
+
+
+def test_index_entries_outside_their_pack_and_indexes_without_pack_are_ignored(
+        storage: LocalStorage, tmp_path: Path) -> None:
+    writer = ObjectStore(storage, tmp_path / "w")
+    first = next(iter(writer.write_pack(build([b"a" * 300, b"b" * 400], None)).items()))
+    lost = writer.write_pack(build([b"c" * 300], None))
+    pack = first[1].pack
+    records = [(h, loc.offset, loc.length, loc.size, loc.codec) for h, loc in decode_index(
+        pack, storage.get(index_key(pack))).items()]
+    records[0] = (records[0][0], records[0][1], 10**15, 10**15, 0)  # far beyond the pack
+    storage.put(index_key(pack), encode_index(records))
+    storage.delete(pack_key(next(iter(lost.values())).pack))
+    index = ObjectStore(storage, tmp_path / "r").index()
+    assert len(index) == 1 and next(iter(index.values())).pack == pack
 
 
 # -- verified reads --------------------------------------------------------------------------------

@@ -512,6 +512,43 @@ def gc(storage: str | None, free: bool, as_json: bool, quiet: bool) -> None:
 
 
 @cli.command()
+@click.option("--storage", help="Store to check (default: the default storage).")
+@click.option("--read-data", is_flag=True, help="Also read every stored byte and check it against its hash.")
+@click.option("--repair", is_flag=True, help="Fix what can be fixed; what cannot is reported with what to do.")
+@output_options
+def check(storage: str | None, read_data: bool, repair: bool, as_json: bool, quiet: bool) -> None:
+    """Check a store: pack indexes, packs, the manifests of finalized versions (and every byte with --read-data).
+
+    --repair rebuilds or sets aside damaged indexes, drops damaged entries so that the next upload stores their
+    content again, stores damaged or missing content again from this machine's cache, and puts back manifests
+    from local copies. Exits with code 5 when problems are left.
+
+    \b
+    Example:
+      satchel check --read-data --repair
+    """
+    import dataclasses
+
+    from satchel import check_store
+
+    report = check_store(storage, read_data=read_data, repair=repair)
+    lines = []
+    for problem in report.problems:
+        lines.append(f"{'repaired' if problem.resolved else 'PROBLEM '}  {problem.kind}: {problem.key}: "
+                     f"{problem.detail}")
+        lines += [f"          needed by version {version}" + (f", file {path!r}" if path else "")
+                  for version, path in problem.affected]
+        lines += [f"          done: {action}" for action in problem.actions]
+    left = sum(1 for p in report.problems if not p.resolved)
+    lines.append(f"{report.store}: {report.packs} pack(s), {report.manifests} manifest(s), {report.entries} file "
+                 f"entries checked, {human_size(report.bytes_read)} read; "
+                 + (f"{left} problem(s) left" if left else "no problems left" if report.problems else "no problems"))
+    emit({**dataclasses.asdict(report), "ok": report.ok}, lines, as_json=as_json, quiet=quiet)
+    if not report.ok:
+        raise SystemExit(5)
+
+
+@cli.command()
 @click.argument("action", type=click.Choice(["show", "clear"]), default="show")
 @click.option("--id", "dataset_id", help="With clear: only this version's cached copies.")
 @output_options

@@ -1,7 +1,7 @@
 """The Dataset API: versions, parents merge, drafts, upload/finalize, squash, local cache."""
 
 from satchel.dataset.context import configure, get_context
-from satchel.dataset.dataset import Dataset
+from satchel.dataset.dataset import Dataset, check_store
 from satchel.dataset.view import FileEntry
 
-__all__ = ["Dataset", "FileEntry", "configure", "get_context"]
+__all__ = ["Dataset", "FileEntry", "check_store", "configure", "get_context"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
@@ -12,6 +13,7 @@ from satchel.dataset.context import Context
 from satchel.dataset.lifecycle import publish_manifest
 from satchel.errors import ConflictError, DatasetNotFoundError, InvalidArgumentError
 from satchel.objects import Manifest, ObjectStore
+from satchel.objects.check import CheckReport, check_store
 from satchel.objects.gc import GcReport, LiveSet, collect_garbage
 from satchel.objects.refs import delete_refs, read_refs, write_ref
 from satchel.storage import normalize_url
@@ -142,6 +144,30 @@ def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = Fal
     if not dry_run:
         write_missing_refs(ctx, store)
     return collect_garbage(store, lambda: live_set(ctx, url), dry_run=dry_run, grace_seconds=grace_seconds)
+
+
+def check(ctx: Context, storage_url: str | None = None, *, read_data: bool = False,
+          repair: bool = False) -> CheckReport:
+    """Check one store (default: the default storage) against the finalized versions of the catalog and of
+    the store's refs; with ``repair``, fix what can be fixed (content comes back from this machine's cache)."""
+    url = normalize_url(storage_url or ctx.default_storage_url)
+    store = ctx.store(url)
+    if repair:
+        write_missing_refs(ctx, store)
+    versions: dict[str, list[str]] = {}
+    for record in ctx.catalog.find_versions(statuses=FINAL_STATUSES):
+        if record.storage_url == url and record.manifest:
+            versions.setdefault(record.manifest, []).append(record.id)
+    for version_id, manifests in read_refs(store.storage).items():
+        for manifest_hash in manifests:
+            if version_id not in versions.setdefault(manifest_hash, []):
+                versions[manifest_hash].append(version_id)
+
+    def restore(content_hash: str) -> Path | None:
+        cached = Path(ctx.cache.content_file(content_hash))
+        return cached if cached.is_file() else None
+
+    return check_store(store, versions, read_data=read_data, repair=repair, restore=restore)
 
 
 def resolve_targets(ctx: Context, *, dataset_id: str | None, project: str | None, name: str | None,

@@ -38,11 +38,13 @@ class FetchFailure:
 
 
 
-def with_context(exc: IntegrityError, dataset_id: str, dataset_path: str) -> IntegrityError:
-    """The same integrity error, naming the dataset version and the file."""
+def with_context(exc: IntegrityError, dataset_id: str, dataset_path: str, store_url: str) -> IntegrityError:
+    """The same integrity error, naming the dataset version and the file, and what to do."""
     return type(exc)(
-        f"dataset {dataset_id}, file {dataset_path!r}: {exc}. The stored copy is damaged or gone; "
-        "upload the file again from a good copy (a new version), or restore the storage from backup",
+        f"dataset {dataset_id}, file {dataset_path!r}: {exc}. The stored copy is damaged or gone: run "
+        f"satchel.check_store({store_url!r}, repair=True) (CLI: satchel check --storage {store_url} --repair), which "
+        "restores it from a local copy if there is one; if it reports the content lost, add the file to any new "
+        "version and upload() it, and this version reads the new copy",
         object_key=exc.object_key,
         content_hash=exc.content_hash,
         dataset_id=dataset_id,
@@ -139,7 +141,32 @@ class Fetcher:
             raise
 
     def fetch_group(self, group: list[ManifestEntry]) -> None:
-        """Fetch small entries of one pack (coalesced range reads), one large entry, or one external link."""
+        """Fetch small entries of one pack (coalesced range reads), one large entry, or one external link.
+
+        When the stored copy the manifest points at is damaged or gone, another stored copy of the same content
+        (re-stored by ``satchel check --repair`` or by a later upload) is used if the store has one."""
+        try:
+            self._fetch_group(group)
+        except IntegrityError:
+            if len(group) == 1 and group[0].link:
+                raise
+            for entry in group:  # one by one: which failed, and is there another copy of it?
+                if not self.cache.has_content(entry.hash):
+                    self._fetch_one_somewhere(entry)
+
+    def _fetch_one_somewhere(self, entry: ManifestEntry) -> None:
+        try:
+            self._fetch_group([entry])
+        except IntegrityError:
+            found = self.store.alternative(entry.hash, entry.location)
+            if found is None:
+                raise
+            log.info("dataset %s: reading %s from its other stored copy in %s", self.dataset_id,
+                     self.paths_of[entry.hash][0], found.pack)
+            self._fetch_group([entry._replace(pack=found.pack, offset=found.offset, length=found.length,
+                                              codec=found.codec)])
+
+    def _fetch_group(self, group: list[ManifestEntry]) -> None:
         if len(group) == 1 and (group[0].size >= _LARGE or group[0].link):
             self.fetch_large(group[0])
             return
@@ -183,7 +210,7 @@ def fetch_content(
             fetcher.fetch_group(group)
         except IntegrityError as exc:
             path = next((paths_of[e.hash][0] for e in group if e.hash == exc.content_hash), paths_of[group[0].hash][0])
-            error = with_context(exc, dataset_id, path)
+            error = with_context(exc, dataset_id, path, store.url)
             if raise_on_error:
                 raise error from exc
             log.warning("%s", error)

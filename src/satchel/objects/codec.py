@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import threading
 import zipfile
+from collections.abc import Iterable, Iterator
 from enum import IntEnum
+from typing import IO, cast
 
 import zstandard
 
@@ -101,6 +103,41 @@ def worth_compressing(sample: bytes, level: int | None) -> bool:
     return len(_compressor(level).compress(sample[: 1 << 20])) < len(sample[: 1 << 20]) * _WORTH_IT
 
 
-def stream_decompressor() -> zstandard.ZstdDecompressionObj:
-    """An incremental zstd decompressor."""
-    return zstandard.ZstdDecompressor().decompressobj()
+MAX_ENTRY_SIZE = 1 << 50  # 1 PiB: a larger raw size in an index or manifest is damage, not data
+
+
+def max_stored_size(size: int) -> int:
+    """The most bytes a zstd frame of ``size`` raw bytes can take (zstd's compress bound, rounded up)."""
+    return size + (size >> 8) + (128 << 10)
+
+
+class _ChunkReader:
+    """A ``read(n)`` view of an iterator of byte chunks (what zstd's streaming reader consumes)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return b""
+            self._pending = chunk
+        if size < 0 or size >= len(self._pending):
+            out, self._pending = self._pending, b""
+        else:
+            out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+
+def stream_decode(codec: int, chunks: Iterable[bytes], out_chunk: int) -> Iterator[bytes]:
+    """The raw bytes of a stored entry streamed from ``chunks``, in pieces of at most ``out_chunk`` bytes for
+    zstd (so a frame that expands without bound is noticed piece by piece). Raises zstandard.ZstdError."""
+    if codec == Codec.RAW:
+        yield from chunks
+    elif codec == Codec.ZSTD:
+        reader = cast("IO[bytes]", _ChunkReader(chunks))  # read_to_iter only calls read()
+        yield from zstandard.ZstdDecompressor().read_to_iter(reader, read_size=out_chunk, write_size=out_chunk)
+    else:
+        raise zstandard.ZstdError(f"unknown codec {codec}")

@@ -30,6 +30,11 @@ class Location(NamedTuple):
     codec: int
 
 
+def fits(location: Location, pack_size: int) -> bool:
+    """Does ``location`` lie inside a pack of ``pack_size`` bytes (after its magic)?"""
+    return location.offset >= len(PACK_MAGIC) and location.offset + location.length <= pack_size
+
+
 def pack_key(pack_id: str) -> str:
     """Storage key of a pack."""
     return f"packs/{pack_id[:2]}/{pack_id}.pack"

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import zstandard
@@ -34,6 +35,7 @@ from satchel.objects.packs import (
     PackBuilder,
     decode_index,
     encode_index,
+    fits,
     index_key,
     pack_id_of_index_key,
     pack_key,
@@ -99,45 +101,94 @@ class ObjectStore:
 
     # -- index -----------------------------------------------------------------------------------
     def index(self) -> dict[str, Location]:
-        """hash -> Location of everything stored, refreshed from the storage listing."""
+        """hash -> Location of everything stored, refreshed from the storage listing.
+
+        An index that cannot be read, or whose pack is gone, is skipped (logged; ``satchel check`` reports and
+        repairs it), and entries that point outside their pack are dropped: their content counts as not
+        stored, so the next upload stores it again. One damaged index never blocks the store.
+        """
         self.check_format(create=False)
-        new_ids = []
+        sizes: dict[str, int] = {}
+        indexes: dict[str, int] = {}
         for info in self.storage.list("packs/"):
             pack_id = pack_id_of_index_key(info.key)
-            if pack_id and pack_id not in self._loaded:
-                new_ids.append(pack_id)
+            if pack_id is not None:
+                indexes[pack_id] = info.size
+            elif info.key.endswith(".pack"):
+                sizes[info.key.rsplit("/", 1)[-1][: -len(".pack")]] = info.size
+        new_ids = [p for p in indexes if p not in self._loaded]
+        load = partial(self._load_usable_index, sizes=sizes, index_sizes=indexes)
         if len(new_ids) > 1 and not self.storage.capabilities.local_path:
             # Object stores: one request per index, so fetch them concurrently.
             with ThreadPoolExecutor(max_workers=min(16, len(new_ids)), thread_name_prefix="satchel-index") as pool:
-                loaded = list(zip(new_ids, pool.map(self._load_index, new_ids), strict=True))
+                loaded = list(zip(new_ids, pool.map(load, new_ids), strict=True))
         else:
-            loaded = [(pack_id, self._load_index(pack_id)) for pack_id in new_ids]
+            loaded = [(pack_id, load(pack_id)) for pack_id in new_ids]
         for pack_id, records in loaded:
-            with self._lock:
-                for content_hash, location in records.items():
-                    self._index.setdefault(content_hash, location)
-                self._loaded.add(pack_id)
+            if records is not None:
+                self._remember(pack_id, records)
         return self._index
 
-    def _load_index(self, pack_id: str) -> dict[str, Location]:
+    def _load_usable_index(self, pack_id: str, *, sizes: dict[str, int],
+                           index_sizes: dict[str, int]) -> dict[str, Location] | None:
+        """The index's entries that lie inside its pack, or None when it cannot be used (logged)."""
+        if pack_id not in sizes:
+            log.warning("pack %s/%s is missing but its index is there: its content counts as not stored (see "
+                        "`satchel check --repair`)", self.url, pack_key(pack_id))
+            return None
+        try:
+            records = self._load_index(pack_id, index_sizes[pack_id])
+        except IntegrityError as exc:
+            log.warning("%s", exc)
+            return None
+        inside = {h: loc for h, loc in records.items() if fits(loc, sizes[pack_id])}
+        if len(inside) != len(records):
+            log.warning("pack index %s/%s has %d entries outside its pack: ignored (see `satchel check --repair`)",
+                        self.url, index_key(pack_id), len(records) - len(inside))
+        return inside
+
+    def _load_index(self, pack_id: str, size: int | None = None) -> dict[str, Location]:
+        """The decoded index of ``pack_id`` (the local copy when it has the listed ``size``)."""
         local = self.cache_dir / "index" / f"{pack_id}.idx"
-        if local.is_file():
-            try:
-                return decode_index(pack_id, local.read_bytes())
-            except ValueError:
-                log.warning("local copy of index %s is damaged; fetching it again", pack_id)
+        try:
+            data = local.read_bytes()
+            if size is None or len(data) == size:  # a repaired index has another size
+                return decode_index(pack_id, data)
+        except FileNotFoundError:
+            pass
+        except ValueError:
+            log.warning("local copy of index %s is damaged; fetching it again", pack_id)
         data = self.storage.get(index_key(pack_id))
         try:
             records = decode_index(pack_id, data)
         except ValueError as exc:
             raise IntegrityError(
-                f"pack index {self.url}/{index_key(pack_id)} is damaged ({exc}); the pack's content must be "
-                "uploaded again (run upload() for the affected dataset)",
+                f"pack index {self.url}/{index_key(pack_id)} is damaged ({exc}); its content counts as not stored. "
+                "Run satchel.check_store(repair=True) (CLI: satchel check --repair) to rebuild or set it aside",
                 object_key=index_key(pack_id),
                 content_hash=pack_id,
             ) from exc
         _write_local(local, data)
         return records
+
+    def alternative(self, content_hash: str, failed: Location) -> Location | None:
+        """Another stored location of ``content_hash`` than ``failed`` (after a repair or a later upload stored
+        it again), from a fresh listing of every usable index; None when there is none. For the failure path
+        only: it reads every index (local copies where they are current)."""
+        self.forget_index()
+        self.index()
+        with self._lock:
+            packs = sorted(self._loaded)
+        for pack_id in packs:
+            if pack_id == failed.pack:
+                continue
+            try:
+                found = self._load_index(pack_id).get(content_hash)
+            except (IntegrityError, StorageNotFoundError):
+                continue
+            if found is not None:
+                return found
+        return None
 
     def forget_index(self) -> None:
         """Drop what this process knows of the index (after packs were deleted); the next index() relists."""
@@ -218,6 +269,16 @@ class ObjectStore:
         return content_hash, location
 
     # -- reads -----------------------------------------------------------------------------------
+    def _check_plausible(self, content_hash: str, location: Location) -> None:
+        """IntegrityError (before anything is read or allocated) for a location no real entry can have."""
+        bound = location.size if location.codec == codec.Codec.RAW else codec.max_stored_size(location.size)
+        if location.length > bound or location.offset < len(PACK_MAGIC) or location.size > codec.MAX_ENTRY_SIZE:
+            key = pack_key(location.pack)
+            raise IntegrityError(
+                f"object {content_hash} in {self.url}/{key} has an impossible location (offset {location.offset}, "
+                f"{location.length} bytes stored for {location.size}); the manifest or index naming it is damaged",
+                object_key=key, content_hash=content_hash)
+
     def _fetch(self, pack_id: str, start: int, length: int, content_hash: str) -> bytes:
         key = pack_key(pack_id)
         try:
@@ -252,6 +313,7 @@ class ObjectStore:
 
     def read(self, content_hash: str, location: Location) -> bytes:
         """Return the verified raw bytes of one entry."""
+        self._check_plausible(content_hash, location)
         payload = self._fetch(location.pack, location.offset, location.length, content_hash)
         return self._verified(content_hash, location, payload)
 
@@ -259,6 +321,7 @@ class ObjectStore:
         """Yield (hash, verified bytes) for small entries, coalescing neighbouring ranges of a pack."""
         by_pack: dict[str, list[tuple[str, Location]]] = {}
         for content_hash, location in items:
+            self._check_plausible(content_hash, location)
             by_pack.setdefault(location.pack, []).append((content_hash, location))
         for pack_id, group in by_pack.items():
             group.sort(key=lambda item: item[1].offset)
@@ -274,16 +337,18 @@ class ObjectStore:
     def read_to_file(self, content_hash: str, location: Location, dest: Path) -> None:
         """Stream one (large) entry into ``dest``, verifying it; ``dest`` is removed on failure."""
         key = pack_key(location.pack)
+        self._check_plausible(content_hash, location)
         hasher = new_hasher()
-        decompressor = codec.stream_decompressor() if location.codec == codec.Codec.ZSTD else None
         written = 0
         try:
             with open(dest, "wb") as out:
                 chunks = self.storage.iter_range(key, location.offset, location.length, _STREAM_CHUNK)
-                for chunk in chunks:
-                    data = decompressor.decompress(chunk) if decompressor else chunk
-                    hasher.update(data)
+                for data in codec.stream_decode(location.codec, chunks, _STREAM_CHUNK):
                     written += len(data)
+                    if written > location.size:  # a zstd bomb, or a damaged frame: stop before the disk fills
+                        raise IntegrityError(f"object {content_hash} in {self.url}/{key} decodes to more than its "
+                                             f"{location.size} bytes", object_key=key, content_hash=content_hash)
+                    hasher.update(data)
                     out.write(data)
         except StorageNotFoundError as exc:
             dest.unlink(missing_ok=True)

@@ -125,8 +125,11 @@ class LocalStorage(Storage):
     def get_range(self, key: str, start: int, length: int) -> bytes:
         try:
             with open(self.path_of(key), "rb") as handle:
+                available = os.fstat(handle.fileno()).st_size - start  # never allocate past the end
+                if available <= 0 or length <= 0:
+                    return b""
                 handle.seek(start)
-                return handle.read(length)
+                return handle.read(min(length, available))
         except OSError as exc:
             raise self._error(exc, key) from exc
 

@@ -1,0 +1,388 @@
+"""Checking a store and repairing it (``satchel check [--read-data] [--repair]``), as ``restic check`` does.
+
+Checked: every pack index parses, has its pack, and points inside it; every live manifest (the caller's, plus
+the store's refs) exists, matches its hash, decodes, and every stored file it lists is in the index of the pack
+it names, at the place it names. With ``read_data``: every pack's bytes match its id and every index entry
+decodes to its content hash.
+
+Repairs (each one reported):
+
+* a damaged index is rebuilt from the live manifests' entries that point into its pack (each one read and
+  verified first), or set aside under ``damaged/`` when none does;
+* index entries that point outside their pack, or whose bytes are damaged, are dropped from the index (the old
+  index is set aside), so their content counts as not stored: the next upload of that content stores it again,
+  and readers use that new copy (a reader falls back to any other stored copy when the one its manifest names
+  is damaged);
+* content that is damaged or gone is stored again at once when ``restore`` finds a good local copy (the local
+  cache); otherwise it is reported lost, with the versions and files that need it;
+* a missing or damaged manifest is put back from this machine's verified local copy when there is one;
+* a pack without index that no live manifest uses and older than a day (an upload killed between the two) is
+  deleted.
+Repairs never delete the only copy of anything a live manifest points at.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zstandard
+
+from satchel.errors import StorageNotFoundError
+from satchel.objects import codec
+from satchel.objects.hashing import hash_bytes, hash_file, new_hasher
+from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, manifest_key
+from satchel.objects.packs import (
+    Location,
+    decode_index,
+    encode_index,
+    fits,
+    index_key,
+    pack_id_of_index_key,
+    pack_key,
+)
+from satchel.objects.store import ObjectStore
+
+log = logging.getLogger(__name__)
+ORPHAN_AGE_SECONDS = 24 * 3600.0
+_WHOLE_PACK = 128 << 20
+_SHOWN = 5
+_LOST = "(it is lost from this store)"
+
+Restore = Callable[[str], Path | None]
+"""Given a content hash, a local file that may hold its bytes (it is verified before use), or None."""
+
+
+@dataclass
+class Problem:
+    """One thing found wrong. ``affected``: (version id, dataset path) pairs that need it (the first few).
+    ``actions``: what the repair did; ``resolved``: nothing is left to do (else ``detail`` says what to do)."""
+
+    kind: str
+    key: str
+    detail: str
+    affected: list[tuple[str, str]] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    resolved: bool = False
+
+    def done(self, action: str) -> None:
+        """Record a repair that resolves the problem (unless content was found lost)."""
+        self.actions.append(action)
+        self.resolved = not self.detail.endswith(_LOST)
+
+
+@dataclass
+class CheckReport:
+    """What a check saw and found."""
+
+    store: str
+    packs: int = 0
+    manifests: int = 0
+    entries: int = 0
+    bytes_read: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong, or everything found was repaired."""
+        return all(p.resolved for p in self.problems)
+
+
+@dataclass
+class _Live:
+    """Live manifests, decoded, and where their entries point."""
+
+    versions: dict[str, list[str]]
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+    users: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # (pack, hash) -> uses
+
+    def uses(self, pack: str, content_hash: str) -> list[tuple[str, str]]:
+        return self.users.get((pack, content_hash), [])[:_SHOWN]
+
+    def entries_in(self, pack: str) -> dict[str, ManifestEntry]:
+        return {e.hash: e for m in self.manifests.values() for e in m.entries.values() if e.pack == pack}
+
+
+class Checker:
+    """One check (and repair) of one store."""
+
+    def __init__(self, store: ObjectStore, versions: dict[str, list[str]], *, read_data: bool, repair: bool,
+                 restore: Restore) -> None:
+        self.store = store
+        self.storage = store.storage
+        self.read_data = read_data
+        self.repair = repair
+        self.restore = restore
+        self.report = CheckReport(store.url)
+        self.live = _Live(versions)
+        self.indexes: dict[str, dict[str, Location]] = {}
+        self.restored: set[str] = set()
+        self.lost: set[str] = set()
+        self.flagged: set[tuple[str, str]] = set()  # (pack, hash or "*") already reported
+
+    def problem(self, kind: str, key: str, detail: str, affected: list[tuple[str, str]] | None = None) -> Problem:
+        found = Problem(kind, key, detail, affected or [])
+        self.report.problems.append(found)
+        log.warning("%s: %s %s: %s", self.store.url, kind, key, detail)
+        return found
+
+    # -- the walk ------------------------------------------------------------------------------------
+    def run(self) -> CheckReport:
+        self.store.check_format(create=False)
+        self._load_manifests()
+        packs, indexes = self._listing()
+        self.report.packs = len(packs)
+        for pack_id in sorted(indexes):
+            self._check_index(pack_id, packs.get(pack_id))
+        for pack_id in sorted(set(packs) - set(indexes)):
+            self._check_orphan(pack_id, packs[pack_id])
+        self._check_manifest_entries()
+        if self.repair:
+            self.store.forget_index()
+        return self.report
+
+    def _listing(self) -> tuple[dict[str, tuple[int, float | None]], dict[str, int]]:
+        packs: dict[str, tuple[int, float | None]] = {}
+        indexes: dict[str, int] = {}
+        for info in self.storage.list("packs/"):
+            pack_id = pack_id_of_index_key(info.key)
+            if pack_id is not None:
+                indexes[pack_id] = info.size
+            elif info.key.endswith(".pack"):
+                packs[info.key.rsplit("/", 1)[-1][: -len(".pack")]] = (info.size, info.modified)
+        return packs, indexes
+
+    def _load_manifests(self) -> None:
+        for manifest_hash, versions in sorted(self.live.versions.items()):
+            manifest = self._manifest(manifest_hash, versions)
+            if manifest is None:
+                continue
+            self.live.manifests[manifest_hash] = manifest
+            for path, entry in manifest.entries.items():
+                if entry.pack and not entry.link:
+                    self.live.users.setdefault((entry.pack, entry.hash), []).append((versions[0], path))
+        self.report.manifests = len(self.live.manifests)
+        self.report.entries = sum(len(m.entries) for m in self.live.manifests.values())
+
+    def _manifest(self, manifest_hash: str, versions: list[str]) -> Manifest | None:
+        key = manifest_key(manifest_hash)
+        affected = [(v, "") for v in versions[:_SHOWN]]
+        try:
+            data = self.storage.get(key)
+        except StorageNotFoundError:
+            found = self.problem("missing manifest", key, "the manifest of a finalized version is gone", affected)
+            return self._restore_manifest(manifest_hash, found)
+        self.report.bytes_read += len(data)
+        if hash_bytes(data) != manifest_hash:
+            found = self.problem("damaged manifest", key, "the manifest does not match its hash", affected)
+            return self._restore_manifest(manifest_hash, found)
+        try:
+            return decode_manifest(data)
+        except ValueError as exc:
+            self.problem("unreadable manifest", key, f"{exc}; it matches its hash, so it was written this way: "
+                         "delete the versions that use it", affected)
+            return None
+
+    def _restore_manifest(self, manifest_hash: str, found: Problem) -> Manifest | None:
+        local = self.store.cache_dir / "manifests" / manifest_hash
+        data = local.read_bytes() if local.is_file() else None
+        if data is None or hash_bytes(data) != manifest_hash:
+            found.detail += "; no good local copy on this machine: restore it from a backup, or delete the versions"
+            return None
+        try:
+            manifest = decode_manifest(data)
+        except ValueError:
+            return None
+        if self.repair:
+            self.storage.put(manifest_key(manifest_hash), data)
+            found.done("put back from this machine's local copy")
+        else:
+            found.detail += "; --repair puts back this machine's local copy"
+        return manifest
+
+    # -- indexes and packs -----------------------------------------------------------------------------
+    def _check_index(self, pack_id: str, pack: tuple[int, float | None] | None) -> None:
+        key = index_key(pack_id)
+        try:
+            records = decode_index(pack_id, self.storage.get(key))
+        except StorageNotFoundError:
+            return  # deleted meanwhile (a collection)
+        except ValueError as exc:
+            self._rebuild_index(pack_id, pack, f"the index cannot be read ({exc})")
+            return
+        if pack is None:
+            self.flagged.add((pack_id, "*"))
+            found = self.problem("missing pack", pack_key(pack_id), f"the pack of index {key} is gone",
+                                 self._uses(pack_id, records))
+            self._drop_entries(pack_id, records, set(records), found, "its pack is gone")
+            return
+        outside = {h for h, loc in records.items() if not fits(loc, pack[0])}
+        self.flagged.update((pack_id, h) for h in outside)
+        if outside:
+            found = self.problem("entries outside their pack", key, f"{len(outside)} index entries point past the "
+                                 f"end of {pack_key(pack_id)}", self._uses(pack_id, records, outside))
+            self._drop_entries(pack_id, records, outside, found, "they point outside the pack")
+            records = {h: loc for h, loc in records.items() if h not in outside}
+        if self.read_data and records:
+            damaged = self._damaged_entries(pack_id, pack[0], records)
+            self.flagged.update((pack_id, h) for h in damaged)
+            if damaged:
+                found = self.problem("damaged content", pack_key(pack_id), f"{len(damaged)} entries of the pack do "
+                                     "not match their hash", self._uses(pack_id, records, damaged))
+                self._drop_entries(pack_id, records, damaged, found, "their bytes are damaged")
+                records = {h: loc for h, loc in records.items() if h not in damaged}
+        self.indexes[pack_id] = records
+
+    def _uses(self, pack_id: str, records: dict[str, Location], hashes: set[str] | None = None
+              ) -> list[tuple[str, str]]:
+        chosen = records if hashes is None else hashes
+        return [use for h in chosen for use in self.live.uses(pack_id, h)][:_SHOWN]
+
+    def _damaged_entries(self, pack_id: str, size: int, records: dict[str, Location]) -> set[str]:
+        """Hashes whose stored bytes do not decode to them."""
+        if size > _WHOLE_PACK:
+            return {h for h, loc in records.items() if not self._stream_ok(h, loc)}
+        data = self.storage.get(pack_key(pack_id))
+        self.report.bytes_read += len(data)
+        return {h for h, loc in records.items() if not self._entry_ok(h, loc, data[loc.offset:loc.offset + loc.length])}
+
+    @staticmethod
+    def _entry_ok(content_hash: str, location: Location, payload: bytes) -> bool:
+        try:
+            data = codec.decode(location.codec, payload, location.size)
+        except ValueError:
+            return False
+        return len(data) == location.size and hash_bytes(data) == content_hash
+
+    def _stream_ok(self, content_hash: str, location: Location) -> bool:
+        hasher, written = new_hasher(), 0
+        try:
+            chunks = self.storage.iter_range(pack_key(location.pack), location.offset, location.length)
+            for data in codec.stream_decode(location.codec, chunks, 8 << 20):
+                written += len(data)
+                if written > location.size:
+                    return False
+                hasher.update(data)
+        except (zstandard.ZstdError, StorageNotFoundError) as exc:  # a storage outage is not damage: it raises
+            log.debug("entry %s of %s: %s", content_hash, location.pack, exc)
+            return False
+        self.report.bytes_read += location.length
+        return written == location.size and hasher.hexdigest() == content_hash
+
+    def _rebuild_index(self, pack_id: str, pack: tuple[int, float | None] | None, why: str) -> None:
+        key = index_key(pack_id)
+        wanted = self.live.entries_in(pack_id)
+        self.flagged.add((pack_id, "*"))
+        found = self.problem("damaged index", key, why, [use for h in wanted for use in
+                                                        self.live.uses(pack_id, h)][:_SHOWN])
+        good = {h: e.location for h, e in wanted.items()
+                if pack is not None and fits(e.location, pack[0]) and self._stream_ok(h, e.location)}
+        if not self.repair:
+            found.detail += (f"; --repair rebuilds it from the {len(good)} manifest entries that point into the "
+                             "pack" if good else "; --repair sets it aside")
+            return
+        self._set_aside(key)
+        for content_hash in sorted(set(wanted) - set(good)):
+            self._restore_content(content_hash, found)
+        if good:
+            self.storage.put(key, encode_index([(h, loc.offset, loc.length, loc.size, loc.codec)
+                                                for h, loc in sorted(good.items())]))
+            found.done(f"rebuilt from {len(good)} verified manifest entries (the old index is in damaged/)")
+            self.indexes[pack_id] = good
+        else:
+            found.done("set aside in damaged/: nothing usable points into its pack")
+
+    def _drop_entries(self, pack_id: str, records: dict[str, Location], bad: set[str], found: Problem,
+                      why: str) -> None:
+        if not self.repair:
+            found.detail += f"; --repair drops them from the index ({why}) and stores again what it can"
+            return
+        key = index_key(pack_id)
+        self._set_aside(key)
+        kept = [(h, loc.offset, loc.length, loc.size, loc.codec) for h, loc in sorted(records.items()) if h not in bad]
+        if kept:
+            self.storage.put(key, encode_index(kept))
+        else:
+            self._set_aside(pack_key(pack_id))  # nothing usable left in it (and restoring may reuse its id)
+        for content_hash in sorted(bad):
+            if self.live.uses(pack_id, content_hash):
+                self._restore_content(content_hash, found)
+        found.done(f"dropped {len(bad)} entries from the index (the old index is in damaged/)")
+
+    def _restore_content(self, content_hash: str, found: Problem) -> None:
+        """Store ``content_hash`` again from a verified local copy, else record it lost."""
+        if content_hash in self.restored | self.lost:
+            return
+        source = self.restore(content_hash)
+        if source is not None and source.is_file() and hash_file(str(source))[0] == content_hash:
+            with open(source, "rb") as handle:
+                stored, _ = self.store.write_stream(iter(lambda: handle.read(8 << 20), b""), codec.ZSTD_LEVEL)
+            if stored == content_hash:
+                self.restored.add(content_hash)
+                found.actions.append(f"stored {content_hash[:16]} again from a local copy")
+                return
+        self.lost.add(content_hash)
+        found.detail += (f"; content {content_hash[:16]} has no good copy here: add the file to any new version and "
+                         f"upload() it, and the versions that need it read the new copy {_LOST}")
+
+    def _set_aside(self, key: str) -> None:
+        """Move an object to ``damaged/<key>`` (kept for inspection, out of every reader's way)."""
+        try:
+            data = self.storage.get(key)
+        except StorageNotFoundError:
+            return
+        self.storage.put(f"damaged/{key}.{int(time.time())}", data)
+        self.storage.delete(key)
+
+    def _check_orphan(self, pack_id: str, pack: tuple[int, float | None]) -> None:
+        size, modified = pack
+        wanted = self.live.entries_in(pack_id)
+        if not wanted and modified is not None and modified > time.time() - ORPHAN_AGE_SECONDS:
+            return  # an upload in flight writes the pack before its index
+        self._rebuild_index(pack_id, pack, "the pack has no index") if wanted else self._orphan(pack_id, size)
+
+    def _orphan(self, pack_id: str, size: int) -> None:
+        found = self.problem("pack without index", pack_key(pack_id), f"{size} bytes nothing refers to (an upload "
+                             "killed between a pack and its index)")
+        if self.repair:
+            self.storage.delete(pack_key(pack_id))
+            found.done("deleted")
+        else:
+            found.detail += "; --repair deletes it"
+
+    # -- manifests against indexes -----------------------------------------------------------------------
+    def _check_manifest_entries(self) -> None:
+        missing: dict[str, list[tuple[str, str]]] = {}
+        for manifest_hash, manifest in self.live.manifests.items():
+            version = self.live.versions[manifest_hash][0]
+            for path, entry in manifest.entries.items():
+                if entry.link or not entry.pack or {(entry.pack, "*"), (entry.pack, entry.hash)} & self.flagged:
+                    continue
+                if self.indexes.get(entry.pack, {}).get(entry.hash) != entry.location:
+                    missing.setdefault(entry.hash, []).append((version, path))
+        elsewhere = {h for records in self.indexes.values() for h in records} | self.restored | self.lost
+        for content_hash, uses in sorted(missing.items()):
+            if content_hash in elsewhere:
+                continue  # readers fall back to the other stored copy (or it was reported already)
+            found = self.problem("content not stored", content_hash, "a finalized version's file is in no index",
+                                 uses[:_SHOWN])
+            if self.repair:
+                self._restore_content(content_hash, found)
+                found.done("looked for a local copy")
+            else:
+                found.detail += "; --repair stores it again from a local copy if there is one"
+
+
+def check_store(store: ObjectStore, versions: dict[str, list[str]], *, read_data: bool = False,
+                repair: bool = False, restore: Restore = lambda _h: None) -> CheckReport:
+    """Check ``store`` (and repair it with ``repair``). ``versions``: manifest hash -> ids of the finalized
+    versions using it (the caller's catalog and the store's refs)."""
+    return Checker(store, versions, read_data=read_data, repair=repair, restore=restore).run()
+
+
+def unresolved(report: CheckReport) -> Iterator[Problem]:
+    """Problems not (fully) repaired."""
+    return (p for p in report.problems if not p.resolved)
