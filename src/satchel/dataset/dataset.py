@@ -497,7 +497,9 @@ class Dataset(DatasetManagement):
         """Copy the version's view (or one part) into ``target_folder`` as writable files.
 
         A non-empty target raises TargetNotEmptyError (returns None with ``raise_on_error=False``) unless
-        ``overwrite=True``, which deletes the target's contents first.
+        ``overwrite=True``, which replaces its contents once the new copy is complete (built in a hidden folder
+        inside it): if fetching fails, the folder is left as it was. A target that is, contains or lies inside the
+        satchel home, the cache or a local storage folder is refused (InvalidArgumentError).
         """
         record = self._require_final("get a mutable copy")
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from satchel.catalog import VersionRecord
 from satchel.dataset.cache import SOFT_SUFFIX, can_write_read_only_files, remove_tree
@@ -102,30 +104,75 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
     return folder
 
 
+INCOMING = ".satchel-incoming-"
+TRASH = ".satchel-trash-"
+
+
+def check_target_outside_satchel(ctx: Context, target: Path) -> None:
+    """InvalidArgumentError when ``target`` is, contains or lies inside the satchel home, the cache or a local
+    storage folder of the catalog: a writable copy there would delete or corrupt satchel's own files."""
+    real = Path(os.path.realpath(target))
+    protected = {"the satchel home (SATCHEL_HOME)": ctx.settings.home, "the cache": ctx.settings.cache_dir}
+    urls = {ctx.default_storage_url} | {r.storage_url for r in ctx.catalog.find_versions() if r.storage_url}
+    for url in sorted(urls):
+        if url.startswith("file://"):
+            protected[f"the storage {url}"] = Path(unquote(urlparse(url).path))
+    for name, folder in protected.items():
+        place = Path(os.path.realpath(folder))
+        relation = "is" if real == place else "contains" if place.is_relative_to(real) else \
+            "lies inside" if real.is_relative_to(place) else None
+        if relation:
+            raise InvalidArgumentError(
+                f"target_folder {str(target)!r} {relation} {name} ({place}); a writable copy there would delete or "
+                "corrupt satchel's own files. Choose a folder outside it")
+
+
 def prepare_target(target: Path, overwrite: bool) -> None:
-    """Make sure ``target`` is an empty folder; clear it only with ``overwrite``."""
+    """Make sure ``target`` is a folder that may be filled: empty, or ``overwrite`` (its contents are replaced
+    only once the new copy is complete). Leftovers of an interrupted copy are removed."""
     if target.exists() and not target.is_dir():
         raise TargetNotEmptyError(f"{target} is a file, not a folder; choose a folder path", target=str(target))
-    if target.is_dir() and any(target.iterdir()):
-        if not overwrite:
+    if target.is_dir():
+        for child in target.iterdir():
+            if child.name.startswith((INCOMING, TRASH)) and child.is_dir() and not child.is_symlink():
+                remove_tree(child)  # an earlier copy into this folder was interrupted
+        if any(target.iterdir()) and not overwrite:
             raise TargetNotEmptyError(
-                f"{target} is not empty; pass overwrite=True to delete its contents first, or choose an "
-                "empty folder",
+                f"{target} is not empty; pass overwrite=True to replace its contents, or choose an empty folder",
                 target=str(target),
             )
-        for child in target.iterdir():
-            if child.is_dir() and not child.is_symlink():
-                remove_tree(child)
-            else:
-                child.unlink()
     target.mkdir(parents=True, exist_ok=True)
 
 
 def mutable_copy(ctx: Context, record: VersionRecord, target: Path, *, overwrite: bool, part: int | None,
                  num_parts: int | None, raise_on_error: bool, max_workers: int, progress: Progress) -> Path:
-    """Write real, writable copies of a selection of ``record`` into ``target``."""
+    """Write real, writable copies of a selection of ``record`` into ``target``.
+
+    The copy is built in a hidden folder inside ``target`` (same filesystem, works for a mount point) and
+    swapped in only when complete: on any failure the folder's previous contents are untouched.
+    """
+    check_target_outside_satchel(ctx, target)
     entries = selection(ctx.views.view(record), part, num_parts, None)
     prepare_target(target, overwrite)
+    incoming = target / f"{INCOMING}{uuid.uuid4().hex[:12]}"
+    incoming.mkdir()
+    try:
+        skipped = _copy_into(ctx, record, entries, incoming, max_workers=max_workers, raise_on_error=raise_on_error,
+                             progress=progress)
+        _swap_in(target, incoming)
+    except BaseException:
+        remove_tree(incoming)
+        raise
+    if skipped:
+        log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
+                    len(skipped), target)
+    ctx.cache.evict(keep=set())
+    return target
+
+
+def _copy_into(ctx: Context, record: VersionRecord, entries: View, folder: Path, *, max_workers: int,
+               raise_on_error: bool, progress: Progress) -> set[str]:
+    """Fetch and copy ``entries`` into ``folder``; return the paths skipped (``raise_on_error=False``)."""
     with ctx.cache.using_content():
         failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
                           progress=progress)
@@ -134,14 +181,33 @@ def mutable_copy(ctx: Context, record: VersionRecord, target: Path, *, overwrite
         for path, entry in entries.items():
             if path in skipped:
                 continue
-            destination = target / path
+            destination = folder / path
             if destination.parent not in made:
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 made.add(destination.parent)
             shutil.copyfile(ctx.cache.content_file(entry.hash), destination)
             os.chmod(destination, 0o644)
-    if skipped:
-        log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
-                    len(skipped), target)
-    ctx.cache.evict(keep=set())
-    return target
+    return skipped
+
+
+def _swap_in(target: Path, incoming: Path) -> None:
+    """Replace the contents of ``target`` (but ``incoming``) with those of ``incoming``, by renames."""
+    trash = target / f"{TRASH}{uuid.uuid4().hex[:12]}"
+    old = [child for child in target.iterdir() if child != incoming]
+    if old:
+        trash.mkdir()
+        moved: list[Path] = []
+        try:
+            for child in old:
+                child.rename(trash / child.name)
+                moved.append(child)
+        except OSError:
+            for child in moved:  # put back what was moved; the new copy is dropped by the caller
+                (trash / child.name).rename(child)
+            trash.rmdir()
+            raise
+    for child in list(incoming.iterdir()):
+        child.rename(target / child.name)
+    incoming.rmdir()
+    if old:
+        remove_tree(trash)

@@ -1,0 +1,78 @@
+"""get_mutable_local_copy(overwrite=True) fetches before it deletes, and never points at satchel's own files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import satchel
+from satchel import Dataset, IntegrityError, InvalidArgumentError, TargetNotEmptyError
+from satchel.dataset.context import get_context
+from tests.conftest import make_version, read_tree, write_tree
+
+
+def damaged_version(home: Path, tmp_path: Path) -> Dataset:
+    ds = make_version(tmp_path / "src", {"a.txt": "alpha", "b.bin": os.urandom(3000)})
+    for pack in (home / "storage/packs").rglob("*.pack"):
+        pack.unlink()
+    satchel.configure(home=home, cache_dir=tmp_path / "empty-cache")
+    return Dataset.get(dataset_id=ds.id)
+
+
+def test_a_failed_overwrite_leaves_the_target_as_it_was(home: Path, tmp_path: Path) -> None:
+    ds = damaged_version(home, tmp_path)
+    target = tmp_path / "work"
+    mine = {"notes.txt": b"my work", "sub/model.pt": b"weights"}
+    write_tree(target, mine)
+    inode = target.stat().st_ino
+    with pytest.raises(IntegrityError):
+        ds.get_mutable_local_copy(target, overwrite=True)
+    assert read_tree(target) == mine and target.stat().st_ino == inode
+    assert sorted(os.listdir(target)) == ["notes.txt", "sub"]  # no hidden leftovers either
+
+
+def test_overwrite_replaces_the_contents_of_the_same_folder(home: Path, tmp_path: Path) -> None:
+    ds = make_version(tmp_path / "src", {"a.txt": "alpha", "dir/b.txt": "bravo"})
+    target = tmp_path / "work"
+    write_tree(target, {"old.txt": "old", "dir/old.txt": "old"})
+    inode = target.stat().st_ino
+    (target / ".satchel-incoming-0123456789ab").mkdir()  # left by an interrupted copy
+    assert ds.get_mutable_local_copy(target, overwrite=True) == str(target)
+    assert read_tree(target) == {"a.txt": b"alpha", "dir/b.txt": b"bravo"} and target.stat().st_ino == inode
+    assert sorted(os.listdir(target)) == ["a.txt", "dir"]
+
+
+def test_a_non_empty_target_is_refused_before_anything_is_fetched(home: Path, tmp_path: Path) -> None:
+    ds = damaged_version(home, tmp_path)
+    write_tree(tmp_path / "work", {"mine.txt": "mine"})
+    with pytest.raises(TargetNotEmptyError, match="overwrite=True"):
+        ds.get_mutable_local_copy(tmp_path / "work")
+    assert ds.get_mutable_local_copy(tmp_path / "work", raise_on_error=False) is None
+
+
+@pytest.mark.parametrize("where", ["home", "inside-cache", "cache", "inside-storage", "storage", "contains-home",
+                                   "other-storage"])
+def test_targets_in_or_around_satchel_files_are_refused(home: Path, tmp_path: Path, where: str) -> None:
+    ds = make_version(tmp_path / "src", {"a.txt": "alpha"})
+    elsewhere = make_version(tmp_path / "src2", {"b.txt": "bravo"}, name="other",
+                             output_uri=str(tmp_path / "other-store"))
+    settings = get_context().settings
+    target = {"home": home, "inside-cache": settings.cache_dir / "versions", "cache": settings.cache_dir,
+              "inside-storage": home / "storage" / "packs", "storage": home / "storage", "contains-home": tmp_path,
+              "other-storage": tmp_path / "other-store" / "sub"}[where]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(InvalidArgumentError, match="satchel's own files"):
+        ds.get_mutable_local_copy(target, overwrite=True)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert read_tree(Path(Dataset.get(dataset_id=elsewhere.id).get_local_copy())) == {"b.txt": b"bravo"}
+
+
+def test_a_symlink_to_the_home_is_refused_too(home: Path, tmp_path: Path) -> None:
+    ds = make_version(tmp_path / "src", {"a.txt": "alpha"})
+    link = tmp_path / "innocent"
+    link.symlink_to(home / "storage")
+    with pytest.raises(InvalidArgumentError):
+        ds.get_mutable_local_copy(link, overwrite=True)
+    assert (home / "storage" / "satchel-store.json").is_file()
