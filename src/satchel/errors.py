@@ -15,6 +15,7 @@ One root, specific leaves; each leaf also subclasses the built-in a caller would
     ├── ConflictError (RuntimeError)             a name/version already taken, a concurrent finalize
     ├── SourceFileError (OSError)                a local file vanished or changed while satchel read it
     ├── TargetNotEmptyError (FileExistsError)    a writable copy into a non-empty folder
+    ├── PathTooLongError (OSError)               a dataset path does not fit under the local folder
     ├── IntegrityError                           stored bytes do not match their hash
     │   └── ObjectMissingError                   a stored object the catalog refers to is gone
     ├── ExternalLinkError (OSError)              an external link's source changed or vanished
@@ -30,6 +31,8 @@ so code written for it keeps catching them.
 """
 
 from __future__ import annotations
+
+import errno
 
 
 class SatchelError(Exception):
@@ -111,6 +114,19 @@ class TargetNotEmptyError(SatchelError, FileExistsError):
     def __init__(self, message: str, *, target: str) -> None:
         super().__init__(message)
         self.target = target
+
+
+class PathTooLongError(SatchelError, OSError):
+    """A dataset path is too long for the local folder it would be written under (the filesystem's limits on a
+    path and on one name)."""
+
+    def __init__(self, message: str, *, dataset_path: str, folder: str) -> None:
+        super().__init__(errno.ENAMETOOLONG, message)
+        self.dataset_path = dataset_path
+        self.folder = folder
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class IntegrityError(SatchelError):

@@ -18,7 +18,7 @@ from satchel.dataset.fetch import FetchFailure, fetch_content
 from satchel.dataset.parts import check_part, select_part
 from satchel.dataset.paths import select_dataset_paths
 from satchel.dataset.view import View
-from satchel.errors import InvalidArgumentError, TargetNotEmptyError
+from satchel.errors import InvalidArgumentError, PathTooLongError, TargetNotEmptyError
 from satchel.objects import hash_bytes
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,29 @@ def selection(view: View, part: int | None, num_parts: int | None, files: list[s
     return {p: chosen[p] for p in sorted(picked)}
 
 
+def check_path_lengths(entries: View, folder: Path) -> None:
+    """PathTooLongError, before anything is written, when a path of ``entries`` cannot be created under
+    ``folder`` (longer than the system's path limit, or a name longer than the filesystem's)."""
+    if not entries:
+        return
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    name_max = os.pathconf(existing, "PC_NAME_MAX")
+    path_max = os.pathconf(existing, "PC_PATH_MAX")
+    room = path_max - len(os.fsencode(str(folder))) - 2
+    if len(max(entries, key=len)) * 4 <= min(name_max, room):
+        return  # even four bytes per character fit: nothing to measure
+    for path in entries:
+        encoded = os.fsencode(path)
+        longest = max(map(len, encoded.split(b"/")))
+        if len(encoded) > room or longest > name_max:
+            what = f"a name of {longest} bytes (the filesystem allows {name_max})" if longest > name_max else \
+                f"{len(encoded)} bytes, and only {room} fit under the folder (the system allows {path_max} in all)"
+            raise PathTooLongError(
+                f"dataset path {path!r} is too long to be written under {folder}: {what}. Use a shorter folder "
+                "(SATCHEL_CACHE_DIR for cached copies, target_folder for writable ones), or get the other files "
+                "with files=[...]", dataset_path=path, folder=str(folder))
+
+
 def cache_key(record: VersionRecord, *, part: int | None, num_parts: int | None,
               files: list[str] | None, soft: bool) -> str:
     """Name of the materialized folder for this selection."""
@@ -71,7 +94,8 @@ def _fetch(ctx: Context, record: VersionRecord, entries: View, *, max_workers: i
 def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | None, num_parts: int | None,
                files: list[str] | None, raise_on_error: bool, max_workers: int, progress: Progress) -> Path:
     """The cached read-only folder of a selection of ``record``; built once, then a single stat."""
-    check_part(part, num_parts)
+    split = check_part(part, num_parts)
+    part, num_parts = split if split else (None, None)
     key = cache_key(record, part=part, num_parts=num_parts, files=files, soft=soft)
     found = ctx.cache.hit(key)
     if found is not None and not can_write_read_only_files():
@@ -85,6 +109,9 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
             log.warning("dataset %s: the cached copy %s was changed (%s); it is rebuilt", record.id, found, damage)
             ctx.cache.drop_version(key)
         entries = selection(ctx.views.view(record), part, num_parts, files)
+        longest = max(ctx.cache.version_dir(f"{key}{INCOMPLETE_SUFFIX}"), ctx.cache.root / "tmp" / f"version-{key}",
+                      key=lambda p: len(str(p)))  # where it is built, where it ends up
+        check_path_lengths(entries, longest)
         build = ctx.cache.new_build()
         try:
             with ctx.cache.using_content():
@@ -153,8 +180,9 @@ def mutable_copy(ctx: Context, record: VersionRecord, target: Path, *, overwrite
     """
     check_target_outside_satchel(ctx, target)
     entries = selection(ctx.views.view(record), part, num_parts, None)
-    prepare_target(target, overwrite)
     incoming = target / f"{INCOMING}{uuid.uuid4().hex[:12]}"
+    check_path_lengths(entries, incoming)
+    prepare_target(target, overwrite)
     incoming.mkdir()
     try:
         skipped = _copy_into(ctx, record, entries, incoming, max_workers=max_workers, raise_on_error=raise_on_error,
