@@ -11,7 +11,13 @@ from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
 from satchel.dataset.view import View, checked, diff_views
-from satchel.errors import IntegrityError, InvalidArgumentError, InvalidDatasetPathError, ObjectMissingError
+from satchel.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidArgumentError,
+    InvalidDatasetPathError,
+    ObjectMissingError,
+)
 from satchel.objects import Manifest, ObjectStore, hash_bytes
 from satchel.objects.manifest import encode_manifest
 from satchel.objects.packs import pack_key
@@ -132,9 +138,13 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
     for path, entry in view.items():
         if entry.link or (same_store and entry.pack):
             located[path] = entry  # an external link has no stored location
-        else:
-            loc = index[entry.hash]
-            located[path] = entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec)
+            continue
+        loc = index.get(entry.hash)
+        if loc is None:  # added by another process after this one's upload (or its pack just vanished)
+            raise ConflictError(
+                f"dataset {record.id} changed while it was being finalized: {path!r} is not stored (added by another "
+                "process after the upload?); call finalize() again (with auto_upload=True it is uploaded first)")
+        located[path] = entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec)
     depth = 1 + max((p.depth for p in parents), default=0)
     if same_store and depth <= MAX_DELTA_DEPTH:
         puts = {p: e for p, e in located.items() if parents_view.get(p) != e}

@@ -59,10 +59,14 @@ class LocalStorage(Storage):
 
     def _write_temp(self, data: bytes) -> Path:
         tmp = self._temp_path()
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk, an interrupt: leave nothing behind
+            raise
         return tmp
 
     def _publish(self, tmp: Path, key: str, *, exclusive: bool) -> bool:
@@ -100,8 +104,8 @@ class LocalStorage(Storage):
 
     def put_file(self, key: str, path: Path, *, consume: bool = False) -> None:
         self.path_of(key)
+        tmp = self._temp_path()
         try:
-            tmp = self._temp_path()
             if consume:
                 try:
                     os.replace(path, tmp)
@@ -115,6 +119,8 @@ class LocalStorage(Storage):
             self._publish(tmp, key, exclusive=False)
         except OSError as exc:
             raise self._error(exc, key) from exc
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def get(self, key: str) -> bytes:
         try:
