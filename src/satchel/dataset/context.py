@@ -1,11 +1,13 @@
 """The process-wide context: settings resolved once, plus the catalog, stores and caches they imply.
 
-Created on first use (never at import). ``configure(**settings)`` replaces it, e.g. to point a test or a
-notebook at another ``SATCHEL_HOME``.
+Created on first use (never at import), and again when the ``SATCHEL_*`` environment changes (a test suite that
+sets ``SATCHEL_HOME`` per test gets isolated homes). ``configure(**settings)`` replaces it with arguments that
+win over the environment.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,7 +70,14 @@ class Context:
 
 
 _context: Context | None = None
+_context_environment: tuple[tuple[str, str], ...] = ()
+_configured: dict[str, Any] = {}
 _context_lock = threading.Lock()
+
+
+def _environment() -> tuple[tuple[str, str], ...]:
+    """The variables settings depend on: every ``SATCHEL_*`` one, and ``HOME`` (the default home is under it)."""
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("SATCHEL_") or k == "HOME"))
 
 
 def build_context(settings: Settings) -> Context:
@@ -83,23 +92,30 @@ def build_context(settings: Settings) -> Context:
 
 
 def get_context() -> Context:
-    """The process-wide Context, created from the environment on first use."""
-    global _context
+    """The process-wide Context: created on first use, and again whenever a ``SATCHEL_*`` variable (or ``HOME``)
+    changed since (as ``monkeypatch.setenv`` in a test or a notebook cell does). Arguments given to
+    :func:`configure` keep winning over the environment. A ``Dataset`` keeps the context it was made with."""
+    global _context, _context_environment
+    environment = _environment()
     with _context_lock:
-        if _context is None:
-            _context = build_context(resolve_settings())
+        if _context is None or environment != _context_environment:
+            _context = build_context(resolve_settings(**_configured))
+            _context_environment = environment
         return _context
 
 
 def configure(**settings: Any) -> Settings:
-    """Re-resolve settings with ``settings`` as arguments (highest priority) and use them from now on.
+    """Re-resolve settings with ``settings`` as arguments (highest priority, also after later changes of the
+    environment) and use them from now on; ``configure()`` with no arguments goes back to the environment.
 
-    Keys: ``home``, ``cache_dir``, ``cache_limit``, ``default_storage``, ``catalog_url``, ``max_workers``.
+    Keys: ``home``, ``cache_dir``, ``cache_limit``, ``default_storage``, ``catalog_url``, ``max_workers`` and the
+    object-storage settings (see :mod:`satchel.config`).
     """
-    global _context
+    global _context, _context_environment, _configured
     new = build_context(resolve_settings(**settings))
     with _context_lock:
         old, _context = _context, new
+        _context_environment, _configured = _environment(), dict(settings)
     if old is not None:
         old.close()
     return new.settings

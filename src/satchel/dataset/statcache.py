@@ -30,12 +30,21 @@ class StatCache:
     """A small SQLite table in the satchel home. Thread-safe; failures only cost a re-hash."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(str(path), timeout=60, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute(_SCHEMA)
+        self._path = path
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The connection, opened on first use (and again after ``close``: a Dataset may outlive its context)."""
+        if self._db is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self._path), timeout=60, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+            self._db = db
+        return self._db
 
     def lookup(self, keys: Iterable[StatKey]) -> dict[StatKey, str]:
         """Known, trusted hashes for the given (dev, ino, size, mtime_ns, ctime_ns) keys."""
@@ -69,6 +78,8 @@ class StatCache:
             self._conn.execute("COMMIT")
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (the next use opens it again)."""
         with self._lock:
-            self._conn.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
