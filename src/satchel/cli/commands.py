@@ -92,7 +92,12 @@ def remove(dataset_id: str | None, files: tuple[str, ...], non_recursive: bool, 
       satchel remove --files 'old/*' --files broken.jpg
     """
     ds = open_dataset(dataset_id)
-    removed = sum(ds.remove_files(pattern, recursive=not non_recursive) for pattern in files)
+    removed = 0
+    for pattern in files:
+        count = ds.remove_files(pattern, recursive=not non_recursive)
+        if not count:
+            click.echo(f"warning: nothing in {ds.id} matches {pattern!r}; see `satchel list --id {ds.id}`", err=True)
+        removed += count
     emit({"id": ds.id, "removed": removed}, f"{removed} file(s) removed", as_json=as_json, quiet=quiet)
 
 
@@ -316,6 +321,7 @@ def get(dataset_id: str | None, project: str | None, name: str | None, dataset_v
 def verify(dataset_id: str | None, folder: str | None, filesize: bool, as_json: bool, quiet: bool) -> None:
     """Check a folder (or the cached copy) against the version: changed, missing or extra files.
 
+    Prints each file that differs with why: changed, missing, extra, link changed or link missing.
     Exits with code 5 when something differs.
 
     \b
@@ -324,8 +330,9 @@ def verify(dataset_id: str | None, folder: str | None, filesize: bool, as_json: 
     """
     ds = open_dataset(dataset_id)
     bad = ds.verify_dataset_hash(local_copy_path=folder, skip_hash=filesize)
-    emit({"id": ds.id, "mismatches": bad}, [*bad, f"{len(bad)} file(s) differ" if bad else "all files match"],
-         as_json=as_json, quiet=quiet)
+    lines = [f"{problem:<13} {path}" for path, problem in bad.problems.items()]
+    emit({"id": ds.id, "mismatches": list(bad), "problems": bad.problems},
+         [*lines, f"{len(bad)} file(s) differ" if bad else "all files match"], as_json=as_json, quiet=quiet)
     if bad:
         raise SystemExit(5)
 

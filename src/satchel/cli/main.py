@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from satchel.cli.errors import INTERRUPTED, USAGE, classify
+from satchel.cli.errors import INTERRUPTED, USAGE, classify, cli_message
 from satchel.errors import InvalidArgumentError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,7 +40,7 @@ class SatchelGroup(click.Group):
             code, hint = classify(exc)
             if os.environ.get("SATCHEL_DEBUG") == "1":
                 traceback.print_exc()
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {cli_message(str(exc))}", err=True)
             click.echo(f"hint: {hint}", err=True)
             sys.exit(code.code)
 
