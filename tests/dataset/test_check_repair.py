@@ -12,6 +12,7 @@ import pytest
 
 import satchel
 from satchel import Dataset, IntegrityError, ObjectMissingError, check_store
+from satchel.dataset import admin
 from satchel.dataset.context import get_context
 from satchel.objects.manifest import manifest_key
 from satchel.objects.packs import decode_index, encode_index
@@ -91,6 +92,9 @@ def test_damaged_content_is_found_and_stored_again_from_the_local_cache(home: Pa
     fresh_process(home, tmp_path, "after")
     assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == {"good.bin": good, "dir/bad.bin": bad}
     assert check_store(read_data=True).problems == []
+    admin.collect(get_context())  # the restored copy is in a pack no manifest names: still live
+    fresh_process(home, tmp_path, "after-gc")
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == {"good.bin": good, "dir/bad.bin": bad}
 
 
 def test_lost_content_comes_back_with_the_next_upload_after_repair(home: Path, tmp_path: Path) -> None:
@@ -111,6 +115,9 @@ def test_lost_content_comes_back_with_the_next_upload_after_repair(home: Path, t
     fresh_process(home, tmp_path, "after")
     assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == {"a.txt": b"alpha", "bad.bin": bad}
     assert invoke("check", "--read-data")[0] == 0
+    Dataset.delete(dataset_id=again.id)  # and collects: the old version still needs the new copy
+    fresh_process(home, tmp_path, "after-delete")
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == {"a.txt": b"alpha", "bad.bin": bad}
 
 
 def test_a_missing_pack_is_stored_again_by_the_next_upload(home: Path, tmp_path: Path) -> None:

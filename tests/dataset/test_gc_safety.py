@@ -91,6 +91,34 @@ def test_refs_name_every_version_and_follow_flatten_and_delete(home: Path, tmp_p
     assert read_refs(storage) == {}
 
 
+def test_a_failed_commit_keeps_its_ref_until_gc_finds_it_stale(home: Path, tmp_path: Path) -> None:
+    write_tree(tmp_path / "a", {"a.txt": "alpha"})
+    write_tree(tmp_path / "b", {"b.txt": "bravo"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "a")
+    ds.upload(show_progress=False)
+    other = Dataset.get(dataset_id=ds.id)
+    original = get_context().catalog.finalize_version
+
+    def concurrent_add_then_commit(*args: object, **kwargs: object) -> None:
+        other.add_files(tmp_path / "b")  # another writer changes the draft: this commit must fail
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    get_context().catalog.finalize_version = concurrent_add_then_commit  # type: ignore[method-assign]
+    try:
+        with pytest.raises(satchel.ConflictError):
+            ds.finalize()
+    finally:
+        del get_context().catalog.finalize_version
+    storage = get_context().store(get_context().default_storage_url).storage
+    assert len(read_refs(storage)[ds.id]) == 1  # left in place: a concurrent finalize may own it
+    report = admin.collect(get_context())
+    assert report.stale_refs_deleted == 1 and read_refs(storage) == {}
+    ds.finalize(auto_upload=True)
+    assert read_refs(storage) == {ds.id: {get_context().catalog.get_version(ds.id).manifest}}
+    assert admin.collect(get_context()).stale_refs_deleted == 0
+
+
 def test_gc_writes_the_refs_of_versions_from_before_refs(home: Path, tmp_path: Path) -> None:
     ds = make_version(tmp_path / "v", {"a.txt": "a"})
     storage = get_context().store(get_context().default_storage_url).storage

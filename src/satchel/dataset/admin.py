@@ -110,16 +110,22 @@ def delete_versions(ctx: Context, targets: list[VersionRecord], *, force: bool, 
     return {url: collect(ctx, url, grace_seconds=grace_seconds) for url in sorted(stores)}
 
 
-def live_set(ctx: Context, storage_url: str) -> LiveSet:
+def live_set(ctx: Context, storage_url: str, refs: dict[str, set[str]]) -> LiveSet:
     """What the catalog says must survive in ``storage_url``: the manifests of its finalized versions there, and
-    every hash any draft needs (drafts may be uploading to this store right now)."""
+    every hash any draft needs (drafts may be uploading to this store right now); and which of the store's
+    ``refs`` are stale (a version of this catalog that is a draft, or final with another manifest)."""
     live = LiveSet()
-    for record in ctx.catalog.find_versions():
+    records = {r.id: r for r in ctx.catalog.find_versions()}
+    for record in records.values():
         if record.is_final and record.storage_url == storage_url:
             assert record.manifest is not None
             live.manifests.add(record.manifest)
         elif not record.is_final:
             live.hashes.update(e.hash for e in ctx.views.view(record).values())
+    for version_id, manifests in refs.items():
+        known = records.get(version_id)
+        if known is not None:  # another catalog's versions (or a crash after a delete) are left alone
+            live.stale_refs.update((version_id, m) for m in manifests if m != known.manifest or not known.is_final)
     return live
 
 
@@ -143,7 +149,8 @@ def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = Fal
     store = ctx.store(url)
     if not dry_run:
         write_missing_refs(ctx, store)
-    return collect_garbage(store, lambda: live_set(ctx, url), dry_run=dry_run, grace_seconds=grace_seconds)
+    return collect_garbage(store, lambda refs: live_set(ctx, url, refs), dry_run=dry_run,
+                           grace_seconds=grace_seconds)
 
 
 def check(ctx: Context, storage_url: str | None = None, *, read_data: bool = False,

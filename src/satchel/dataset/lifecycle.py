@@ -22,7 +22,7 @@ from satchel.objects import Manifest, ObjectStore, hash_bytes
 from satchel.objects.manifest import encode_manifest
 from satchel.objects.packs import pack_key
 from satchel.objects.pathnames import PathError
-from satchel.objects.refs import delete_refs, pinned, write_ref
+from satchel.objects.refs import pinned, write_ref
 from satchel.storage import is_read_only, normalize_url
 
 MAX_DELTA_DEPTH = 32
@@ -175,12 +175,7 @@ def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest
         check_packs_exist(store, view)
         store.put_encoded_manifest(manifest_hash, data)
         write_ref(store.storage, version_id, manifest_hash)
-        try:
-            commit(manifest_hash)
-        except BaseException:
-            if ctx.catalog.get_version(version_id).manifest != manifest_hash:
-                delete_refs(store.storage, version_id, keep=ctx.catalog.get_version(version_id).manifest)
-            raise
+        commit(manifest_hash)  # on failure the ref stays (it only keeps bytes); gc drops stale refs, unpinned
     return manifest_hash
 
 

@@ -23,9 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from satchel.errors import ObjectMissingError, StorageNotFoundError
 from satchel.objects.manifest import manifest_key
-from satchel.objects.packs import decode_index, index_key, pack_id_of_index_key, pack_key
-from satchel.objects.refs import CollectionLease, Pins, read_pins, read_refs
+from satchel.objects.packs import Location, decode_index, index_key, pack_id_of_index_key, pack_key
+from satchel.objects.refs import CollectionLease, Pins, read_pins, read_refs, ref_key
 from satchel.objects.store import ObjectStore
 from satchel.storage.base import ObjectInfo
 
@@ -35,12 +36,17 @@ MANIFEST_GRACE_SECONDS = 600.0
 
 @dataclass
 class LiveSet:
-    """What the caller knows must survive: manifests of its finalized versions, hashes its drafts need.
+    """What the caller knows must survive: manifests of its finalized versions, hashes its drafts need, and refs
+    it knows to be stale (a version of its catalog that is a draft, or final with another manifest).
     ``locations`` (pack, hash) are added by the collection from the live manifests."""
 
     manifests: set[str] = field(default_factory=set)
     hashes: set[str] = field(default_factory=set)
+    stale_refs: set[tuple[str, str]] = field(default_factory=set)
     locations: set[tuple[str, str]] = field(default_factory=set)
+
+
+Indexes = dict[str, dict[str, Location] | None]
 
 
 @dataclass
@@ -53,27 +59,34 @@ class GcReport:
     dead_bytes_kept: int = 0
     packs_kept: int = 0
     damaged_indexes_kept: int = 0
+    missing_manifests: int = 0
+    stale_refs_deleted: int = 0
 
 
-def collect_garbage(store: ObjectStore, live_of: Callable[[], LiveSet], *, dry_run: bool = False,
-                    grace_seconds: float = 0.0) -> GcReport:
-    """Delete unreferenced packs and manifests of ``store``; return the report. ``live_of`` is called once the
-    collection's lease is held (so any writer that commits after it has pinned what it needs)."""
+
+def collect_garbage(store: ObjectStore, live_of: Callable[[dict[str, set[str]]], LiveSet], *,
+                    dry_run: bool = False, grace_seconds: float = 0.0) -> GcReport:
+    """Delete unreferenced packs, manifests and stale refs of ``store``; return the report. ``live_of(refs)`` is
+    called once the collection's lease is held (so any writer that commits after it has pinned what it needs),
+    with the store's refs (version id -> manifest hashes)."""
     lease = contextlib.nullcontext() if dry_run else CollectionLease(store.storage)
+    report = GcReport()
     with lease:
         first = read_pins(store.storage, clean=not dry_run)
-        live = live_of()
-        live.manifests.update(m for manifests in read_refs(store.storage).values() for m in manifests)
-        for manifest_hash in sorted(live.manifests):
-            for entry in store.get_manifest(manifest_hash).entries.values():
-                if entry.pack:
-                    live.locations.add((entry.pack, entry.hash))
+        refs = read_refs(store.storage)
+        live = live_of(refs)
+        live.manifests.update(m for v, ms in refs.items() for m in ms if (v, m) not in live.stale_refs)
+        _add_locations(store, live, report)
         listing = list(store.storage.list("packs/"))
+        indexes = _read_indexes(store, listing, report)
+        # A live entry its pack no longer serves (the pack is gone, or a repair dropped the entry): readers fall
+        # back to any other stored copy of that content, so every copy of it is live.
+        live.hashes.update(h for p, h in live.locations if h not in (indexes.get(p) or {}))
         second = read_pins(store.storage, clean=False)
         pinned = Pins(first.packs | second.packs, first.manifests | second.manifests)
         check = lease.check if isinstance(lease, CollectionLease) else None
-        report = GcReport()
-        _collect_packs(store, listing, live, pinned, report, check, time.time() - grace_seconds)
+        _delete_stale_refs(store, live.stale_refs, pinned, report, check)
+        _collect_packs(store, listing, indexes, live, pinned, report, check, time.time() - grace_seconds)
         _collect_manifests(store, live.manifests | pinned.manifests, report, check,
                            time.time() - max(grace_seconds, MANIFEST_GRACE_SECONDS))
     if not dry_run:
@@ -81,28 +94,64 @@ def collect_garbage(store: ObjectStore, live_of: Callable[[], LiveSet], *, dry_r
     return report
 
 
-def _collect_packs(store: ObjectStore, listing: list[ObjectInfo], live: LiveSet, pinned: Pins, report: GcReport,
-                   check: Callable[[], None] | None, cutoff: float) -> None:
-    infos = {info.key: info for info in listing}
+def _add_locations(store: ObjectStore, live: LiveSet, report: GcReport) -> None:
+    """Every (pack, hash) the live manifests point at. A manifest that is gone is skipped (its version is broken
+    already, see `satchel check`); one that cannot be read stops the collection (IntegrityError)."""
+    for manifest_hash in sorted(live.manifests):
+        try:
+            manifest = store.get_manifest(manifest_hash)
+        except ObjectMissingError:
+            log.warning("manifest %s of a live version is missing from %s; see `satchel check`", manifest_hash,
+                        store.url)
+            report.missing_manifests += 1
+            continue
+        live.locations.update((e.pack, e.hash) for e in manifest.entries.values() if e.pack and not e.link)
+
+
+def _read_indexes(store: ObjectStore, listing: list[ObjectInfo], report: GcReport) -> Indexes:
+    """pack id -> its index records (None when the index is damaged: then its pack is kept)."""
+    indexes: Indexes = {}
     for info in listing:
         pack_id = pack_id_of_index_key(info.key)
         if pack_id is None:
             continue
         try:
-            records = decode_index(pack_id, store.storage.get(info.key))
+            indexes[pack_id] = decode_index(pack_id, store.storage.get(info.key))
+        except StorageNotFoundError:
+            continue  # deleted meanwhile
         except ValueError as exc:
             log.warning("pack index %s is damaged (%s): its pack is kept; see `satchel check`", info.key, exc)
             report.damaged_indexes_kept += 1
+            indexes[pack_id] = None
+    return indexes
+
+
+def _delete_stale_refs(store: ObjectStore, stale: set[tuple[str, str]], pinned: Pins, report: GcReport,
+                       check: Callable[[], None] | None) -> None:
+    for version_id, manifest_hash in sorted(stale):
+        if manifest_hash in pinned.manifests:
+            continue  # a finalize of that version is in flight
+        report.stale_refs_deleted += 1
+        if check is not None:
+            check()
+            store.storage.delete(ref_key(version_id, manifest_hash))
+
+
+def _collect_packs(store: ObjectStore, listing: list[ObjectInfo], indexes: Indexes, live: LiveSet, pinned: Pins,
+                   report: GcReport, check: Callable[[], None] | None, cutoff: float) -> None:
+    infos = {info.key: info for info in listing}
+    for pack_id, records in indexes.items():
+        pack_info = infos.get(pack_key(pack_id))
+        if records is None:
             continue
         live_entries = {h for h in records if (pack_id, h) in live.locations or h in live.hashes}
-        pack_info = infos.get(pack_key(pack_id))
         young = pack_info is not None and pack_info.modified is not None and pack_info.modified > cutoff
         if live_entries or young or pack_id in pinned.packs:
             report.packs_kept += 1
             report.dead_bytes_kept += sum(loc.length for h, loc in records.items() if h not in live_entries)
             continue
         report.packs_deleted += 1
-        report.bytes_freed += info.size + (pack_info.size if pack_info else 0)
+        report.bytes_freed += infos[index_key(pack_id)].size + (pack_info.size if pack_info else 0)
         if check is not None:
             check()
             store.storage.delete(index_key(pack_id))
