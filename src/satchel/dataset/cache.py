@@ -11,13 +11,15 @@ A version folder appears by an atomic rename of a finished build, so its existen
 a cache hit is one ``stat``, whatever the version's size. Two processes asking for the same version take
 the same lock; the second finds the folder the first built.
 
-Write protection: every content file carries the modification time ``CONTENT_MTIME_NS`` (2000-01-01, set
-when satchel writes it). Cached copies are read-only hard links to content, but root writes through that; a
-write sets the shared inode's mtime to now. So content is re-checked (size and mtime, one ``stat``) whenever it
-is linked or copied, and content that was written to is re-hashed: kept if still right, else dropped from
+Write protection: every content file carries a modification time derived from its hash (``stamp_ns``: an even
+second between 2000 and 2003), set when satchel writes it. Cached copies are read-only hard links to content,
+but root writes through that; a write sets the shared inode's mtime to now, and a copy that keeps times
+(``cp -p``) brings another file's stamp. So content is re-checked (size and mtime, one ``stat``) whenever it is
+linked or copied, and content that was changed is re-hashed: kept if still right, else dropped from
 ``content/`` and fetched again. Processes that can write read-only files (root) also check a materialized
-version's files on a cache hit (``untouched``) and rebuild it when one was written to, added or removed;
-everyone else cannot change them, so their hit stays one ``stat``. See docs/architecture.md.
+version on a cache hit (``untouched``: the (path, mtime, size) of its files against the fingerprint recorded
+when it was built) and rebuild it when a file was written to, replaced, added or removed; everyone else cannot
+change them without a chmod, so their hit stays one ``stat``. See docs/architecture.md.
 
 Builds and copies hold a shared lock on ``locks/content.lock``; eviction takes it exclusively, so content
 is never removed while a process is linking or copying it. Eviction (when content exceeds the limit)
@@ -38,40 +40,53 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from filelock import FileLock
 
-from satchel.objects.hashing import hash_file
+from satchel.objects.hashing import hash_file, new_hasher
 
 log = logging.getLogger(__name__)
 
 SOFT_SUFFIX = ".soft"
-CONTENT_MTIME_NS = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z, on every content file satchel writes
+STAMP_BASE_SECONDS = 946_684_800  # 2000-01-01T00:00:00Z
+_STAMP_SLOTS = 50_000_000  # even seconds over ~3.2 years: exact on every filesystem, FAT's 2 s included
 _READ_ONLY_FILE = 0o444
 _READ_ONLY_DIR = 0o555
 _CAP_DAC_OVERRIDE = 1
 
 
-def stamp(target: int | str) -> None:
-    """Give a content file (an open descriptor or a path) satchel's modification time."""
-    os.utime(target, ns=(time.time_ns(), CONTENT_MTIME_NS))
+def stamp_ns(content_hash: str) -> int:
+    """The modification time (ns) satchel gives the cached content of ``content_hash``."""
+    return (STAMP_BASE_SECONDS + 2 * (int(content_hash[:12], 16) % _STAMP_SLOTS)) * 10**9
+
+
+def stamp(target: int | str, content_hash: str) -> None:
+    """Give a content file (an open descriptor or a path) its modification time."""
+    os.utime(target, ns=(time.time_ns(), stamp_ns(content_hash)))
+
+
+def fingerprint(files: Iterable[tuple[str, int, int]]) -> str:
+    """Digest of a folder's (relative path, mtime_ns, size) triples, in path order."""
+    hasher = new_hasher()
+    for path, mtime_ns, size in sorted(files):
+        hasher.update(f"{path}\0{mtime_ns}\0{size}\n".encode("utf-8", "surrogateescape"))
+    return str(hasher.hexdigest())
 
 
 @functools.cache
 def can_write_read_only_files() -> bool:
-    """True for root (or a process with CAP_DAC_OVERRIDE): it can write through read-only cached copies."""
-    if os.geteuid() == 0:
-        return True
+    """True when this process can write through read-only files: CAP_DAC_OVERRIDE in its effective set (root
+    has it, unless a container or ``setpriv`` dropped it); euid 0 where /proc does not say."""
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
                 if line.startswith("CapEff:"):
                     return bool(int(line.split()[1], 16) >> _CAP_DAC_OVERRIDE & 1)
     except (OSError, ValueError):
-        return False
-    return False
+        pass
+    return os.geteuid() == 0
 
 
 class LocalCache:
@@ -122,7 +137,7 @@ class LocalCache:
             info = os.stat(self.content_file(content_hash))
         except FileNotFoundError:
             return None
-        return info.st_size == size and info.st_mtime_ns == CONTENT_MTIME_NS
+        return info.st_size == size and info.st_mtime_ns == stamp_ns(content_hash)
 
     def recheck(self, content_hash: str, size: int, *, verifiable: bool = True) -> bool:
         """Content that was written to after satchel cached it: re-hash it; if it still matches (and
@@ -131,7 +146,7 @@ class LocalCache:
         path = self.content_file(content_hash)
         try:
             if verifiable and os.stat(path).st_size == size and hash_file(path)[0] == content_hash:
-                stamp(path)
+                stamp(path, content_hash)
                 return True
         except FileNotFoundError:
             return False
@@ -158,7 +173,7 @@ class LocalCache:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _READ_ONLY_FILE)
         try:
             _write_all(fd, data)
-            stamp(fd)
+            stamp(fd, content_hash)
         finally:
             os.close(fd)
         final = self.content_file(content_hash)
@@ -170,7 +185,7 @@ class LocalCache:
     def adopt_content(self, content_hash: str, temp: Path) -> str:
         """Move an already verified file into the cache as ``content_hash``."""
         os.chmod(temp, _READ_ONLY_FILE)
-        stamp(str(temp))
+        stamp(str(temp), content_hash)
         final = self.content_file(content_hash)
         self.link_into_content(str(temp), final)
         temp.unlink()
@@ -212,34 +227,36 @@ class LocalCache:
             return None
         return folder
 
-    def untouched(self, folder: Path, key: str) -> str | None:
-        """None when every file of the materialized version ``key`` is as satchel made it, else what is not
-        (a file written to, removed or added). Costs a stat per file: only for processes that can write
+    def untouched(self, folder: Path, key: str) -> bool:
+        """True when every file of the materialized version ``key`` is as satchel made it: the (path, mtime,
+        size) of its files match the fingerprint recorded when it was built, so a file written to, replaced
+        (``cp -p`` included), added or removed shows. Costs a stat per file: only for processes that can write
         read-only files (``can_write_read_only_files``)."""
-        count = 0
+        try:
+            expected = self._fingerprint_file(key).read_text()
+        except FileNotFoundError:
+            return False  # built before fingerprints existed: rebuild it once
+        return self.folder_fingerprint(folder) == expected
+
+    @staticmethod
+    def folder_fingerprint(folder: Path) -> str:
+        """The fingerprint of a folder as it is on disk (through the symlinks of a soft-linked version)."""
+        found = []
+        base = len(str(folder)) + 1
         for dirpath, _, names in os.walk(folder):
             for name in names:
                 path = os.path.join(dirpath, name)
+                relative = path[base:].replace(os.sep, "/")
                 try:
-                    info = os.stat(path)  # through the symlink of a soft-linked version
+                    info = os.stat(path)
                 except OSError:
-                    return f"{path} is gone or dangling"
-                if info.st_mtime_ns != CONTENT_MTIME_NS:
-                    return f"{path} was written to"
-                count += 1
-        expected = self._recorded_count(key)
-        if expected is not None and count != expected:
-            return f"{folder} holds {count} files instead of {expected} (files were added or removed)"
-        return None
+                    found.append((relative, -1, -1))
+                    continue
+                found.append((relative, info.st_mtime_ns, info.st_size))
+        return fingerprint(found)
 
-    def _count_file(self, key: str) -> Path:
-        return self.root / "counts" / key
-
-    def _recorded_count(self, key: str) -> int | None:
-        try:
-            return int(self._count_file(key).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
+    def _fingerprint_file(self, key: str) -> Path:
+        return self.root / "fingerprints" / key
 
     def new_build(self) -> Path:
         """An empty folder to build a version in (publish it with ``publish``)."""
@@ -247,16 +264,19 @@ class LocalCache:
         build.mkdir()
         return build
 
-    def publish(self, build: Path, key: str, files: int) -> Path:
-        """Make the build (of ``files`` files) read-only and rename it into place as version ``key``."""
+    def publish(self, build: Path, key: str, expected: str) -> Path:
+        """Make the build read-only and rename it into place as version ``key``; ``expected`` is the
+        fingerprint its files have (see ``untouched``)."""
         for dirpath, _, _ in os.walk(build, topdown=False):
-            os.chmod(dirpath, _READ_ONLY_DIR)
-        count = self._count_file(key)
-        count.parent.mkdir(parents=True, exist_ok=True)
-        count.write_text(str(files))
+            if dirpath != str(build):
+                os.chmod(dirpath, _READ_ONLY_DIR)
+        recorded = self._fingerprint_file(key)
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        recorded.write_text(expected)
         final = self.version_dir(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(build, final)
+        os.rename(build, final)  # a folder moves to another parent only while it is writable (its '..' changes)
+        os.chmod(final, _READ_ONLY_DIR)
         os.utime(final)
         return final
 
@@ -265,14 +285,15 @@ class LocalCache:
         folder = self.version_dir(key)
         if folder.exists():
             trash = self.temp_path("trash")
+            os.chmod(folder, stat.S_IRWXU)  # it moves to another parent: it must be writable (see publish)
             os.rename(folder, trash)
             remove_tree(trash)
-        self._count_file(key).unlink(missing_ok=True)
+        self._fingerprint_file(key).unlink(missing_ok=True)
 
     def clear(self) -> None:
         """Remove every cached version and all cached content."""
         with _flock(self.root / "locks" / "content.lock", fcntl.LOCK_EX):
-            for name in ("versions", "content", "tmp", "counts"):
+            for name in ("versions", "content", "tmp", "fingerprints"):
                 folder = self.root / name
                 if folder.exists():
                     trash = self.root / f".trash-{uuid.uuid4().hex}"
@@ -303,7 +324,7 @@ class LocalCache:
                 continue
             for entry in os.scandir(folder.path):
                 info = entry.stat(follow_symlinks=False)
-                # ctime, not mtime (the same stamp on all content): it moves when a version links or unlinks it
+                # ctime, not mtime (a stamp, not a time of use): it moves when a version links or unlinks it
                 found.append((Path(entry.path), info.st_size, info.st_nlink, info.st_ctime))
         return found
 
@@ -385,7 +406,7 @@ def link_file(source: str, target: str, *, soft: bool) -> None:
             raise
         shutil.copyfile(source, target)
         os.chmod(target, _READ_ONLY_FILE)
-        stamp(target)
+        stamp(target, os.path.basename(source))  # the content file's name is its hash
 
 
 def _write_all(fd: int, data: bytes) -> None:

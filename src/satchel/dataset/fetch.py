@@ -94,7 +94,7 @@ class Fetcher:
             self.store.read_to_file(entry.hash, entry.location, temp)
         if hard_build:
             os.chmod(temp, 0o444)
-            stamp(str(temp))
+            stamp(str(temp), entry.hash)
             content = self.cache.content_file(entry.hash)
             self.cache.link_into_content(str(temp), content)
             self.link_rest(content, paths[1:])

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from satchel.catalog import VersionRecord
-from satchel.dataset.cache import SOFT_SUFFIX, can_write_read_only_files, remove_tree
+from satchel.dataset.cache import SOFT_SUFFIX, can_write_read_only_files, fingerprint, remove_tree, stamp_ns
 from satchel.dataset.context import Context
 from satchel.dataset.fetch import FetchFailure, fetch_content
 from satchel.dataset.parts import check_part, select_part
@@ -44,6 +44,29 @@ def selection(view: View, part: int | None, num_parts: int | None, files: list[s
             f"files not in this version{' part' if split else ''}: {unknown[:5]}; see list_files() for its paths"
         )
     return {p: chosen[p] for p in sorted(picked)}
+
+
+def describe_changes(folder: Path, entries: View) -> str:
+    """What differs between a materialized folder and the entries it was built from (the first few paths)."""
+    changed, seen = [], set()
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            relative = os.path.relpath(path, folder).replace(os.sep, "/")
+            seen.add(relative)
+            entry = entries.get(relative)
+            if entry is None:
+                changed.append(f"{relative} was added")
+                continue
+            try:
+                info = os.stat(path)
+            except OSError:
+                changed.append(f"{relative} is dangling")
+                continue
+            if (info.st_mtime_ns, info.st_size) != (stamp_ns(entry.hash), entry.size):
+                changed.append(f"{relative} was written to or replaced")
+    changed += [f"{p} was removed" for p in sorted(set(entries) - seen)]
+    return ", ".join(sorted(changed)[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
 
 
 def check_path_lengths(entries: View, folder: Path) -> None:
@@ -102,13 +125,13 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
         return found  # nobody here can have changed the read-only files: one stat
     with ctx.cache.lock(key):
         found = ctx.cache.hit(key)
-        if found is not None:
-            damage = ctx.cache.untouched(found, key)
-            if damage is None:
-                return found
-            log.warning("dataset %s: the cached copy %s was changed (%s); it is rebuilt", record.id, found, damage)
-            ctx.cache.drop_version(key)
+        if found is not None and ctx.cache.untouched(found, key):
+            return found
         entries = selection(ctx.views.view(record), part, num_parts, files)
+        if found is not None:
+            log.warning("dataset %s: the cached copy %s was changed (%s); it is rebuilt", record.id, found,
+                        describe_changes(found, entries))
+            ctx.cache.drop_version(key)
         longest = max(ctx.cache.version_dir(f"{key}{INCOMPLETE_SUFFIX}"), ctx.cache.root / "tmp" / f"version-{key}",
                       key=lambda p: len(str(p)))  # where it is built, where it ends up
         check_path_lengths(entries, longest)
@@ -123,7 +146,9 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
                     key = partial
                     log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
                                 len(failures), ctx.cache.version_dir(key))
-                folder = ctx.cache.publish(build, key, len(entries) - len({f.dataset_path for f in failures}))
+                failed = {f.dataset_path for f in failures}
+                folder = ctx.cache.publish(build, key, fingerprint(
+                    (p, stamp_ns(e.hash), e.size) for p, e in entries.items() if p not in failed))
         except BaseException:
             remove_tree(build)
             raise
