@@ -153,6 +153,14 @@ def test_an_old_pack_without_index_is_deleted_by_repair(home: Path, tmp_path: Pa
     orphan.write_bytes(b"SATCHPK1" + os.urandom(100))
     assert check_store().problems == []  # young: an upload may be writing its index right now
     os.utime(orphan, (0, 0))
+    pin = home / "storage/locks/pins/writer"
+    pin.parent.mkdir(parents=True, exist_ok=True)
+    pin.write_text(json.dumps({"packs": [orphan.name[:-5]], "manifests": []}))  # a retried upload reuses it
+    report = check_store(repair=True)
+    assert [(p.kind, p.actions) for p in report.problems] == [("pack without index",
+                                                               ["kept: an upload is using it again"])]
+    assert orphan.exists()
+    pin.unlink()
     report = check_store(repair=True)
     assert [(p.kind, p.resolved) for p in report.problems] == [("pack without index", True)]
     assert not orphan.exists()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from satchel.objects.packs import (
     pack_id_of_index_key,
     pack_key,
 )
+from satchel.objects.refs import CollectionLease, read_pins
 from satchel.objects.store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,7 @@ class Checker:
         self.restored: set[str] = set()
         self.lost: set[str] = set()
         self.flagged: set[tuple[str, str]] = set()  # (pack, hash or "*") already reported
+        self.orphans: dict[str, Problem] = {}
 
     def problem(self, kind: str, key: str, detail: str, affected: list[tuple[str, str]] | None = None) -> Problem:
         found = Problem(kind, key, detail, affected or [])
@@ -140,6 +143,8 @@ class Checker:
         for pack_id in sorted(set(packs) - set(indexes)):
             self._check_orphan(pack_id, packs[pack_id])
         self._check_manifest_entries()
+        if self.orphans:
+            self._delete_orphans()
         if self.repair:
             self.store.forget_index()
         return self.report
@@ -329,12 +334,24 @@ class Checker:
                          f"upload() it, and the versions that need it read the new copy {_LOST}")
 
     def _set_aside(self, key: str) -> None:
-        """Move an object to ``damaged/<key>`` (kept for inspection, out of every reader's way)."""
-        try:
-            data = self.storage.get(key)
-        except StorageNotFoundError:
+        """Move an object to ``damaged/<key>`` (kept for inspection, out of every reader's way); streamed through
+        a temp file, so a large pack never sits in memory."""
+        size = self.storage.head(key)
+        if size is None:
             return
-        self.storage.put(f"damaged/{key}.{int(time.time())}", data)
+        target = f"damaged/{key}.{int(time.time())}"
+        if size <= _WHOLE_PACK:
+            self.storage.put(target, self.storage.get(key))
+        else:
+            temp = self.store.cache_dir / "tmp" / f"aside-{uuid.uuid4().hex}"
+            temp.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with open(temp, "wb") as out:
+                    for chunk in self.storage.iter_range(key, 0, size):
+                        out.write(chunk)
+                self.storage.put_file(target, temp, consume=True)
+            finally:
+                temp.unlink(missing_ok=True)
         self.storage.delete(key)
 
     def _check_orphan(self, pack_id: str, pack: tuple[int, float | None]) -> None:
@@ -348,10 +365,22 @@ class Checker:
         found = self.problem("pack without index", pack_key(pack_id), f"{size} bytes nothing refers to (an upload "
                              "killed between a pack and its index)")
         if self.repair:
-            self.storage.delete(pack_key(pack_id))
-            found.done("deleted")
+            self.orphans[pack_id] = found
         else:
             found.detail += "; --repair deletes it"
+
+    def _delete_orphans(self) -> None:
+        """Delete old packs without index, under a collection's lease and honouring pins, as ``gc`` does: a
+        retried upload may be about to reuse one (a pack's id is its content)."""
+        with CollectionLease(self.storage) as lease:
+            pinned = read_pins(self.storage, clean=False).packs
+            for pack_id, found in sorted(self.orphans.items()):
+                if pack_id in pinned or self.storage.head(index_key(pack_id)) is not None:
+                    found.done("kept: an upload is using it again")
+                    continue
+                lease.check()
+                self.storage.delete(pack_key(pack_id))
+                found.done("deleted")
 
     # -- manifests against indexes -----------------------------------------------------------------------
     def _check_manifest_entries(self) -> None:
