@@ -76,3 +76,37 @@ def test_a_symlink_to_the_home_is_refused_too(home: Path, tmp_path: Path) -> Non
     with pytest.raises(InvalidArgumentError):
         ds.get_mutable_local_copy(link, overwrite=True)
     assert (home / "storage" / "satchel-store.json").is_file()
+
+
+def test_the_files_an_interrupted_swap_set_aside_are_put_back(home: Path, tmp_path: Path) -> None:
+    ds = make_version(tmp_path / "src", {"n.txt": "new", "thesis.tex": "the dataset's"})
+    target = tmp_path / "work"
+    # A call killed between moving the old files aside and moving the new ones in left this behind:
+    write_tree(target, {".satchel-trash-0123456789ab/thesis.tex": "my thesis", ".satchel-trash-0123456789ab/d/x":
+                        "mine", "n.txt": "new", ".satchel-incoming-0123456789ab/rest.txt": "partial"})
+    with pytest.raises(TargetNotEmptyError):
+        ds.get_mutable_local_copy(target)  # the user's files are back, so the folder is not empty
+    assert read_tree(target) == {"thesis.tex": b"my thesis", "d/x": b"mine", "n.txt": b"new"}
+
+
+def test_a_swap_that_fails_midway_puts_the_old_files_back(home: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = make_version(tmp_path / "src", {"a.txt": "alpha", "b.txt": "bravo", "c.txt": "charlie"})
+    target = tmp_path / "work"
+    mine = {"a.txt": b"mine a", "z.txt": b"mine z"}
+    write_tree(target, mine)
+    original = Path.rename
+    calls = []
+
+    def failing_rename(self: Path, destination: Path) -> Path:
+        calls.append(self)
+        if len(calls) == 4:  # after the old files moved aside and one new file moved in
+            raise OSError(5, "Input/output error")
+        return original(self, destination)
+
+    monkeypatch.setattr(Path, "rename", failing_rename)
+    with pytest.raises(OSError, match="Input/output"):
+        ds.get_mutable_local_copy(target, overwrite=True)
+    monkeypatch.setattr(Path, "rename", original)
+    assert read_tree(target) == mine
+    assert sorted(os.listdir(target)) == ["a.txt", "z.txt"]

@@ -185,9 +185,13 @@ def prepare_target(target: Path, overwrite: bool) -> None:
     if target.exists() and not target.is_dir():
         raise TargetNotEmptyError(f"{target} is a file, not a folder; choose a folder path", target=str(target))
     if target.is_dir():
-        for child in target.iterdir():
-            if child.name.startswith((INCOMING, TRASH)) and child.is_dir() and not child.is_symlink():
-                remove_tree(child)  # an earlier copy into this folder was interrupted
+        for child in sorted(target.iterdir()):
+            if child.name.startswith(INCOMING) and child.is_dir() and not child.is_symlink():
+                remove_tree(child)  # the new copy of an interrupted call
+        for child in sorted(target.iterdir()):
+            if child.name.startswith(TRASH) and child.is_dir() and not child.is_symlink():
+                log.warning("%s: putting back the files an interrupted copy had set aside in %s", target, child.name)
+                _restore(target, child)
         if any(target.iterdir()) and not overwrite:
             raise TargetNotEmptyError(
                 f"{target} is not empty; pass overwrite=True to replace its contents, or choose an empty folder",
@@ -244,23 +248,35 @@ def _copy_into(ctx: Context, record: VersionRecord, entries: View, folder: Path,
 
 
 def _swap_in(target: Path, incoming: Path) -> None:
-    """Replace the contents of ``target`` (but ``incoming``) with those of ``incoming``, by renames."""
+    """Replace the contents of ``target`` (but ``incoming``) with those of ``incoming``, by renames. The old
+    contents wait in a trash folder until the new ones are all in place; on a failure (or, after a crash, on the
+    next call: ``prepare_target``) they are put back."""
     trash = target / f"{TRASH}{uuid.uuid4().hex[:12]}"
     old = [child for child in target.iterdir() if child != incoming]
-    if old:
-        trash.mkdir()
-        moved: list[Path] = []
-        try:
-            for child in old:
-                child.rename(trash / child.name)
-                moved.append(child)
-        except OSError:
-            for child in moved:  # put back what was moved; the new copy is dropped by the caller
-                (trash / child.name).rename(child)
-            trash.rmdir()
-            raise
-    for child in list(incoming.iterdir()):
-        child.rename(target / child.name)
+    trash.mkdir()
+    moved_in: list[str] = []
+    try:
+        for child in old:
+            child.rename(trash / child.name)
+        for child in list(incoming.iterdir()):
+            child.rename(target / child.name)
+            moved_in.append(child.name)
+    except BaseException:
+        for name in moved_in:  # back where the caller removes the new copy
+            (target / name).rename(incoming / name)
+        _restore(target, trash)
+        raise
     incoming.rmdir()
-    if old:
-        remove_tree(trash)
+    remove_tree(trash)
+
+
+def _restore(target: Path, trash: Path) -> None:
+    """Put the old contents of ``target`` back from ``trash``; entries of the new copy in their way go."""
+    for child in list(trash.iterdir()):
+        place = target / child.name
+        if place.is_dir() and not place.is_symlink():
+            remove_tree(place)
+        elif place.exists() or place.is_symlink():
+            place.unlink()
+        child.rename(place)
+    trash.rmdir()
