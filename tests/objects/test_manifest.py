@@ -354,3 +354,13 @@ def test_an_unknown_codec_is_refused() -> None:
     blocks[8] = b"\x07"
     with pytest.raises(ValueError, match="codec"):
         decode_manifest(_reassemble(blocks))
+
+
+def test_a_small_object_declaring_a_huge_manifest_is_refused_before_allocating() -> None:
+    bomb = zstandard.ZstdCompressor().compress(MANIFEST_MAGIC + bytes(300 << 20))  # 300 MiB of zeros, ~10 KB
+    assert len(bomb) < 64 << 10 and zstandard.frame_content_size(bomb) > 300 << 20
+    with pytest.raises(ValueError, match="damaged or hostile"):
+        decode_manifest(bomb)
+    streamed = zstandard.ZstdCompressor(write_content_size=False).compress(MANIFEST_MAGIC + bytes(300 << 20))
+    with pytest.raises(ValueError, match="damaged or hostile"):
+        decode_manifest(streamed)

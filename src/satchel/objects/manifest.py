@@ -39,6 +39,9 @@ MANIFEST_FORMAT = 1
 MANIFEST_FORMAT_LINKS = 2  # format 1 plus a column of external links; written only when there are links
 MANIFEST_FORMAT_ESCAPED = 3  # format 2 with paths in wire form (%25, %5C, %80-%FF); written only when needed
 _NO_PACK = 0xFFFFFFFF
+_MAX_RATIO = 1024  # a degenerate but real manifest (a million empty files) compresses ~200x
+_MIN_LIMIT = 64 << 20
+_MAX_RAW = 1 << 36
 _LEN = struct.Struct("<Q")
 
 
@@ -255,8 +258,25 @@ def _paths(block: bytes, count: int | None, *, escaped: bool) -> list[str]:
     return (from_wire(wire) if escaped else wire).split("\0")
 
 
+def _decompress(data: bytes) -> bytes:
+    """The manifest's raw bytes, refusing (before allocating them) more than ``_MAX_RATIO`` times the object's
+    size: zstd ignores its output limit when a frame declares its size, so a small hostile object could make a
+    reader allocate gigabytes."""
+    limit = min(_MAX_RAW, max(_MIN_LIMIT, _MAX_RATIO * len(data)))
+    declared = zstandard.frame_content_size(data)
+    if declared > limit:
+        raise ValueError(f"manifest declares {declared} bytes for a {len(data)}-byte object (over {_MAX_RATIO}x): "
+                         "damaged or hostile")
+    if declared >= 0:
+        return bytes(zstandard.ZstdDecompressor().decompress(data, max_output_size=declared))
+    raw = zstandard.ZstdDecompressor().stream_reader(data).read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"manifest decodes to more than {limit} bytes: damaged or hostile")
+    return bytes(raw)
+
+
 def _decode(data: bytes) -> Manifest:
-    raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=1 << 34)
+    raw = _decompress(data)
     if not raw.startswith(MANIFEST_MAGIC):
         raise ValueError("not a satchel manifest")
     blocks = _split_blocks(memoryview(raw)[len(MANIFEST_MAGIC) :])
