@@ -18,6 +18,7 @@ import satchel
 import satchel.dataset.admin as admin
 from satchel import Dataset
 from satchel.dataset.context import get_context
+from satchel.objects import refs
 from satchel.objects.refs import PINS, read_refs
 from satchel.storage import open_storage
 from tests.conftest import Backend, make_version, read_tree, s3_backend, write_tree
@@ -195,3 +196,37 @@ def test_two_machines_sharing_only_an_object_store(home: Path, tmp_path: Path, s
     assert check.returncode == 0, check.stderr
     assert f"{kept_id} [('b-only.bin', 30000)]" in check.stdout
     assert f"{reuse_id} [('shared.bin', 40000)]" in check.stdout
+
+
+def test_writers_judge_leases_by_renewals_not_by_clocks(home: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(refs, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(refs, "CLOCK_SKEW_SECONDS", 0.25)
+    write_tree(tmp_path / "src", {"a.txt": "alpha"})
+    storage = get_context().store(get_context().default_storage_url).storage
+
+    def finalize_timed() -> float:
+        ds = Dataset.create(dataset_name="ds", dataset_project="p")
+        ds.add_files(tmp_path / "src")
+        ds.upload(show_progress=False)
+        started = time.monotonic()
+        ds.finalize()
+        return time.monotonic() - started
+
+    # A dead collection whose clock ran a day ahead: its lease says it expires tomorrow, but nobody renews it.
+    storage.put(f"{refs.COLLECTIONS}{time.time() + 86400:.3f}-dead", b"")
+    assert 1.0 < finalize_timed() < 10
+    for info in list(storage.list(refs.COLLECTIONS)):
+        storage.delete(info.key)
+    # A live collection renews its lease: the writer waits for it to end, however long past a lease that is.
+    lease = refs.CollectionLease(storage)
+    with lease:
+        timer = threading.Timer(3.0, lambda: None)
+        timer.start()
+        waited: list[float] = []
+        worker = threading.Thread(target=lambda: waited.append(finalize_timed()))
+        worker.start()
+        timer.join()
+        lease.check()  # renewed all along
+    worker.join(30)
+    assert waited and waited[0] >= 2.5

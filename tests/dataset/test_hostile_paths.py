@@ -218,3 +218,41 @@ def test_a_draft_catalog_from_schema_2_keeps_odd_names(home: Path, tmp_path: Pat
     again.upload(show_progress=False)
     again.finalize()
     assert read_tree(Path(again.get_local_copy())) == {"100%.txt": b"pct", "back\\slash": b"bs"}
+
+
+def test_a_lone_surrogate_in_dataset_path_is_refused_at_add(home: Path, tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"a.txt": "alpha"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    with pytest.raises(InvalidDatasetPathError, match="lone surrogate"):
+        ds.add_files(tmp_path / "src", dataset_path="x\ud800")
+    assert ds.list_files() == []
+
+
+def test_the_schema_2_upgrade_keeps_paths_that_meet_once_escaped(home: Path, tmp_path: Path) -> None:
+    write_tree(tmp_path / "src", {"a%": "one", "a%25": "two", "b": "three"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "src")
+    get_context().close()
+    with sqlite3.connect(home / "catalog.db") as db:  # as schema 2 stored them: raw
+        db.execute("UPDATE draft_rows SET path = replace(path, '%25', '%'), source = replace(source, '%25', '%')")
+        db.execute("UPDATE satchel_meta SET value = '2' WHERE key = 'schema'")
+        assert sorted(r[0] for r in db.execute("SELECT path FROM draft_rows")) == ["a%", "a%25", "b"]
+    satchel.configure(home=home)
+    again = Dataset.get(dataset_id=ds.id)
+    assert again.list_files() == ["a%", "a%25", "b"]
+    again.upload(show_progress=False)
+    again.finalize()
+    assert read_tree(Path(again.get_local_copy())) == {"a%": b"one", "a%25": b"two", "b": b"three"}
+
+
+def test_a_catalog_row_with_a_hostile_id_is_refused_and_hides_nothing(home: Path, tmp_path: Path) -> None:
+    ds = make_version(tmp_path / "src", {"a.txt": "alpha"})
+    with sqlite3.connect(home / "catalog.db") as db:
+        db.execute("INSERT INTO versions (id, project, name, version, description, tags, status, archived, created_at, "
+                   "depth, revision, stats) SELECT '../../evil', project, name, '9.9.9', description, tags, status, "
+                   "archived, created_at, depth, revision, stats FROM versions WHERE id = ?", (ds.id,))
+    satchel.configure(home=home)
+    with pytest.raises(IntegrityError, match="invalid version id"):
+        Dataset.get(dataset_id="../../evil")
+    assert [d["id"] for d in Dataset.list_datasets()] == [ds.id]
+    assert Dataset.get(dataset_project="p", dataset_name="ds").id == ds.id

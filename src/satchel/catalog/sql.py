@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,8 +22,9 @@ from satchel.errors import (
     IntegrityError,
     InvalidArgumentError,
 )
-from satchel.objects.pathnames import PathError, from_wire, path_from_wire, path_to_wire
+from satchel.objects.pathnames import PathError, from_wire, is_valid_id, path_from_wire, path_to_wire
 
+log = logging.getLogger(__name__)
 SCHEMA_VERSION = 3  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form
 _BATCH = 5000
 
@@ -193,7 +195,12 @@ class SqlCatalog(Catalog):
         with self.engine.connect() as conn:
             rows = list(conn.execute(query).mappings())
             parents = self._parents(conn, [r["id"] for r in rows])
-        records = [_from_row(r, parents[r["id"]]) for r in rows]
+        records = []
+        for row in rows:
+            try:
+                records.append(_from_row(row, parents[row["id"]]))
+            except IntegrityError as exc:  # one hostile row must not hide every other version
+                log.warning("%s", exc)
         if tags:
             wanted = set(tags)
             records = [r for r in records if wanted.issubset(r.tags)]
@@ -403,13 +410,17 @@ def _source_to_wire(source: str | None) -> str | None:
 
 
 def _escape_draft_paths(conn: Connection) -> None:
-    """Schema 2 -> 3: draft paths and sources in wire form (only rows holding '%' or a backslash change)."""
-    query = sa.select(draft_table.c.version_id, draft_table.c.path, draft_table.c.source)
-    for version_id, path, source in list(conn.execute(query)):
-        if any(c in (path or "") + (source or "") for c in "%\\"):
-            conn.execute(sa.update(draft_table)
-                         .where(draft_table.c.version_id == version_id, draft_table.c.path == path)
-                         .values(path=path_to_wire(path), source=_source_to_wire(source)))
+    """Schema 2 -> 3: draft paths and sources in wire form. Only rows holding '%' or a backslash change; they are
+    deleted, then inserted escaped (escaping is one-to-one and every escaped path holds '%', which no unchanged
+    row does, so no two rows can meet, whatever their order)."""
+    rows = [row for row in conn.execute(sa.select(draft_table)).mappings()
+            if any(c in (row["path"] or "") + (row["source"] or "") for c in "%\\")]
+    for row in rows:
+        conn.execute(sa.delete(draft_table).where(draft_table.c.version_id == row["version_id"],
+                                                  draft_table.c.path == row["path"]))
+    if rows:
+        conn.execute(sa.insert(draft_table), [
+            {**row, "path": path_to_wire(row["path"]), "source": _source_to_wire(row["source"])} for row in rows])
 
 
 def _add_link_column(conn: Connection) -> None:
@@ -451,6 +462,10 @@ def _to_row(record: VersionRecord) -> dict[str, Any]:
 
 
 def _from_row(row: Any, parents: tuple[str, ...]) -> VersionRecord:
+    bad = next((i for i in (row["id"], *parents) if not is_valid_id(i)), None)
+    if bad is not None:  # ids become folder names in the cache: a hostile one must never reach a path
+        raise IntegrityError(f"the catalog holds an invalid version id {bad!r} (in the row of {row['id']!r}); the row "
+                             "is damaged or hostile and was not used", object_key="", content_hash="")
     return VersionRecord(
         id=row["id"],
         project=row["project"],

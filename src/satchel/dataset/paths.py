@@ -26,6 +26,12 @@ def normalize_dataset_path(path: str | None, *, allow_root: bool = True) -> str:
     if "\0" in text:
         raise InvalidDatasetPathError(f"dataset path {path!r} holds a NUL character, which no file name can hold",
                                       dataset_path=text)
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise InvalidDatasetPathError(f"dataset path {path!r} holds {text[exc.start]!r}, a lone surrogate that no file "
+                                      "name can hold; pass text, or bytes decoded with os.fsdecode",
+                                      dataset_path=text) from None
     if text.startswith("/") or re.match(r"^[A-Za-z]:/", text):
         raise InvalidDatasetPathError(
             f"dataset path {path!r} is absolute; dataset paths are relative to the dataset root, "

@@ -122,7 +122,12 @@ def encode_wire(joined: str) -> tuple[bytes, bool]:
             return joined.encode("utf-8"), False
         except UnicodeEncodeError:
             pass  # a non-UTF-8 file name: escape it
-    return _ESCAPE.sub(_escape_char, joined).encode("utf-8"), True
+    escaped = _ESCAPE.sub(_escape_char, joined)
+    try:
+        return escaped.encode("utf-8"), True
+    except UnicodeEncodeError as exc:
+        raise PathError(f"dataset path holds {escaped[exc.start]!r}, a lone surrogate no file name can hold",
+                        path=_around(escaped, exc.start)) from None
 
 
 def decode_wire(data: bytes, *, escaped: bool) -> str:
@@ -141,17 +146,22 @@ def from_wire(wire: str) -> str:
         return wire
     bad = _BAD_ESCAPE.search(wire)
     if bad is not None:
-        start = wire.rfind("\0", 0, bad.start()) + 1
-        end = wire.find("\0", bad.start())
-        path = wire[start : end if end >= 0 else len(wire)]
+        path = _around(wire, bad.start())
         raise PathError(f"dataset path {path!r} holds an invalid escape {wire[bad.start():bad.start() + 3]!r} "
                         "(only %25, %5C and %80-%FF exist)", path=path)
     return _UNESCAPE.sub(_unescape_match, wire)
 
 
 def path_to_wire(path: str) -> str:
-    """The wire form of one path (for catalog rows)."""
-    return _ESCAPE.sub(_escape_char, path)
+    """The wire form of one path (for catalog rows). PathError for a lone surrogate no file name can hold."""
+    return encode_wire(path)[0].decode("utf-8")
+
+
+def _around(joined: str, at: int) -> str:
+    """The path of NUL-joined paths that holds position ``at``."""
+    start = joined.rfind("\0", 0, at) + 1
+    end = joined.find("\0", at)
+    return joined[start : end if end >= 0 else len(joined)]
 
 
 def path_from_wire(wire: str) -> str:

@@ -6,9 +6,10 @@ machines that share only the store (see docs/format.md, "Refs, pins and collecti
 * ``locks/pins/<uuid>``: written by a writer (finalize, squash, flatten) before it checks that the packs its new
   manifest points at exist, deleted after its catalog commit; lists those packs and the manifest. A collection
   keeps what any pin names.
-* ``locks/gc/<expires>-<uuid>`` (empty): a collection in progress, renewed while it runs. A writer that finds
-  one after writing its pin waits for it to end before checking its packs, so a pack is either seen by the
-  collection as pinned or seen missing by the writer, never deleted under a committed version.
+* ``locks/gc/<expires>-<uuid>`` (empty): a collection in progress, renewed (under a new key) while it runs. A
+  writer that finds one after writing its pin waits for it to end before checking its packs, so a pack is either
+  seen by the collection as pinned or seen missing by the writer, never deleted under a committed version.
+  Liveness is judged by renewals seen on each machine's own monotonic clock, not by comparing clocks.
 
 Everything read back is untrusted: malformed keys and bodies are ignored (and logged), never followed.
 """
@@ -38,6 +39,7 @@ LEASE_SECONDS = 120.0
 CLOCK_SKEW_SECONDS = 30.0
 GC_WAIT_SECONDS = 900.0
 STALE_PIN_SECONDS = 24 * 3600.0
+DEAD_SECONDS = 3600.0  # a lease whose stated expiry is this far past is dead, whatever the clocks say
 
 
 # -- refs ----------------------------------------------------------------------------------------------
@@ -118,17 +120,30 @@ def pinned(storage: Storage, packs: Iterable[str], manifests: Iterable[str] = ()
 
 
 def wait_for_collections(storage: Storage, wait_seconds: float) -> None:
-    """Return once no collection holds a live lease on the store (ConflictError after ``wait_seconds``)."""
-    deadline = time.monotonic() + wait_seconds
+    """Return once no collection holds a live lease on the store (ConflictError after ``wait_seconds``).
+
+    Liveness is judged without comparing clocks across machines: a live collection renews its lease (a new key)
+    every ``LEASE_SECONDS / 4``, so a set of lease keys unchanged for longer than a lease lasts, measured on this
+    process's own monotonic clock, belongs to collections that died. A lease whose stated expiry is more than an
+    hour past is dead at once.
+    """
+    started = changed_at = time.monotonic()
+    seen: set[str] | None = None
     delay = 0.05
     while True:
-        running = [key for key, expires in _leases(storage) if expires + CLOCK_SKEW_SECONDS > time.time()]
-        if not running:
+        leases = {key: expires for key, expires in _leases(storage) if expires + DEAD_SECONDS > time.time()}
+        if not leases:
             return
-        if time.monotonic() >= deadline:
+        if set(leases) != seen:
+            seen, changed_at = set(leases), time.monotonic()
+        elif time.monotonic() - changed_at > LEASE_SECONDS + CLOCK_SKEW_SECONDS:
+            log.warning("ignoring collection leases on %s that were not renewed for %.0f s (a crashed collection): "
+                        "%s", storage.url, LEASE_SECONDS + CLOCK_SKEW_SECONDS, sorted(leases))
+            return
+        if time.monotonic() - started >= wait_seconds:
             raise ConflictError(
-                f"a garbage collection is running on {storage.url} ({running[0]}); try again when it has ended "
-                "(a crashed one expires within a few minutes)")
+                f"a garbage collection is running on {storage.url} ({sorted(leases)[0]}); try again when it has "
+                "ended (a crashed one is ignored after a few minutes)")
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
 
@@ -146,21 +161,22 @@ def _leases(storage: Storage) -> list[tuple[str, float]]:
 
 
 class CollectionLease:
-    """The lease a collection holds while it decides and deletes, renewed by a heartbeat thread. ``check``
-    raises ConflictError when it ran out (a renewal failed): deleting is then no longer safe, since writers may
-    have stopped waiting."""
+    """The lease a collection holds while it decides and deletes, renewed by a heartbeat thread (a new key
+    every ``LEASE_SECONDS / 4``). ``check`` raises ConflictError once no renewal succeeded for
+    ``LEASE_SECONDS - CLOCK_SKEW_SECONDS`` (monotonic): writers stop waiting for an unrenewed lease only after
+    ``LEASE_SECONDS + CLOCK_SKEW_SECONDS``, so deleting is never done when they may have gone on."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.name = uuid.uuid4().hex
         self.key = ""
-        self.expires = 0.0
+        self.renewed = 0.0
         self._stop = threading.Event()
         self._beat = threading.Thread(target=self._heartbeat, name="satchel-gc-lease", daemon=True)
 
     def __enter__(self) -> CollectionLease:
-        for key, expires in _leases(self.storage):  # leases of crashed collections
-            if expires + CLOCK_SKEW_SECONDS < time.time():
+        for key, expires in _leases(self.storage):  # leases of collections that died long ago
+            if expires + DEAD_SECONDS < time.time():
                 self.storage.delete(key)
         self._renew()
         self._beat.start()
@@ -172,11 +188,11 @@ class CollectionLease:
         self.storage.delete(self.key)
 
     def _renew(self) -> None:
+        started = time.monotonic()
         old = self.key
-        expires = time.time() + LEASE_SECONDS
-        key = f"{COLLECTIONS}{expires:.3f}-{self.name}"
+        key = f"{COLLECTIONS}{time.time() + LEASE_SECONDS:.3f}-{self.name}"
         self.storage.put(key, b"")
-        self.key, self.expires = key, expires
+        self.key, self.renewed = key, started
         if old:
             self.storage.delete(old)
 
@@ -189,6 +205,6 @@ class CollectionLease:
 
     def check(self) -> None:
         """Call before each deletion."""
-        if time.time() > self.expires - CLOCK_SKEW_SECONDS:
+        if time.monotonic() - self.renewed > LEASE_SECONDS - CLOCK_SKEW_SECONDS:
             raise ConflictError(f"the garbage collection of {self.storage.url} lost its lease (the store could "
                                 "not be written); nothing more was deleted. Run it again")
