@@ -45,7 +45,7 @@ INTERRUPTED = ExitCode(130, "interrupted")
 # Checked in order: the first matching type wins.
 TABLE: list[tuple[type[BaseException], ExitCode, str]] = [
     (DatasetNotFoundError, NOT_FOUND, "list datasets with `satchel search`"),
-    (IntegrityError, INTEGRITY, "run `satchel verify`, then re-upload from a good copy"),
+    (IntegrityError, INTEGRITY, "run `satchel check --read-data --repair`; upload again what it reports lost"),
     (TargetNotEmptyError, CONFLICT, "use --overwrite or an empty folder"),
     (DatasetStateError, CONFLICT, "see the version's status with `satchel search --all --ids ID`"),
     (ConflictError, CONFLICT, "retry, or pick another name/version"),
