@@ -70,7 +70,7 @@ def flatten(ctx: Context, record: VersionRecord, drop_parents: Iterable[str]) ->
     store = ctx.store(record.storage_url)
     parents = tuple(p for p in record.parents if p not in set(drop_parents))
     manifest_hash = publish_manifest(ctx, store, record.id, Manifest("full", [], dict(view), []), view, lambda h: (
-        ctx.catalog.replace_manifest(record.id, manifest=h, depth=0, parents=parents)))
+        ctx.catalog.replace_manifest(record.id, manifest=h, depth=0, parents=parents)), view_checked=True)
     delete_refs(store.storage, record.id, keep=manifest_hash)
 
 

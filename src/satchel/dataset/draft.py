@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.scan import SourceFile
-from satchel.dataset.view import View, apply_changes, draft_changes
+from satchel.dataset.view import View
 from satchel.errors import InvalidDatasetPathError
 from satchel.objects import ManifestEntry
 
@@ -74,10 +74,8 @@ def load_state(ctx: Context, record: VersionRecord, cached: DraftState | None) -
     revision = ctx.catalog.draft_revision(record.id)
     if cached is not None and cached.version_id == record.id and cached.revision == revision:
         return cached
-    parents = ctx.views.parents_view(record)
-    rows = ctx.catalog.draft_rows(record.id)
-    puts, removed = draft_changes(record.id, rows)
-    return DraftState(record.id, revision, parents, rows, apply_changes(parents, puts, removed))
+    parents, rows, current = ctx.views.draft(record)  # checked: no path both a file and a folder
+    return DraftState(record.id, revision, parents, rows, current)
 
 
 def _commit(ctx: Context, state: DraftState, upsert: list[DraftRow], forget: list[str]) -> None:

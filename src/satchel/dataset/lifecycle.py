@@ -154,16 +154,18 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
 
 
 def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest: Manifest, view: View,
-                     commit: Callable[[str], None]) -> str:
+                     commit: Callable[[str], None], *, view_checked: bool) -> str:
     """Write the manifest of version ``version_id`` (whose whole view is ``view``) and ``commit`` it to the
     catalog; return the manifest's hash.
 
     Safe against garbage collection on any machine sharing the store: the packs and the manifest are pinned
     before the packs are checked (after any running collection ends) and until the commit is done, and the
-    version's ref is written before the commit. Paths are checked once more, so an invalid one never becomes
-    final.
+    version's ref is written before the commit. The manifest's paths are checked once more by the encoder, and
+    the whole view for file-and-folder clashes unless ``view_checked`` (the view loader checked it already), so
+    an invalid path never becomes final.
     """
-    checked(version_id, view)
+    if not view_checked and manifest.kind != "full":  # the encoder checks a full manifest's whole view itself
+        checked(version_id, view)
     try:
         data = encode_manifest(manifest)
     except PathError as exc:

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from satchel.catalog import Catalog, DraftRow, VersionRecord
 from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
-from satchel.objects.pathnames import PathError, check_clash
+from satchel.objects.pathnames import (
+    PathError,
+    check_clash,
+    clash_error,
+    find_clash,
+    find_merge_clash,
+    folders_of,
+)
 
 View = dict[str, ManifestEntry]
 MAX_LINEAGE_DEPTH = 100  # deltas are at most 32 deep (lifecycle.MAX_DELTA_DEPTH); Python recursion allows ~300
@@ -80,37 +87,53 @@ def draft_changes(version_id: str, rows: Mapping[str, DraftRow]) -> tuple[View, 
 class ViewLoader:
     """Loads finalized views (memoized: they are immutable) and draft views (always fresh).
 
-    Views returned for finalized versions are shared; callers must copy before changing them.
+    Views returned for finalized versions are shared; callers must copy before changing them. Each memoized
+    view keeps the set of its folders, so that checking a child for file-and-folder clashes costs its own
+    changes, not its parent's size.
     """
 
     def __init__(self, catalog: Catalog, open_store: Callable[[str], ObjectStore], keep: int = 8) -> None:
         self.catalog = catalog
         self.open_store = open_store
         self.keep = keep
-        self._memo: OrderedDict[str, View] = OrderedDict()
+        self._memo: OrderedDict[str, tuple[View, set[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def parents_view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
         """The merge of the version's parents' views."""
         chain = self._enter(record.id, _chain)
-        return merge_views(self.view(self.catalog.get_version(p), chain) for p in record.parents)
+        return merge_views(self._final(self.catalog.get_version(p), chain)[0] for p in record.parents)
 
     def view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
         """The whole file view of ``record`` (``_chain``: the versions whose views are being built, to refuse
         a lineage that loops)."""
+        if record.is_final:
+            return self._final(record, _chain)[0]
+        return self.draft(record, _chain)[2]
+
+    def draft(self, record: VersionRecord, _chain: tuple[str, ...] = ()
+              ) -> tuple[View, dict[str, DraftRow], View]:
+        """A draft's parents' view, its pending rows, and its checked current view."""
+        chain = self._enter(record.id, _chain)
+        rows = self.catalog.draft_rows(record.id)
+        puts, removed = draft_changes(record.id, rows)
+        parents = [self.catalog.get_version(p) for p in record.parents]
+        base, current, _ = self._merged(record.id, parents, puts, removed, chain)
+        return base, rows, current
+
+    def _final(self, record: VersionRecord, _chain: tuple[str, ...]) -> tuple[View, set[str]]:
         if not record.is_final:
-            puts, removed = draft_changes(record.id, self.catalog.draft_rows(record.id))
-            return checked(record.id, apply_changes(self.parents_view(record, _chain), puts, removed))
+            return self.view(record, _chain), set()  # only a parent that is a draft (refused elsewhere)
         with self._lock:
             if record.id in self._memo:
                 self._memo.move_to_end(record.id)
                 return self._memo[record.id]
-        view = self._load_final(record, self._enter(record.id, _chain))
+        loaded = self._load_final(record, self._enter(record.id, _chain))
         with self._lock:
-            self._memo[record.id] = view
+            self._memo[record.id] = loaded
             while len(self._memo) > self.keep:
                 self._memo.popitem(last=False)
-        return view
+        return loaded
 
     @staticmethod
     def _enter(version_id: str, chain: tuple[str, ...]) -> tuple[str, ...]:
@@ -123,7 +146,7 @@ class ViewLoader:
                 object_key="", content_hash="", dataset_id=version_id)
         return (*chain, version_id)
 
-    def _load_final(self, record: VersionRecord, chain: tuple[str, ...]) -> View:
+    def _load_final(self, record: VersionRecord, chain: tuple[str, ...]) -> tuple[View, set[str]]:
         assert record.manifest is not None and record.storage_url is not None
         store = self.open_store(record.storage_url)
         try:
@@ -131,9 +154,32 @@ class ViewLoader:
         except IntegrityError as exc:
             raise with_dataset(exc, record.id) from exc
         if manifest.kind == "full":
-            return manifest.entries
-        base = merge_views(self.view(self.catalog.get_version(p), chain) for p in manifest.parents)
-        return checked(record.id, apply_changes(base, manifest.entries, manifest.removed))
+            folders = manifest.folders if manifest.folders is not None else folders_of(manifest.entries)
+            return manifest.entries, folders
+        parents = [self.catalog.get_version(p) for p in manifest.parents]
+        _, view, folders = self._merged(record.id, parents, manifest.entries, manifest.removed, chain)
+        return view, folders
+
+    def _merged(self, version_id: str, parents: list[VersionRecord], puts: Mapping[str, ManifestEntry],
+                removed: Iterable[str], chain: tuple[str, ...]) -> tuple[View, View, set[str]]:
+        """(parents merged, then with ``puts`` and ``removed`` applied, its folders), checked for file-and-folder
+        clashes (parents and changes can each be fine and still clash once merged)."""
+        bases = [self._final(parent, chain) for parent in parents]
+        base, base_folders = bases[0] if len(bases) == 1 else (merge_views(b[0] for b in bases), None)
+        merged = apply_changes(base, puts, removed)
+        if base_folders is None:  # no parent, or several (which may clash with each other): check it all
+            folders = folders_of(merged)
+            clash = find_clash(merged, folders)
+        else:  # one parent, already checked: only the changes can clash
+            clash = find_merge_clash(merged, base, base_folders, puts)
+            folders = base_folders | folders_of(puts)
+        if clash is not None:
+            error = clash_error(*clash)
+            raise IntegrityError(
+                f"dataset {version_id}: {error}; its manifests or catalog rows are damaged or hostile. Nothing was "
+                "written; run `satchel check` on its store", object_key="", content_hash="", dataset_id=version_id,
+                dataset_path=error.path)
+        return base, merged, folders
 
 
 def with_dataset(exc: IntegrityError, dataset_id: str) -> IntegrityError:

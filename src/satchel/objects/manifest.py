@@ -29,6 +29,7 @@ from satchel.objects.pathnames import (
     check_unique,
     decode_wire,
     encode_wire,
+    folders_of,
     from_wire,
     is_valid_id,
     path_to_wire,
@@ -93,12 +94,14 @@ def link_id(url: str, tag: str | None, size: int) -> str:
 
 @dataclass
 class Manifest:
-    """Decoded manifest. ``entries`` are puts (all files for ``full``), ``removed`` are delta removals."""
+    """Decoded manifest. ``entries`` are puts (all files for ``full``), ``removed`` are delta removals.
+    ``folders``: the folders of ``entries``, as the decoder found them (None for a manifest being built)."""
 
     kind: str
     parents: list[str] = field(default_factory=list)
     entries: dict[str, ManifestEntry] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
+    folders: set[str] | None = field(default=None, compare=False, repr=False)
 
 
 def manifest_key(manifest_hash: str) -> str:
@@ -310,8 +313,10 @@ def _decode(data: bytes) -> Manifest:
     make = tuple.__new__
     entries = dict(zip(paths, map(make, repeat(ManifestEntry), zip(*columns, strict=True)), strict=True))
     check_unique(paths, entries)
-    check_clash(entries)
+    folders = folders_of(entries)
+    check_clash(entries, folders)
     removed = _paths(blocks[9], None, escaped=escaped) if blocks[9] else []
     if header["kind"] == "full" and removed:
         raise ValueError("a full manifest lists removed paths")
-    return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed)
+    return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed,
+                    folders=folders)

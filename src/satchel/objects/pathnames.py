@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable
 _ESCAPE = re.compile("[%\\\\\udc80-\udcff]")
 _UNESCAPE = re.compile("%(25|5C|[89A-F][0-9A-F])")
 _BAD_ESCAPE = re.compile("%(?!25|5C|[89A-F][0-9A-F])")
-_DOT_COMPONENT = re.compile("[\0/]\\.\\.?(?=[\0/])")
+_DOT_COMPONENT = re.compile("\0\\.\\.?(?=\0)")
 _ID = re.compile("[0-9A-Za-z_-]{1,128}")
 
 
@@ -66,10 +66,10 @@ def check_joined(joined: str, count: int) -> None:
     first invalid one. A raw backslash is invalid here: this is the wire form."""
     if count == 0:
         return
-    framed = f"\0{joined}\0"
-    suspicious = any(s in framed for s in ("//", "/\0", "\0/", "\0\0", "\\"))
-    if not suspicious and ("/." in framed or "\0." in framed):
-        suspicious = _DOT_COMPONENT.search(framed) is not None
+    separators = f"\0{joined}\0".replace("/", "\0")  # every component boundary as NUL: one scan finds them all
+    suspicious = "\0\0" in separators or "\\" in joined  # an empty path or component, a leading '/', a backslash
+    if not suspicious and "\0." in separators:
+        suspicious = _DOT_COMPONENT.search(separators) is not None
     if not suspicious:
         return
     for path in joined.split("\0"):
@@ -79,17 +79,21 @@ def check_joined(joined: str, count: int) -> None:
         check_path(path)
 
 
-def find_clash(paths: Collection[str]) -> tuple[str, str] | None:
-    """A (file, path under it) pair when some path of ``paths`` is also a folder of another, else None.
-
-    Costs one pass over the paths plus one step per distinct folder.
-    """
+def folders_of(paths: Iterable[str]) -> set[str]:
+    """Every folder that holds one of ``paths`` (all ancestors; not the root). One pass over the paths plus one
+    step per distinct folder."""
     folders: set[str] = set()
     for folder in {p.rpartition("/")[0] for p in paths}:
         while folder and folder not in folders:
             folders.add(folder)
             folder = folder.rpartition("/")[0]
-    clashes = folders.intersection(paths)
+    return folders
+
+
+def find_clash(paths: Collection[str], folders: set[str] | None = None) -> tuple[str, str] | None:
+    """A (file, path under it) pair when some path of ``paths`` is also a folder of another, else None.
+    ``folders``: ``folders_of(paths)`` when the caller has it already."""
+    clashes = (folders_of(paths) if folders is None else folders).intersection(paths)
     if not clashes:
         return None
     file = min(clashes)
@@ -97,11 +101,33 @@ def find_clash(paths: Collection[str]) -> tuple[str, str] | None:
     return file, below
 
 
-def check_clash(paths: Collection[str]) -> None:
+def check_clash(paths: Collection[str], folders: set[str] | None = None) -> None:
     """Raise PathError when a path is both a file and a folder."""
-    clash = find_clash(paths)
+    clash = find_clash(paths, folders)
     if clash is not None:
-        raise PathError(f"dataset path {clash[0]!r} is a file and also a folder (of {clash[1]!r})", path=clash[1])
+        raise clash_error(*clash)
+
+
+def clash_error(file: str, below: str) -> PathError:
+    """The error for a path that is a file and also the folder of ``below``."""
+    return PathError(f"dataset path {file!r} is a file and also a folder (of {below!r})", path=below)
+
+
+def find_merge_clash(merged: Collection[str], base: Collection[str], base_folders: set[str],
+                     puts: Iterable[str]) -> tuple[str, str] | None:
+    """A file-and-folder clash in ``merged`` = ``base`` (clash-free, with folders ``base_folders``) with some
+    paths removed and ``puts`` (clash-free among themselves) set; costs O(puts x depth), not O(merged)."""
+    for path in puts:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            ancestor = "/".join(parts[:depth])
+            if ancestor in merged:
+                return ancestor, path
+        if path not in base and path in base_folders:  # it may be a folder of what is left of the base
+            below = next((p for p in merged if p.startswith(path + "/")), None)
+            if below is not None:
+                return path, below
+    return None
 
 
 def check_unique(paths: list[str], table: Collection[str]) -> None:
