@@ -42,7 +42,7 @@ from satchel.objects.packs import (
     encode_index,
     fits,
     index_key,
-    pack_id_of_index_key,
+    list_packs,
     pack_key,
 )
 from satchel.objects.refs import CollectionLease, read_pins
@@ -150,15 +150,9 @@ class Checker:
         return self.report
 
     def _listing(self) -> tuple[dict[str, tuple[int, float | None]], dict[str, int]]:
-        packs: dict[str, tuple[int, float | None]] = {}
-        indexes: dict[str, int] = {}
-        for info in self.storage.list("packs/"):
-            pack_id = pack_id_of_index_key(info.key)
-            if pack_id is not None:
-                indexes[pack_id] = info.size
-            elif info.key.endswith(".pack"):
-                packs[info.key.rsplit("/", 1)[-1][: -len(".pack")]] = (info.size, info.modified)
-        return packs, indexes
+        packs, indexes = list_packs(self.storage)
+        return ({p: (info.size, info.modified) for p, info in packs.items()},
+                {p: info.size for p, info in indexes.items()})
 
     def _load_manifests(self) -> None:
         for manifest_hash, versions in sorted(self.live.versions.items()):

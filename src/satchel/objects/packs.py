@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from satchel.objects.codec import Codec
+from satchel.storage.base import ObjectInfo, Storage
 
 PACK_MAGIC = b"SATCHPK1"
 INDEX_MAGIC = b"SATCHIX1"
@@ -43,6 +44,19 @@ def pack_key(pack_id: str) -> str:
 def index_key(pack_id: str) -> str:
     """Storage key of a pack's index."""
     return f"packs/{pack_id[:2]}/{pack_id}.idx"
+
+
+def list_packs(storage: Storage) -> tuple[dict[str, ObjectInfo], dict[str, ObjectInfo]]:
+    """(pack id -> the pack's listing, pack id -> its index's listing) of a store."""
+    packs: dict[str, ObjectInfo] = {}
+    indexes: dict[str, ObjectInfo] = {}
+    for info in storage.list("packs/"):
+        pack_id = pack_id_of_index_key(info.key)
+        if pack_id is not None:
+            indexes[pack_id] = info
+        elif info.key.endswith(".pack"):
+            packs[info.key.rsplit("/", 1)[-1][: -len(".pack")]] = info
+    return packs, indexes
 
 
 def pack_id_of_index_key(key: str) -> str | None:

@@ -37,7 +37,7 @@ from satchel.objects.packs import (
     encode_index,
     fits,
     index_key,
-    pack_id_of_index_key,
+    list_packs,
     pack_key,
 )
 from satchel.storage.base import Storage
@@ -108,14 +108,9 @@ class ObjectStore:
         stored, so the next upload stores it again. One damaged index never blocks the store.
         """
         self.check_format(create=False)
-        sizes: dict[str, int] = {}
-        indexes: dict[str, int] = {}
-        for info in self.storage.list("packs/"):
-            pack_id = pack_id_of_index_key(info.key)
-            if pack_id is not None:
-                indexes[pack_id] = info.size
-            elif info.key.endswith(".pack"):
-                sizes[info.key.rsplit("/", 1)[-1][: -len(".pack")]] = info.size
+        packs, listed = list_packs(self.storage)
+        sizes = {pack_id: info.size for pack_id, info in packs.items()}
+        indexes = {pack_id: info.size for pack_id, info in listed.items()}
         new_ids = [p for p in indexes if p not in self._loaded]
         load = partial(self._load_usable_index, sizes=sizes, index_sizes=indexes)
         if len(new_ids) > 1 and not self.storage.capabilities.local_path:
