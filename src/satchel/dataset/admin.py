@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
-from satchel.dataset.context import Context
+from satchel.dataset.context import Context, get_context
 from satchel.dataset.lifecycle import publish_manifest
 from satchel.errors import ConflictError, DatasetNotFoundError, InvalidArgumentError
 from satchel.objects import Manifest, ObjectStore
-from satchel.objects.check import CheckReport, check_store
+from satchel.objects import check as store_check
+from satchel.objects.check import CheckReport
 from satchel.objects.gc import GcReport, LiveSet, collect_garbage
 from satchel.objects.refs import delete_refs, read_refs, write_ref
 from satchel.storage import normalize_url
@@ -174,7 +175,7 @@ def check(ctx: Context, storage_url: str | None = None, *, read_data: bool = Fal
         cached = Path(ctx.cache.content_file(content_hash))
         return cached if cached.is_file() else None
 
-    return check_store(store, versions, read_data=read_data, repair=repair, restore=restore)
+    return store_check.check_store(store, versions, read_data=read_data, repair=repair, restore=restore)
 
 
 def resolve_targets(ctx: Context, *, dataset_id: str | None, project: str | None, name: str | None,
@@ -196,3 +197,17 @@ def resolve_targets(ctx: Context, *, dataset_id: str | None, project: str | None
             f"{project}/{name} has {len(records)} versions; pass dataset_version, dataset_id, or entire_dataset=True"
         )
     return records
+
+
+def check_store(storage_url: str | None = None, *, read_data: bool = False, repair: bool = False) -> CheckReport:
+    """Check a store (default: the default storage), like ``restic check``; ``satchel check`` on the command line.
+
+    Every pack index must parse, have its pack and point inside it; every finalized version's manifest (this
+    catalog's and, through the store's refs, any other catalog's) must exist, match its hash and decode, and every
+    file it lists must be in its pack's index. ``read_data`` also reads every stored byte and checks it against its
+    hash. ``repair`` fixes what it can: rebuilds or sets aside damaged indexes, drops damaged entries so the next
+    upload stores them again, stores damaged or missing content again from this machine's cache, puts back
+    manifests from local copies. Returns the report: ``report.ok`` is True when nothing is left to do, and each of
+    ``report.problems`` names the versions and files it affects and what to do next.
+    """
+    return check(get_context(), storage_url, read_data=read_data, repair=repair)

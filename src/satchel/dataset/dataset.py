@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
-from satchel.dataset import admin, draft, lifecycle, links, retrieve, squash
+from satchel.dataset import draft, lifecycle, links, retrieve, squash
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.management import DatasetManagement
 from satchel.dataset.paths import as_patterns, normalize_dataset_path, select_dataset_paths
@@ -30,7 +30,6 @@ from satchel.errors import (
     SatchelError,
 )
 from satchel.objects import resolve_compression
-from satchel.objects.check import CheckReport
 from satchel.storage import normalize_url
 from satchel.units import format_size
 
@@ -541,20 +540,6 @@ class Dataset(DatasetManagement):
         squash.finalize_flat(ctx, created._refresh(), view, target)
         created._refresh()
         return created
-
-
-def check_store(storage_url: str | None = None, *, read_data: bool = False, repair: bool = False) -> CheckReport:
-    """Check a store (default: the default storage), like ``restic check``; ``satchel check`` on the command line.
-
-    Every pack index must parse, have its pack and point inside it; every finalized version's manifest (this
-    catalog's and, through the store's refs, any other catalog's) must exist, match its hash and decode, and every
-    file it lists must be in its pack's index. ``read_data`` also reads every stored byte and checks it against its
-    hash. ``repair`` fixes what it can: rebuilds or sets aside damaged indexes, drops damaged entries so the next
-    upload stores them again, stores damaged or missing content again from this machine's cache, puts back
-    manifests from local copies. Returns the report: ``report.ok`` is True when nothing is left to do, and each of
-    ``report.problems`` names the versions and files it affects and what to do next.
-    """
-    return admin.check(get_context(), storage_url, read_data=read_data, repair=repair)
 
 
 def _as_list(value: Sequence[Any] | str | Dataset | None) -> list[Any]:
