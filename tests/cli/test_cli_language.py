@@ -95,7 +95,7 @@ def test_verify_says_why_each_file_differs(home: Path, tmp_path: Path) -> None:
 
 def test_remove_of_nothing_says_so(home: Path, tmp_path: Path) -> None:
     version = make_version(tmp_path, {"a.txt": "alpha"})
-    code, out, _ = invoke("create", "--project", "p", "--name", "draft", "--parents", version, "--json")
+    code, out, _ = invoke("create", "--project", "p", "--name", "draft", "--parents", version, "--json", cwd=tmp_path)
     draft = json.loads(out)["id"]
     code, out, err = invoke("remove", "--id", draft, "--files", "no-such/*", "--files", "a.txt")
     assert code == 0 and "1 file(s) removed" in out
