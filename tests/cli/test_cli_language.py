@@ -53,10 +53,9 @@ def test_the_scan_finds_the_messages() -> None:
     assert any("overwrite=True" in m for m in messages.values())
 
 
-@pytest.mark.parametrize(("where", "message"), library_messages(), ids=lambda v: v if ":" in str(v) else "")
+@pytest.mark.parametrize(("where", "message"), [m for m in library_messages() if not PYTHON_ONLY.search(m[1])],
+                         ids=lambda v: v if ":" in str(v) else "")
 def test_every_library_message_reads_in_cli_terms(where: str, message: str) -> None:
-    if PYTHON_ONLY.search(message):
-        return
     translated = cli_message(message)
     leftover = PYTHON_IDIOMS.search(translated)
     assert leftover is None, f"{where}: {translated!r} still says {leftover.group()!r}"

@@ -22,7 +22,7 @@ from satchel.errors import (
     IntegrityError,
     InvalidArgumentError,
 )
-from satchel.objects.pathnames import PathError, from_wire, is_valid_id, path_from_wire, path_to_wire
+from satchel.objects.pathnames import PathError, from_wire, is_valid_id, path_from_wire, to_wire
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 3  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form
@@ -362,9 +362,9 @@ class SqlCatalog(Catalog):
         return int(found)
 
     def change_draft(self, version_id: str, upsert: Iterable[DraftRow], forget: Iterable[str] = ()) -> int:
-        payload = [(version_id, path_to_wire(r.path), r.hash, r.size, _source_to_wire(r.source), r.link)
+        payload = [(version_id, to_wire(r.path), r.hash, r.size, _source_to_wire(r.source), r.link)
                    for r in upsert]
-        dropped = [path_to_wire(path) for path in forget]
+        dropped = [to_wire(path) for path in forget]
         sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
             revision = self._bump_draft(conn, version_id)
@@ -406,7 +406,7 @@ class SqlCatalog(Catalog):
 
 
 def _source_to_wire(source: str | None) -> str | None:
-    return None if source is None else path_to_wire(source)
+    return None if source is None else to_wire(source)
 
 
 def _escape_draft_paths(conn: Connection) -> None:
@@ -420,7 +420,7 @@ def _escape_draft_paths(conn: Connection) -> None:
                                                   draft_table.c.path == row["path"]))
     if rows:
         conn.execute(sa.insert(draft_table), [
-            {**row, "path": path_to_wire(row["path"]), "source": _source_to_wire(row["source"])} for row in rows])
+            {**row, "path": to_wire(row["path"]), "source": _source_to_wire(row["source"])} for row in rows])
 
 
 def _add_link_column(conn: Connection) -> None:

@@ -550,7 +550,8 @@ def check(storage: str | None, read_data: bool, repair: bool, as_json: bool, qui
     lines.append(f"{report.store}: {report.packs} pack(s), {report.manifests} manifest(s), {report.entries} file "
                  f"entries checked, {human_size(report.bytes_read)} read; "
                  + (f"{left} problem(s) left" if left else "no problems left" if report.problems else "no problems"))
-    emit({**dataclasses.asdict(report), "ok": report.ok}, lines, as_json=as_json, quiet=quiet)
+    problems = [{**dataclasses.asdict(p), "resolved": p.resolved} for p in report.problems]
+    emit({**dataclasses.asdict(report), "problems": problems, "ok": report.ok}, lines, as_json=as_json, quiet=quiet)
     if not report.ok:
         raise SystemExit(5)
 

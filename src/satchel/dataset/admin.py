@@ -71,7 +71,7 @@ def flatten(ctx: Context, record: VersionRecord, drop_parents: Iterable[str]) ->
     store = ctx.store(record.storage_url)
     parents = tuple(p for p in record.parents if p not in set(drop_parents))
     manifest_hash = publish_manifest(ctx, store, record.id, Manifest("full", [], dict(view), []), view, lambda h: (
-        ctx.catalog.replace_manifest(record.id, manifest=h, depth=0, parents=parents)), view_checked=True)
+        ctx.catalog.replace_manifest(record.id, manifest=h, depth=0, parents=parents)))
     delete_refs(store.storage, record.id, keep=manifest_hash)
 
 
@@ -130,16 +130,13 @@ def live_set(ctx: Context, storage_url: str, refs: dict[str, set[str]]) -> LiveS
     return live
 
 
-def write_missing_refs(ctx: Context, store: ObjectStore) -> int:
+def write_missing_refs(ctx: Context, store: ObjectStore, refs: dict[str, set[str]]) -> None:
     """Give every finalized version of the catalog stored in ``store`` its ref (versions finalized before refs
-    existed have none); return how many were written."""
-    refs = read_refs(store.storage)
-    written = 0
+    existed have none); ``refs`` (the store's, as ``read_refs`` gives them) is updated."""
     for record in ctx.catalog.find_versions(statuses=FINAL_STATUSES):
         if record.storage_url == store.url and record.manifest and record.manifest not in refs.get(record.id, ()):
             write_ref(store.storage, record.id, record.manifest)
-            written += 1
-    return written
+            refs.setdefault(record.id, set()).add(record.manifest)
 
 
 def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = False,
@@ -148,10 +145,13 @@ def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = Fal
     flight refers to in one store (default: the default storage)."""
     url = normalize_url(storage_url or ctx.default_storage_url)
     store = ctx.store(url)
-    if not dry_run:
-        write_missing_refs(ctx, store)
-    return collect_garbage(store, lambda refs: live_set(ctx, url, refs), dry_run=dry_run,
-                           grace_seconds=grace_seconds)
+
+    def live_of(refs: dict[str, set[str]]) -> LiveSet:
+        if not dry_run:
+            write_missing_refs(ctx, store, refs)
+        return live_set(ctx, url, refs)
+
+    return collect_garbage(store, live_of, dry_run=dry_run, grace_seconds=grace_seconds)
 
 
 def check(ctx: Context, storage_url: str | None = None, *, read_data: bool = False,
@@ -160,13 +160,14 @@ def check(ctx: Context, storage_url: str | None = None, *, read_data: bool = Fal
     the store's refs; with ``repair``, fix what can be fixed (content comes back from this machine's cache)."""
     url = normalize_url(storage_url or ctx.default_storage_url)
     store = ctx.store(url)
+    refs = read_refs(store.storage)
     if repair:
-        write_missing_refs(ctx, store)
-    versions: dict[str, list[str]] = {}
+        write_missing_refs(ctx, store, refs)
+    versions: dict[str, list[str]] = {}  # manifest -> versions that use it: the catalog's first, then refs'
     for record in ctx.catalog.find_versions(statuses=FINAL_STATUSES):
         if record.storage_url == url and record.manifest:
             versions.setdefault(record.manifest, []).append(record.id)
-    for version_id, manifests in read_refs(store.storage).items():
+    for version_id, manifests in refs.items():
         for manifest_hash in manifests:
             if version_id not in versions.setdefault(manifest_hash, []):
                 versions[manifest_hash].append(version_id)

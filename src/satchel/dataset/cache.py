@@ -40,7 +40,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from filelock import FileLock
@@ -67,12 +67,36 @@ def stamp(target: int | str, content_hash: str) -> None:
     os.utime(target, ns=(time.time_ns(), stamp_ns(content_hash)))
 
 
-def fingerprint(files: Iterable[tuple[str, int, int]]) -> str:
-    """Digest of a folder's (relative path, mtime_ns, size) triples, in path order."""
+FolderState = dict[str, tuple[int, int]]
+"""relative path -> (mtime_ns, size) of every file of a folder ((-1, -1) for one that cannot be stat-ed)."""
+
+
+def fingerprint(state: FolderState) -> str:
+    """Digest of a folder's state, in path order."""
     hasher = new_hasher()
-    for path, mtime_ns, size in sorted(files):
+    for path in sorted(state):
+        mtime_ns, size = state[path]
         hasher.update(f"{path}\0{mtime_ns}\0{size}\n".encode("utf-8", "surrogateescape"))
     return str(hasher.hexdigest())
+
+
+def folder_state(folder: Path) -> FolderState:
+    """The state of a folder as it is on disk (through the symlinks of a soft-linked version)."""
+    found: FolderState = {}
+    base = len(str(folder)) + 1
+    pending = [str(folder)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                    continue
+                try:
+                    info = entry.stat()
+                    found[entry.path[base:]] = (info.st_mtime_ns, info.st_size)
+                except OSError:
+                    found[entry.path[base:]] = (-1, -1)
+    return found
 
 
 @functools.cache
@@ -127,7 +151,7 @@ class LocalCache:
         return f"{self._content_root}/{content_hash[:2]}/{content_hash}"
 
     def has_content(self, content_hash: str) -> bool:
-        """True when the content is cached (whether it is intact is ``usable_content``'s question)."""
+        """True when the content is cached (whether it is intact is ``content_looks_intact``'s question)."""
         return os.path.exists(self.content_file(content_hash))
 
     def content_looks_intact(self, content_hash: str, size: int) -> bool | None:
@@ -155,13 +179,6 @@ class LocalCache:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         return False
-
-    def usable_content(self, content_hash: str, size: int, *, verifiable: bool = True) -> bool:
-        """True when the content is cached and intact (re-checked if it was written to)."""
-        intact = self.content_looks_intact(content_hash, size)
-        if intact is None:
-            return False
-        return intact or self.recheck(content_hash, size, verifiable=verifiable)
 
     def place(self, content_hash: str, data: bytes, target: str | None = None) -> str:
         """Cache verified bytes and return the content file.
@@ -236,24 +253,7 @@ class LocalCache:
             expected = self._fingerprint_file(key).read_text()
         except FileNotFoundError:
             return False  # built before fingerprints existed: rebuild it once
-        return self.folder_fingerprint(folder) == expected
-
-    @staticmethod
-    def folder_fingerprint(folder: Path) -> str:
-        """The fingerprint of a folder as it is on disk (through the symlinks of a soft-linked version)."""
-        found = []
-        base = len(str(folder)) + 1
-        for dirpath, _, names in os.walk(folder):
-            for name in names:
-                path = os.path.join(dirpath, name)
-                relative = path[base:].replace(os.sep, "/")
-                try:
-                    info = os.stat(path)
-                except OSError:
-                    found.append((relative, -1, -1))
-                    continue
-                found.append((relative, info.st_mtime_ns, info.st_size))
-        return fingerprint(found)
+        return fingerprint(folder_state(folder)) == expected
 
     def _fingerprint_file(self, key: str) -> Path:
         return self.root / "fingerprints" / key

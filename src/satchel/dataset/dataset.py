@@ -422,7 +422,7 @@ class Dataset(DatasetManagement):
             self._ctx, store, self.id, manifest, located,
             lambda manifest_hash: self._ctx.catalog.finalize_version(
                 self.id, manifest=manifest_hash, storage_url=store.url, depth=depth, stats=stats,
-                revision=state.revision), view_checked=True)  # the draft's view was checked when it was loaded
+                revision=state.revision))
         self._state = None
         self._refresh()
         log.info("dataset %s finalized: %d file(s), %s", self.id, stats["file_count"],

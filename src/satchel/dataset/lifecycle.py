@@ -10,7 +10,7 @@ from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
-from satchel.dataset.view import View, checked, diff_views
+from satchel.dataset.view import View, diff_views
 from satchel.errors import (
     ConflictError,
     IntegrityError,
@@ -154,18 +154,16 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
 
 
 def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest: Manifest, view: View,
-                     commit: Callable[[str], None], *, view_checked: bool) -> str:
+                     commit: Callable[[str], None]) -> str:
     """Write the manifest of version ``version_id`` (whose whole view is ``view``) and ``commit`` it to the
     catalog; return the manifest's hash.
 
     Safe against garbage collection on any machine sharing the store: the packs and the manifest are pinned
     before the packs are checked (after any running collection ends) and until the commit is done, and the
-    version's ref is written before the commit. The manifest's paths are checked once more by the encoder, and
-    the whole view for file-and-folder clashes unless ``view_checked`` (the view loader checked it already), so
-    an invalid path never becomes final.
+    version's ref is written before the commit. The encoder checks the manifest's paths once more (a full
+    manifest's whole view; a delta's view was checked by the view loader, with the draft), so an invalid path
+    never becomes final.
     """
-    if not view_checked and manifest.kind != "full":  # the encoder checks a full manifest's whole view itself
-        checked(version_id, view)
     try:
         data = encode_manifest(manifest)
     except PathError as exc:

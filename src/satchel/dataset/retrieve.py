@@ -12,7 +12,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from satchel.catalog import VersionRecord
-from satchel.dataset.cache import SOFT_SUFFIX, can_write_read_only_files, fingerprint, remove_tree, stamp_ns
+from satchel.dataset.cache import (
+    SOFT_SUFFIX,
+    FolderState,
+    can_write_read_only_files,
+    fingerprint,
+    folder_state,
+    remove_tree,
+    stamp_ns,
+)
 from satchel.dataset.context import Context
 from satchel.dataset.fetch import FetchFailure, fetch_content
 from satchel.dataset.parts import check_part, select_part
@@ -46,26 +54,16 @@ def selection(view: View, part: int | None, num_parts: int | None, files: list[s
     return {p: chosen[p] for p in sorted(picked)}
 
 
-def describe_changes(folder: Path, entries: View) -> str:
-    """What differs between a materialized folder and the entries it was built from (the first few paths)."""
-    changed, seen = [], set()
-    for dirpath, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(dirpath, name)
-            relative = os.path.relpath(path, folder).replace(os.sep, "/")
-            seen.add(relative)
-            entry = entries.get(relative)
-            if entry is None:
-                changed.append(f"{relative} was added")
-                continue
-            try:
-                info = os.stat(path)
-            except OSError:
-                changed.append(f"{relative} is dangling")
-                continue
-            if (info.st_mtime_ns, info.st_size) != (stamp_ns(entry.hash), entry.size):
-                changed.append(f"{relative} was written to or replaced")
-    changed += [f"{p} was removed" for p in sorted(set(entries) - seen)]
+def expected_state(entries: View) -> FolderState:
+    """The state a folder materialized from ``entries`` has (see ``cache.fingerprint``)."""
+    return {path: (stamp_ns(entry.hash), entry.size) for path, entry in entries.items()}
+
+
+def describe_changes(actual: FolderState, expected: FolderState) -> str:
+    """What differs between a materialized folder and what it was built as (the first few paths)."""
+    changed = [f"{p} was added" for p in actual.keys() - expected.keys()]
+    changed += [f"{p} was removed" for p in expected.keys() - actual.keys()]
+    changed += [f"{p} was written to or replaced" for p in actual.keys() & expected.keys() if actual[p] != expected[p]]
     return ", ".join(sorted(changed)[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
 
 
@@ -130,7 +128,7 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
         entries = selection(ctx.views.view(record), part, num_parts, files)
         if found is not None:
             log.warning("dataset %s: the cached copy %s was changed (%s); it is rebuilt", record.id, found,
-                        describe_changes(found, entries))
+                        describe_changes(folder_state(found), expected_state(entries)))
             ctx.cache.drop_version(key)
         longest = max(ctx.cache.version_dir(f"{key}{INCOMPLETE_SUFFIX}"), ctx.cache.root / "tmp" / f"version-{key}",
                       key=lambda p: len(str(p)))  # where it is built, where it ends up
@@ -146,9 +144,10 @@ def local_copy(ctx: Context, record: VersionRecord, *, soft: bool, part: int | N
                     key = partial
                     log.warning("dataset %s: %d file(s) could not be fetched and are missing from %s", record.id,
                                 len(failures), ctx.cache.version_dir(key))
-                failed = {f.dataset_path for f in failures}
-                folder = ctx.cache.publish(build, key, fingerprint(
-                    (p, stamp_ns(e.hash), e.size) for p, e in entries.items() if p not in failed))
+                built = expected_state(entries)
+                for failure in failures:
+                    built.pop(failure.dataset_path, None)
+                folder = ctx.cache.publish(build, key, fingerprint(built))
         except BaseException:
             remove_tree(build)
             raise

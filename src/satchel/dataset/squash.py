@@ -78,6 +78,5 @@ def finalize_flat(ctx: Context, record: VersionRecord, view: View, target_url: s
     ctx.catalog.set_storage(record.id, store.url)
     stats = version_stats({}, view)
     publish_manifest(ctx, store, record.id, Manifest("full", [], view, []), view, lambda manifest_hash: (
-        ctx.catalog.finalize_version(record.id, manifest=manifest_hash, storage_url=store.url, depth=0, stats=stats)),
-        view_checked=False)  # versions' changes applied on another base may clash
+        ctx.catalog.finalize_version(record.id, manifest=manifest_hash, storage_url=store.url, depth=0, stats=stats)))
     return stats

@@ -11,8 +11,6 @@ from satchel.catalog import Catalog, DraftRow, VersionRecord
 from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
 from satchel.objects.pathnames import (
-    PathError,
-    check_clash,
     clash_error,
     find_clash,
     find_merge_clash,
@@ -122,8 +120,9 @@ class ViewLoader:
         return base, rows, current
 
     def _final(self, record: VersionRecord, _chain: tuple[str, ...]) -> tuple[View, set[str]]:
-        if not record.is_final:
-            return self.view(record, _chain), set()  # only a parent that is a draft (refused elsewhere)
+        if not record.is_final:  # only a parent that is a draft (refused when made; a hostile row)
+            view = self.view(record, _chain)
+            return view, folders_of(view)
         with self._lock:
             if record.id in self._memo:
                 self._memo.move_to_end(record.id)
@@ -186,16 +185,3 @@ def with_dataset(exc: IntegrityError, dataset_id: str) -> IntegrityError:
     """The same error, its message and fields naming the dataset version."""
     return type(exc)(f"dataset {dataset_id}: {exc}", object_key=exc.object_key, content_hash=exc.content_hash,
                      dataset_id=dataset_id, dataset_path=exc.dataset_path)
-
-
-def checked(dataset_id: str, view: View) -> View:
-    """``view`` after checking no path is both a file and a folder (parents and a delta can each be fine and
-    still clash once merged); IntegrityError naming the version and the path otherwise."""
-    try:
-        check_clash(view)
-    except PathError as exc:
-        raise IntegrityError(
-            f"dataset {dataset_id}: {exc}; its manifests or catalog rows are damaged or hostile. Nothing was "
-            "written; run `satchel check` on its store", object_key="", content_hash="", dataset_id=dataset_id,
-            dataset_path=exc.path) from exc
-    return view

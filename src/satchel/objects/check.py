@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,12 +47,12 @@ from satchel.objects.packs import (
 )
 from satchel.objects.refs import CollectionLease, read_pins
 from satchel.objects.store import ObjectStore
+from satchel.storage.base import ObjectInfo
 
 log = logging.getLogger(__name__)
 ORPHAN_AGE_SECONDS = 24 * 3600.0
 _WHOLE_PACK = 128 << 20
 _SHOWN = 5
-_LOST = "(it is lost from this store)"
 
 Restore = Callable[[str], Path | None]
 """Given a content hash, a local file that may hold its bytes (it is verified before use), or None."""
@@ -61,19 +61,20 @@ Restore = Callable[[str], Path | None]
 @dataclass
 class Problem:
     """One thing found wrong. ``affected``: (version id, dataset path) pairs that need it (the first few).
-    ``actions``: what the repair did; ``resolved``: nothing is left to do (else ``detail`` says what to do)."""
+    ``actions``: what the repair did; ``lost``: content hashes it found no good copy of (``detail`` says what to
+    do)."""
 
     kind: str
     key: str
     detail: str
     affected: list[tuple[str, str]] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
-    resolved: bool = False
+    lost: list[str] = field(default_factory=list)
 
-    def done(self, action: str) -> None:
-        """Record a repair that resolves the problem (unless content was found lost)."""
-        self.actions.append(action)
-        self.resolved = not self.detail.endswith(_LOST)
+    @property
+    def resolved(self) -> bool:
+        """Nothing is left to do: a repair acted on it and lost nothing."""
+        return bool(self.actions) and not self.lost
 
 
 @dataclass
@@ -100,12 +101,21 @@ class _Live:
     versions: dict[str, list[str]]
     manifests: dict[str, Manifest] = field(default_factory=dict)
     users: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # (pack, hash) -> uses
+    by_pack: dict[str, dict[str, ManifestEntry]] = field(default_factory=dict)  # pack -> hash -> entry
+
+    def add(self, manifest_hash: str, manifest: Manifest) -> None:
+        self.manifests[manifest_hash] = manifest
+        version = self.versions[manifest_hash][0]
+        for path, entry in manifest.entries.items():
+            if entry.pack and not entry.link:
+                self.users.setdefault((entry.pack, entry.hash), []).append((version, path))
+                self.by_pack.setdefault(entry.pack, {})[entry.hash] = entry
 
     def uses(self, pack: str, content_hash: str) -> list[tuple[str, str]]:
         return self.users.get((pack, content_hash), [])[:_SHOWN]
 
     def entries_in(self, pack: str) -> dict[str, ManifestEntry]:
-        return {e.hash: e for m in self.manifests.values() for e in m.entries.values() if e.pack == pack}
+        return self.by_pack.get(pack, {})
 
 
 class Checker:
@@ -136,7 +146,7 @@ class Checker:
     def run(self) -> CheckReport:
         self.store.check_format(create=False)
         self._load_manifests()
-        packs, indexes = self._listing()
+        packs, indexes = list_packs(self.storage)
         self.report.packs = len(packs)
         for pack_id in sorted(indexes):
             self._check_index(pack_id, packs.get(pack_id))
@@ -149,20 +159,11 @@ class Checker:
             self.store.forget_index()
         return self.report
 
-    def _listing(self) -> tuple[dict[str, tuple[int, float | None]], dict[str, int]]:
-        packs, indexes = list_packs(self.storage)
-        return ({p: (info.size, info.modified) for p, info in packs.items()},
-                {p: info.size for p, info in indexes.items()})
-
     def _load_manifests(self) -> None:
         for manifest_hash, versions in sorted(self.live.versions.items()):
             manifest = self._manifest(manifest_hash, versions)
-            if manifest is None:
-                continue
-            self.live.manifests[manifest_hash] = manifest
-            for path, entry in manifest.entries.items():
-                if entry.pack and not entry.link:
-                    self.live.users.setdefault((entry.pack, entry.hash), []).append((versions[0], path))
+            if manifest is not None:
+                self.live.add(manifest_hash, manifest)
         self.report.manifests = len(self.live.manifests)
         self.report.entries = sum(len(m.entries) for m in self.live.manifests.values())
 
@@ -197,13 +198,13 @@ class Checker:
             return None
         if self.repair:
             self.storage.put(manifest_key(manifest_hash), data)
-            found.done("put back from this machine's local copy")
+            found.actions.append("put back from this machine's local copy")
         else:
             found.detail += "; --repair puts back this machine's local copy"
         return manifest
 
     # -- indexes and packs -----------------------------------------------------------------------------
-    def _check_index(self, pack_id: str, pack: tuple[int, float | None] | None) -> None:
+    def _check_index(self, pack_id: str, pack: ObjectInfo | None) -> None:
         key = index_key(pack_id)
         try:
             records = decode_index(pack_id, self.storage.get(key))
@@ -218,7 +219,7 @@ class Checker:
                                  self._uses(pack_id, records))
             self._drop_entries(pack_id, records, set(records), found, "its pack is gone")
             return
-        outside = {h for h, loc in records.items() if not fits(loc, pack[0])}
+        outside = {h for h, loc in records.items() if not fits(loc, pack.size)}
         self.flagged.update((pack_id, h) for h in outside)
         if outside:
             found = self.problem("entries outside their pack", key, f"{len(outside)} index entries point past the "
@@ -226,7 +227,7 @@ class Checker:
             self._drop_entries(pack_id, records, outside, found, "they point outside the pack")
             records = {h: loc for h, loc in records.items() if h not in outside}
         if self.read_data and records:
-            damaged = self._damaged_entries(pack_id, pack[0], records)
+            damaged = self._damaged_entries(pack_id, pack.size, records)
             self.flagged.update((pack_id, h) for h in damaged)
             if damaged:
                 found = self.problem("damaged content", pack_key(pack_id), f"{len(damaged)} entries of the pack do "
@@ -271,14 +272,14 @@ class Checker:
         self.report.bytes_read += location.length
         return written == location.size and hasher.hexdigest() == content_hash
 
-    def _rebuild_index(self, pack_id: str, pack: tuple[int, float | None] | None, why: str) -> None:
+    def _rebuild_index(self, pack_id: str, pack: ObjectInfo | None, why: str) -> None:
         key = index_key(pack_id)
         wanted = self.live.entries_in(pack_id)
         self.flagged.add((pack_id, "*"))
         found = self.problem("damaged index", key, why, [use for h in wanted for use in
                                                         self.live.uses(pack_id, h)][:_SHOWN])
         good = {h: e.location for h, e in wanted.items()
-                if pack is not None and fits(e.location, pack[0]) and self._stream_ok(h, e.location)}
+                if pack is not None and fits(e.location, pack.size) and self._stream_ok(h, e.location)}
         if not self.repair:
             found.detail += (f"; --repair rebuilds it from the {len(good)} manifest entries that point into the "
                              "pack" if good else "; --repair sets it aside")
@@ -289,10 +290,10 @@ class Checker:
         if good:
             self.storage.put(key, encode_index([(h, loc.offset, loc.length, loc.size, loc.codec)
                                                 for h, loc in sorted(good.items())]))
-            found.done(f"rebuilt from {len(good)} verified manifest entries (the old index is in damaged/)")
+            found.actions.append(f"rebuilt from {len(good)} verified manifest entries (the old index is in damaged/)")
             self.indexes[pack_id] = good
         else:
-            found.done("set aside in damaged/: nothing usable points into its pack")
+            found.actions.append("set aside in damaged/: nothing usable points into its pack")
 
     def _drop_entries(self, pack_id: str, records: dict[str, Location], bad: set[str], found: Problem,
                       why: str) -> None:
@@ -309,7 +310,7 @@ class Checker:
         for content_hash in sorted(bad):
             if self.live.uses(pack_id, content_hash):
                 self._restore_content(content_hash, found)
-        found.done(f"dropped {len(bad)} entries from the index (the old index is in damaged/)")
+        found.actions.append(f"dropped {len(bad)} entries from the index (the old index is in damaged/)")
 
     def _restore_content(self, content_hash: str, found: Problem) -> None:
         """Store ``content_hash`` again from a verified local copy, else record it lost."""
@@ -324,8 +325,9 @@ class Checker:
                 found.actions.append(f"stored {content_hash[:16]} again from a local copy")
                 return
         self.lost.add(content_hash)
-        found.detail += (f"; content {content_hash[:16]} has no good copy here: add the file to any new version and "
-                         f"upload() it, and the versions that need it read the new copy {_LOST}")
+        found.lost.append(content_hash)
+        found.detail += (f"; content {content_hash[:16]} has no good copy here (it is lost from this store): add the "
+                         "file to any new version and upload() it, and the versions that need it read the new copy")
 
     def _set_aside(self, key: str) -> None:
         """Move an object to ``damaged/<key>`` (kept for inspection, out of every reader's way); streamed through
@@ -348,12 +350,11 @@ class Checker:
                 temp.unlink(missing_ok=True)
         self.storage.delete(key)
 
-    def _check_orphan(self, pack_id: str, pack: tuple[int, float | None]) -> None:
-        size, modified = pack
-        wanted = self.live.entries_in(pack_id)
-        if not wanted and modified is not None and modified > time.time() - ORPHAN_AGE_SECONDS:
-            return  # an upload in flight writes the pack before its index
-        self._rebuild_index(pack_id, pack, "the pack has no index") if wanted else self._orphan(pack_id, size)
+    def _check_orphan(self, pack_id: str, pack: ObjectInfo) -> None:
+        if self.live.entries_in(pack_id):
+            self._rebuild_index(pack_id, pack, "the pack has no index")
+        elif pack.modified is None or pack.modified < time.time() - ORPHAN_AGE_SECONDS:
+            self._orphan(pack_id, pack.size)  # (a young one: an upload in flight writes the pack before its index)
 
     def _orphan(self, pack_id: str, size: int) -> None:
         found = self.problem("pack without index", pack_key(pack_id), f"{size} bytes nothing refers to (an upload "
@@ -370,11 +371,11 @@ class Checker:
             pinned = read_pins(self.storage, clean=False).packs
             for pack_id, found in sorted(self.orphans.items()):
                 if pack_id in pinned or self.storage.head(index_key(pack_id)) is not None:
-                    found.done("kept: an upload is using it again")
+                    found.actions.append("kept: an upload is using it again")
                     continue
                 lease.check()
                 self.storage.delete(pack_key(pack_id))
-                found.done("deleted")
+                found.actions.append("deleted")
 
     # -- manifests against indexes -----------------------------------------------------------------------
     def _check_manifest_entries(self) -> None:
@@ -394,7 +395,7 @@ class Checker:
                                  uses[:_SHOWN])
             if self.repair:
                 self._restore_content(content_hash, found)
-                found.done("looked for a local copy")
+                found.actions.append("looked for a local copy")
             else:
                 found.detail += "; --repair stores it again from a local copy if there is one"
 
@@ -404,8 +405,3 @@ def check_store(store: ObjectStore, versions: dict[str, list[str]], *, read_data
     """Check ``store`` (and repair it with ``repair``). ``versions``: manifest hash -> ids of the finalized
     versions using it (the caller's catalog and the store's refs)."""
     return Checker(store, versions, read_data=read_data, repair=repair, restore=restore).run()
-
-
-def unresolved(report: CheckReport) -> Iterator[Problem]:
-    """Problems not (fully) repaired."""
-    return (p for p in report.problems if not p.resolved)

@@ -23,9 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from satchel.errors import ObjectMissingError, StorageNotFoundError
+from satchel.errors import IntegrityError, ObjectMissingError, StorageNotFoundError
 from satchel.objects.manifest import manifest_key
-from satchel.objects.packs import Location, decode_index, index_key, pack_id_of_index_key, pack_key
+from satchel.objects.packs import Location, index_key, list_packs, pack_key
 from satchel.objects.refs import CollectionLease, Pins, read_pins, read_refs, ref_key
 from satchel.objects.store import ObjectStore
 from satchel.storage.base import ObjectInfo
@@ -77,8 +77,8 @@ def collect_garbage(store: ObjectStore, live_of: Callable[[dict[str, set[str]]],
         live = live_of(refs)
         live.manifests.update(m for v, ms in refs.items() for m in ms if (v, m) not in live.stale_refs)
         _add_locations(store, live, report)
-        listing = list(store.storage.list("packs/"))
-        indexes = _read_indexes(store, listing, report)
+        packs, listed = list_packs(store.storage)
+        indexes = _read_indexes(store, listed, report)
         # A live entry its pack no longer serves (the pack is gone, or a repair dropped the entry): readers fall
         # back to any other stored copy of that content, so every copy of it is live.
         live.hashes.update(h for p, h in live.locations if h not in (indexes.get(p) or {}))
@@ -86,7 +86,7 @@ def collect_garbage(store: ObjectStore, live_of: Callable[[dict[str, set[str]]],
         pinned = Pins(first.packs | second.packs, first.manifests | second.manifests)
         check = lease.check if isinstance(lease, CollectionLease) else None
         _delete_stale_refs(store, live.stale_refs, pinned, report, check)
-        _collect_packs(store, listing, indexes, live, pinned, report, check, time.time() - grace_seconds)
+        _collect_packs(store, packs, listed, indexes, live, pinned, report, check, time.time() - grace_seconds)
         _collect_manifests(store, live.manifests | pinned.manifests, report, check,
                            time.time() - max(grace_seconds, MANIFEST_GRACE_SECONDS))
     if not dry_run:
@@ -108,19 +108,17 @@ def _add_locations(store: ObjectStore, live: LiveSet, report: GcReport) -> None:
         live.locations.update((e.pack, e.hash) for e in manifest.entries.values() if e.pack and not e.link)
 
 
-def _read_indexes(store: ObjectStore, listing: list[ObjectInfo], report: GcReport) -> Indexes:
-    """pack id -> its index records (None when the index is damaged: then its pack is kept)."""
+def _read_indexes(store: ObjectStore, listed: dict[str, ObjectInfo], report: GcReport) -> Indexes:
+    """pack id -> its index records (None when the index is damaged: then its pack is kept). Local copies of
+    indexes are used where they are current, as for any reader."""
     indexes: Indexes = {}
-    for info in listing:
-        pack_id = pack_id_of_index_key(info.key)
-        if pack_id is None:
-            continue
+    for pack_id, info in listed.items():
         try:
-            indexes[pack_id] = decode_index(pack_id, store.storage.get(info.key))
+            indexes[pack_id] = store.load_index(pack_id, info.size)
         except StorageNotFoundError:
             continue  # deleted meanwhile
-        except ValueError as exc:
-            log.warning("pack index %s is damaged (%s): its pack is kept; see `satchel check`", info.key, exc)
+        except IntegrityError as exc:
+            log.warning("%s; its pack is kept", exc)
             report.damaged_indexes_kept += 1
             indexes[pack_id] = None
     return indexes
@@ -137,11 +135,11 @@ def _delete_stale_refs(store: ObjectStore, stale: set[tuple[str, str]], pinned: 
             store.storage.delete(ref_key(version_id, manifest_hash))
 
 
-def _collect_packs(store: ObjectStore, listing: list[ObjectInfo], indexes: Indexes, live: LiveSet, pinned: Pins,
-                   report: GcReport, check: Callable[[], None] | None, cutoff: float) -> None:
-    infos = {info.key: info for info in listing}
+def _collect_packs(store: ObjectStore, packs: dict[str, ObjectInfo], listed: dict[str, ObjectInfo],
+                   indexes: Indexes, live: LiveSet, pinned: Pins, report: GcReport, check: Callable[[], None] | None,
+                   cutoff: float) -> None:
     for pack_id, records in indexes.items():
-        pack_info = infos.get(pack_key(pack_id))
+        pack_info = packs.get(pack_id)
         if records is None:
             continue
         live_entries = {h for h in records if (pack_id, h) in live.locations or h in live.hashes}
@@ -151,7 +149,7 @@ def _collect_packs(store: ObjectStore, listing: list[ObjectInfo], indexes: Index
             report.dead_bytes_kept += sum(loc.length for h, loc in records.items() if h not in live_entries)
             continue
         report.packs_deleted += 1
-        report.bytes_freed += infos[index_key(pack_id)].size + (pack_info.size if pack_info else 0)
+        report.bytes_freed += listed[pack_id].size + (pack_info.size if pack_info else 0)
         if check is not None:
             check()
             store.storage.delete(index_key(pack_id))

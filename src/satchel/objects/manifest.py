@@ -27,12 +27,12 @@ from satchel.objects.pathnames import (
     check_clash,
     check_joined,
     check_unique,
-    decode_wire,
-    encode_wire,
     folders_of,
     from_wire,
     is_valid_id,
-    path_to_wire,
+    needs_escape,
+    to_wire,
+    utf8,
 )
 
 MANIFEST_MAGIC = b"SATCHMF1"
@@ -150,13 +150,11 @@ def encode_manifest(manifest: Manifest) -> bytes:
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
     hashes, sizes, row_origins, row_packs, offsets, lengths, codecs, links = columns
     joined, removed = "\0".join(paths), "\0".join(sorted(manifest.removed))
-    paths_block, escaped = encode_wire(joined)
-    removed_block, removed_escaped = encode_wire(removed)
-    if escaped != removed_escaped:  # one form for both columns
-        paths_block, removed_block = _escaped(joined), _escaped(removed)
-        escaped = True
-    check_joined(paths_block.decode(), len(paths))
-    check_joined(removed_block.decode(), len(manifest.removed))
+    escaped = needs_escape(joined) or needs_escape(removed)  # one form for both columns
+    if escaped:
+        joined, removed = to_wire(joined), to_wire(removed)
+    check_joined(joined, len(paths))
+    check_joined(removed, len(manifest.removed))
     check_clash(manifest.entries)
     has_links = any(links)
     packs = sorted(set(row_packs) - {""})
@@ -178,7 +176,7 @@ def encode_manifest(manifest: Manifest) -> bytes:
     }
     blocks = [
         json.dumps(header, separators=(",", ":")).encode(),
-        paths_block,
+        joined.encode("utf-8"),
         bytes.fromhex("".join(hashes)),
         _column("Q", list(sizes)),
         _column("I", list(map(origin_no.__getitem__, row_origins))),
@@ -186,16 +184,12 @@ def encode_manifest(manifest: Manifest) -> bytes:
         _column("Q", list(offsets)),
         _column("Q", list(lengths)),
         bytes(codecs),
-        removed_block,
+        removed.encode("utf-8"),
     ]
     if version != MANIFEST_FORMAT:
         blocks.append("\0".join(links).encode())
     body = _blocks(*blocks)
     return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
-
-
-def _escaped(joined: str) -> bytes:
-    return path_to_wire(joined).encode("utf-8")
 
 
 def decode_manifest(data: bytes) -> Manifest:
@@ -251,7 +245,7 @@ def _check_sizes(blocks: list[bytes], count: int) -> None:
 
 def _paths(block: bytes, count: int | None, *, escaped: bool) -> list[str]:
     """The checked paths of a column (``count`` None: as many as there are)."""
-    wire = decode_wire(block, escaped=False)
+    wire = utf8(block)
     if not wire and not count:
         return []
     listed = wire.count("\0") + 1

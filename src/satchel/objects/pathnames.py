@@ -55,12 +55,6 @@ def check_path(path: str) -> str:
     return path
 
 
-def check_paths(paths: Iterable[str]) -> None:
-    """Raise PathError for the first invalid path of ``paths`` (a per-path check: for small tables)."""
-    for path in paths:
-        check_path(path)
-
-
 def check_joined(joined: str, count: int) -> None:
     """Check ``count`` paths joined by NUL (as a manifest stores them) at C speed; raise PathError naming the
     first invalid one. A raw backslash is invalid here: this is the wire form."""
@@ -141,29 +135,35 @@ def check_unique(paths: list[str], table: Collection[str]) -> None:
         seen.add(path)
 
 
-def encode_wire(joined: str) -> tuple[bytes, bool]:
-    """UTF-8 bytes of the wire form of one path or of NUL-joined paths, and whether anything was escaped."""
-    if "%" not in joined and "\\" not in joined:
-        try:
-            return joined.encode("utf-8"), False
-        except UnicodeEncodeError:
-            pass  # a non-UTF-8 file name: escape it
-    escaped = _ESCAPE.sub(_escape_char, joined)
-    try:
-        return escaped.encode("utf-8"), True
-    except UnicodeEncodeError as exc:
-        raise PathError(f"dataset path holds {escaped[exc.start]!r}, a lone surrogate no file name can hold",
-                        path=_around(escaped, exc.start)) from None
+def needs_escape(text: str) -> bool:
+    """Does ``text`` (one path, or NUL-joined paths) hold anything the wire form escapes?"""
+    return "%" in text or "\\" in text or not _encodes(text)
 
 
-def decode_wire(data: bytes, *, escaped: bool) -> str:
-    """Paths (one, or NUL-joined) from their UTF-8 bytes; ``escaped`` says the bytes are in wire form.
-    Raises PathError for bytes that are not UTF-8 or an invalid escape (the paths are not checked otherwise)."""
+def to_wire(text: str) -> str:
+    """The wire form of one path, or of NUL-joined paths. PathError for a lone surrogate no file name can hold."""
+    escaped = _ESCAPE.sub(_escape_char, text)
+    if not _encodes(escaped):
+        at = next(i for i, c in enumerate(escaped) if "\ud800" <= c <= "\udfff")
+        raise PathError(f"dataset path holds {escaped[at]!r}, a lone surrogate no file name can hold",
+                        path=_around(escaped, at))
+    return escaped
+
+
+def utf8(data: bytes) -> str:
+    """Paths (one, or NUL-joined) from their UTF-8 bytes; PathError when they are not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PathError(f"dataset paths are not UTF-8 ({exc})", path=repr(data[exc.start : exc.end + 16])) from exc
-    return from_wire(text) if escaped else text
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def from_wire(wire: str) -> str:
@@ -176,11 +176,6 @@ def from_wire(wire: str) -> str:
         raise PathError(f"dataset path {path!r} holds an invalid escape {wire[bad.start():bad.start() + 3]!r} "
                         "(only %25, %5C and %80-%FF exist)", path=path)
     return _UNESCAPE.sub(_unescape_match, wire)
-
-
-def path_to_wire(path: str) -> str:
-    """The wire form of one path (for catalog rows). PathError for a lone surrogate no file name can hold."""
-    return encode_wire(path)[0].decode("utf-8")
 
 
 def _around(joined: str, at: int) -> str:

@@ -40,7 +40,7 @@ from satchel.objects.packs import (
     list_packs,
     pack_key,
 )
-from satchel.storage.base import Storage
+from satchel.storage.base import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +108,9 @@ class ObjectStore:
         stored, so the next upload stores it again. One damaged index never blocks the store.
         """
         self.check_format(create=False)
-        packs, listed = list_packs(self.storage)
-        sizes = {pack_id: info.size for pack_id, info in packs.items()}
-        indexes = {pack_id: info.size for pack_id, info in listed.items()}
+        packs, indexes = list_packs(self.storage)
         new_ids = [p for p in indexes if p not in self._loaded]
-        load = partial(self._load_usable_index, sizes=sizes, index_sizes=indexes)
+        load = partial(self._load_usable_index, packs=packs, indexes=indexes)
         if len(new_ids) > 1 and not self.storage.capabilities.local_path:
             # Object stores: one request per index, so fetch them concurrently.
             with ThreadPoolExecutor(max_workers=min(16, len(new_ids)), thread_name_prefix="satchel-index") as pool:
@@ -124,30 +122,33 @@ class ObjectStore:
                 self._remember(pack_id, records)
         return self._index
 
-    def _load_usable_index(self, pack_id: str, *, sizes: dict[str, int],
-                           index_sizes: dict[str, int]) -> dict[str, Location] | None:
-        """The index's entries that lie inside its pack, or None when it cannot be used (logged)."""
-        if pack_id not in sizes:
+    def _load_usable_index(self, pack_id: str, *, packs: dict[str, ObjectInfo],
+                           indexes: dict[str, ObjectInfo]) -> dict[str, Location] | None:
+        """The index's entries that lie inside its pack, or None when it cannot be used (logged). ``packs`` and
+        ``indexes``: the store's listing (``list_packs``)."""
+        pack = packs.get(pack_id)
+        if pack is None:
             log.warning("pack %s/%s is missing but its index is there: its content counts as not stored (see "
                         "`satchel check --repair`)", self.url, pack_key(pack_id))
             return None
         try:
-            records = self._load_index(pack_id, index_sizes[pack_id])
+            records = self.load_index(pack_id, indexes[pack_id].size)
         except IntegrityError as exc:
             log.warning("%s", exc)
             return None
-        inside = {h: loc for h, loc in records.items() if fits(loc, sizes[pack_id])}
+        inside = {h: loc for h, loc in records.items() if fits(loc, pack.size)}
         if len(inside) != len(records):
             log.warning("pack index %s/%s has %d entries outside its pack: ignored (see `satchel check --repair`)",
                         self.url, index_key(pack_id), len(records) - len(inside))
         return inside
 
-    def _load_index(self, pack_id: str, size: int | None = None) -> dict[str, Location]:
-        """The decoded index of ``pack_id`` (the local copy when it has the listed ``size``)."""
+    def load_index(self, pack_id: str, size: int) -> dict[str, Location]:
+        """The decoded index of ``pack_id`` (the local copy when it has the listed ``size``: a repaired index
+        has another). IntegrityError when the stored index cannot be read."""
         local = self.cache_dir / "index" / f"{pack_id}.idx"
         try:
             data = local.read_bytes()
-            if size is None or len(data) == size:  # a repaired index has another size
+            if len(data) == size:
                 return decode_index(pack_id, data)
         except FileNotFoundError:
             pass
@@ -168,19 +169,12 @@ class ObjectStore:
 
     def alternative(self, content_hash: str, failed: Location) -> Location | None:
         """Another stored location of ``content_hash`` than ``failed`` (after a repair or a later upload stored
-        it again), from a fresh listing of every usable index; None when there is none. For the failure path
-        only: it reads every index (local copies where they are current)."""
+        it again), from a fresh listing; None when there is none. For the failure path only: it reads every
+        usable index (local copies where they are current)."""
         self.forget_index()
-        self.index()
-        with self._lock:
-            packs = sorted(self._loaded)
-        for pack_id in packs:
-            if pack_id == failed.pack:
-                continue
-            try:
-                found = self._load_index(pack_id).get(content_hash)
-            except (IntegrityError, StorageNotFoundError):
-                continue
+        packs, indexes = list_packs(self.storage)
+        for pack_id in sorted(indexes.keys() - {failed.pack}):
+            found = (self._load_usable_index(pack_id, packs=packs, indexes=indexes) or {}).get(content_hash)
             if found is not None:
                 return found
         return None
