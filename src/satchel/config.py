@@ -26,6 +26,11 @@ these are not set, see docs/storage.md)::
     azure_sas_token = "..."
     azure_endpoint_url = "http://127.0.0.1:10000/devstoreaccount1"   # emulators
 
+Team mode (a satchel server; ``satchel login URL`` writes both, the file mode 0600)::
+
+    api_url = "http://satchel.example.com:8383"      # SATCHEL_API_URL; the catalog and default storage are the server's
+    api_token = "sat_..."                             # SATCHEL_API_TOKEN
+
 Secrets are kept out of ``repr`` and never logged.
 """
 
@@ -47,6 +52,7 @@ STORAGE_KEYS = (
     "s3_endpoint_url", "s3_region", "s3_access_key_id", "s3_secret_access_key", "s3_session_token",
     "gcs_endpoint_url", "gcs_project", "gcs_credentials_file",
     "azure_account_name", "azure_account_key", "azure_sas_token", "azure_endpoint_url",
+    "api_url", "api_token",
 )
 _KEYS = ("cache_dir", "cache_limit", "default_storage", "catalog_url", "max_workers", *STORAGE_KEYS)
 
@@ -62,6 +68,16 @@ class Settings:
     catalog_url: str
     max_workers: int
     storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def api_url(self) -> str | None:
+        """The satchel server's URL in team mode, else None (embedded mode)."""
+        return self.storage_options.get("api_url") or None
+
+    @property
+    def api_token(self) -> str | None:
+        """The token sent to the satchel server."""
+        return self.storage_options.get("api_token") or None
 
     @property
     def stat_cache_path(self) -> Path:

@@ -19,6 +19,8 @@ One root, specific leaves; each leaf also subclasses the built-in a caller would
     ├── IntegrityError                           stored bytes do not match their hash
     │   └── ObjectMissingError                   a stored object the catalog refers to is gone
     ├── ExternalLinkError (OSError)              an external link's source changed or vanished
+    ├── AccessDeniedError (PermissionError)      the satchel server refused the token (401/403)
+    ├── ServerUnavailableError (ConnectionError) the satchel server cannot be reached (after retries)
     └── StorageError (OSError)                   the storage backend failed
         ├── StorageNotFoundError (FileNotFoundError)
         ├── StoragePermissionError (PermissionError)
@@ -165,6 +167,30 @@ class ExternalLinkError(SatchelError, OSError):
         self.dataset_id = dataset_id
 
 
+class AccessDeniedError(SatchelError, PermissionError):
+    """The satchel server refused the request: no token, a wrong, expired or revoked one, or a role or project
+    the token was not granted. ``url`` is the server that refused."""
+
+    def __init__(self, message: str, *, url: str = "", status: int = 403) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ServerUnavailableError(SatchelError, ConnectionError):
+    """The satchel server could not be reached, or kept failing, after retries."""
+
+    def __init__(self, message: str, *, url: str = "") -> None:
+        super().__init__(message)
+        self.url = url
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class StorageError(SatchelError, OSError):
     """The storage backend failed. ``key`` names the object when there is one."""
 
@@ -188,3 +214,39 @@ class StorageTransientError(StorageError):
 
 class StorageFormatError(StorageError):
     """The store holds a format this version of satchel cannot read."""
+
+
+def rebuild(type_name: str, message: str, attributes: dict[str, object]) -> SatchelError:
+    """The SatchelError a satchel server reported (its class name, message and attributes), rebuilt on the
+    client so callers catch the same class in both modes. Unknown names become a plain SatchelError."""
+    cls = _ERROR_CLASSES.get(type_name, SatchelError)
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    if isinstance(error, OSError):  # OSError keeps its message in args; strerror makes str() show it alone
+        error.strerror = message
+    for name in ("dataset_id", "dataset_path", "url", "key", "object_key", "content_hash", "target", "path",
+                 "extra", "reason", "folder", "pending_files", "pending_bytes", "status"):
+        if name in attributes:
+            setattr(error, name, attributes[name])
+    for name, default in (("url", ""), ("key", None), ("dataset_id", None), ("dataset_path", None),
+                          ("object_key", ""), ("content_hash", "")):
+        if not hasattr(error, name):
+            setattr(error, name, default)
+    return error
+
+
+def _subclasses(root: type[SatchelError]) -> dict[str, type[SatchelError]]:
+    found = {root.__name__: root}
+    for sub in root.__subclasses__():
+        found.update(_subclasses(sub))
+    return found
+
+
+_ERROR_CLASSES: dict[str, type[SatchelError]] = {}
+
+
+def _register() -> None:
+    _ERROR_CLASSES.update(_subclasses(SatchelError))
+
+
+_register()

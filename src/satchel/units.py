@@ -53,3 +53,23 @@ def format_size(num_bytes: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_duration(value: str | int | float, *, setting: str = "duration") -> float:
+    """Seconds of a duration: a number of seconds, or a number with a unit (``90s``, ``15m``, ``12h``, ``30d``,
+    ``2w``, ``1y``). ConfigError when it is not one."""
+    from satchel.errors import ConfigError
+
+    text = str(value).strip().lower()
+    unit = text[-1:] if text[-1:] in _DURATION_UNITS else "s"
+    number = text[:-1] if text[-1:] in _DURATION_UNITS else text
+    try:
+        seconds = float(number) * _DURATION_UNITS[unit]
+    except ValueError as exc:
+        raise ConfigError(f"{setting}={value!r} is not a duration; write e.g. 30d, 12h, 15m or 3600") from exc
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{setting}={value!r} must be a positive duration")
+    return seconds

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from satchel.catalog.base import STATUS_COMPLETED, STATUS_DRAFT, STATUS_PUBLISHED, Catalog, DraftRow, VersionRecord
 from satchel.errors import (
+    ConfigError,
     ConflictError,
     DatasetFinalizedError,
     DatasetNotFinalizedError,
@@ -25,7 +26,8 @@ from satchel.errors import (
 from satchel.objects.pathnames import PathError, from_wire, is_valid_id, path_from_wire, to_wire
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 3  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form
+SCHEMA_VERSION = 4  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form; 4: tokens
+_MIGRATION_LOCK = 0x5A7C4E1  # PostgreSQL advisory lock key: one process migrates, the others wait
 _BATCH = 5000
 
 metadata = sa.MetaData()
@@ -80,6 +82,18 @@ metadata_table = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("content", sa.LargeBinary, nullable=False),
 )
+tokens_table = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("projects", sa.Text, nullable=False, default="[]"),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+)
 _EDITABLE = {"tags", "description", "archived"}
 
 
@@ -92,23 +106,49 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def database_url(url: str) -> str:
+    """A SQLAlchemy URL for ``url``: ``postgresql://`` (and ``postgres://``) use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def open_sql_catalog(url: str) -> SqlCatalog:
-    """Open (and create when new) the catalog at a SQLAlchemy URL such as ``sqlite:////abs/catalog.db``."""
+    """Open (and create or upgrade when needed) the catalog at a URL: ``sqlite:////abs/catalog.db`` or
+    ``postgresql://user:password@host:port/database`` (PostgreSQL needs ``satchel[server]``, for psycopg)."""
+    url = database_url(url)
     if url.startswith("sqlite:///"):
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url)
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    except (ImportError, sa.exc.ArgumentError) as exc:
+        raise ConfigError(f"cannot open the catalog database {sa.engine.make_url(url)!r}: {exc}; PostgreSQL needs "
+                          "`pip install 'satchel[server]'`") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    return SqlCatalog(engine)
+    try:
+        return SqlCatalog(engine)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise ConfigError(f"cannot connect to the catalog database {engine.url!r}: {exc.orig}; check that it runs "
+                          "and the URL's user, password and database") from exc
 
 
 class SqlCatalog(Catalog):
     """Catalog on a SQLAlchemy engine."""
 
     def __init__(self, engine: Engine) -> None:
+        """Create the tables when new and upgrade an older schema, under a lock (PostgreSQL: an advisory lock;
+        SQLite: its write lock), so several processes may start on one database at once. A newer schema than
+        this code knows is refused."""
         self.engine = engine
-        metadata.create_all(engine)
+        if engine.dialect.name != "postgresql":
+            metadata.create_all(engine)
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+                metadata.create_all(conn)
             found = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema")).scalar()
             if found is None:
                 conn.execute(sa.insert(meta_table).values(key="schema", value=str(SCHEMA_VERSION)))
@@ -120,7 +160,8 @@ class SqlCatalog(Catalog):
             elif int(found) < SCHEMA_VERSION:
                 if int(found) < 2:
                     _add_link_column(conn)
-                _escape_draft_paths(conn)
+                if int(found) < 3:
+                    _escape_draft_paths(conn)
                 conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema")
                              .values(value=str(SCHEMA_VERSION)))
 
@@ -205,6 +246,12 @@ class SqlCatalog(Catalog):
             wanted = set(tags)
             records = [r for r in records if wanted.issubset(r.tags)]
         return records
+
+    def projects_using(self, storage_url: str) -> set[str]:
+        """Projects with a version stored at ``storage_url``."""
+        query = sa.select(versions.c.project).where(versions.c.storage_url == storage_url).distinct()
+        with self.engine.connect() as conn:
+            return {row[0] for row in conn.execute(query)}
 
     def children_of(self, version_id: str) -> list[str]:
         query = sa.select(parents_table.c.child_id).where(parents_table.c.parent_id == version_id)

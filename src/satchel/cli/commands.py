@@ -585,3 +585,6 @@ def _summary(ds: Any) -> dict[str, Any]:
     return {"id": ds.id, "project": ds.project, "name": ds.name, "version": ds.version, "final": ds.is_final(),
             "stats": ds.stats}
 
+
+
+from satchel.cli import team  # noqa: E402, F401 - registers the team-mode commands

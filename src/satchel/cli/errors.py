@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from satchel.errors import (
+    AccessDeniedError,
     ConfigError,
     ConflictError,
     DatasetNotFoundError,
@@ -18,6 +19,7 @@ from satchel.errors import (
     MissingExtraError,
     PathTooLongError,
     SatchelError,
+    ServerUnavailableError,
     SourceFileError,
     StorageError,
     TargetNotEmptyError,
@@ -38,7 +40,7 @@ USAGE = ExitCode(2, "usage: bad command line or argument")
 NOT_FOUND = ExitCode(3, "not found: no such dataset, version or file")
 CONFLICT = ExitCode(4, "conflict: finalized, not finalized, pending upload, name taken, target not empty")
 INTEGRITY = ExitCode(5, "integrity: stored or local data does not match its hash")
-STORAGE = ExitCode(6, "storage unreachable or refused")
+STORAGE = ExitCode(6, "storage or server unreachable or refused")
 SOURCE = ExitCode(7, "a local source file or an external link's source changed, vanished or cannot be read")
 INTERRUPTED = ExitCode(130, "interrupted")
 
@@ -52,6 +54,8 @@ TABLE: list[tuple[type[BaseException], ExitCode, str]] = [
     (SourceFileError, SOURCE, "run the command again once the folder is stable"),
     (ExternalLinkError, SOURCE, "re-link the file with `satchel add --links` in a new version"),
     (StorageError, STORAGE, "check the storage URL, credentials and network"),
+    (AccessDeniedError, STORAGE, "check the token: `satchel whoami`; `satchel login URL --token TOKEN` to change it"),
+    (ServerUnavailableError, STORAGE, "check that the server runs and the URL (`satchel whoami`)"),
     (PathTooLongError, USAGE, "set SATCHEL_CACHE_DIR (or --copy) to a shorter folder, or get only some --files"),
     (InvalidArgumentError, USAGE, "see `satchel COMMAND --help`"),
     (ConfigError, USAGE, "fix the setting (see the README's configuration table)"),

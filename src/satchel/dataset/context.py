@@ -17,8 +17,10 @@ from satchel.config import Settings, resolve_settings
 from satchel.dataset.cache import LocalCache
 from satchel.dataset.statcache import StatCache
 from satchel.dataset.view import ViewLoader
+from satchel.errors import InvalidArgumentError
 from satchel.objects import ObjectStore
 from satchel.storage import Storage, normalize_url, open_storage
+from satchel.storage.server import namespace_url
 from satchel.storage.urls import split_object_url
 
 
@@ -39,9 +41,30 @@ class Context:
         self.views = ViewLoader(self.catalog, self.store)
 
     @property
+    def team_mode(self) -> bool:
+        """True when the catalog is a satchel server's (``api_url`` is set)."""
+        return self.settings.api_url is not None
+
+    @property
     def default_storage_url(self) -> str:
-        """Canonical URL of the default storage."""
+        """Canonical URL of the default storage (embedded mode: one for every project)."""
+        if self.team_mode:
+            raise InvalidArgumentError(
+                "in team mode each project has its own store on the server (server://<project>); name one with "
+                "storage_url (--storage on the command line), or use storage_for(project)")
         return normalize_url(self.settings.default_storage)
+
+    def storage_for(self, project: str) -> str:
+        """Where a project's content goes by default: the server's file server (its store for ``project``) in
+        team mode, else the default storage."""
+        if self.team_mode:
+            return namespace_url(project)
+        return normalize_url(self.settings.default_storage)
+
+    def server_stores(self) -> list[str]:
+        """The server stores (``server://...``) that the catalog's versions name, sorted (team mode)."""
+        return sorted({r.storage_url for r in self.catalog.find_versions()
+                       if r.storage_url and r.storage_url.startswith("server://")})
 
     def store(self, url: str, *, retries: int = 3) -> ObjectStore:
         """The object store at ``url`` (one instance per URL and retry count, so its index is reused)."""
@@ -83,9 +106,17 @@ def _environment() -> tuple[tuple[str, str], ...]:
 def build_context(settings: Settings) -> Context:
     """A fresh Context for ``settings``."""
     settings.home.mkdir(parents=True, exist_ok=True)
+    catalog: Catalog
+    if settings.api_url:
+        from satchel.catalog.http import HttpCatalog
+        from satchel.storage.api import api_client
+
+        catalog = HttpCatalog(api_client(settings.api_url, settings.api_token))
+    else:
+        catalog = open_sql_catalog(settings.catalog_url)
     return Context(
         settings=settings,
-        catalog=open_sql_catalog(settings.catalog_url),
+        catalog=catalog,
         cache=LocalCache(settings.cache_dir, settings.cache_limit),
         stat_cache=StatCache(settings.stat_cache_path),
     )

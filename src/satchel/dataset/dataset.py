@@ -533,7 +533,8 @@ class Dataset(DatasetManagement):
             records.append(_find(ctx, None, project, name, None, None, True, False, True))
         sourced = squash.squashed_view(ctx, records)
         sources = {str(r.storage_url) for r in records}
-        target = normalize_url(output_url or (sources.pop() if len(sources) == 1 else ctx.default_storage_url))
+        default = ctx.storage_for(records[0].project)
+        target = normalize_url(output_url or (sources.pop() if len(sources) == 1 else default))
         created = cls.create(dataset_name=dataset_name, dataset_project=records[0].project, output_uri=target,
                              description=f"squash of {', '.join(r.id for r in records)}")
         view = squash.relocate(ctx, sourced, target, created.id, ctx.settings.max_workers)

@@ -52,7 +52,7 @@ def target_url(ctx: Context, record: VersionRecord, output_url: str | None = Non
     if not chosen and record.parents:
         stores = {ctx.catalog.get_version(p).storage_url for p in record.parents}
         chosen = stores.pop() if len(stores) == 1 else None
-    return normalize_url(chosen or ctx.default_storage_url)
+    return normalize_url(chosen or ctx.storage_for(record.project))
 
 
 def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:

@@ -28,6 +28,7 @@ from satchel.dataset.paths import select_dataset_paths
 from satchel.dataset.view import View
 from satchel.errors import InvalidArgumentError, PathTooLongError, TargetNotEmptyError
 from satchel.objects import hash_bytes
+from satchel.storage import normalize_url
 
 log = logging.getLogger(__name__)
 INCOMPLETE_SUFFIX = ".incomplete"
@@ -164,7 +165,8 @@ def check_target_outside_satchel(ctx: Context, target: Path) -> None:
     storage folder of the catalog: a writable copy there would delete or corrupt satchel's own files."""
     real = Path(os.path.realpath(target))
     protected = {"the satchel home (SATCHEL_HOME)": ctx.settings.home, "the cache": ctx.settings.cache_dir}
-    urls = {ctx.default_storage_url} | {r.storage_url for r in ctx.catalog.find_versions() if r.storage_url}
+    urls = {normalize_url(ctx.settings.default_storage)}
+    urls |= {r.storage_url for r in ctx.catalog.find_versions() if r.storage_url}
     for url in sorted(urls):
         if url.startswith("file://"):
             protected[f"the storage {url}"] = Path(unquote(urlparse(url).path))

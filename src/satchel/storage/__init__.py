@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from satchel.errors import InvalidArgumentError
+from satchel.errors import ConfigError, InvalidArgumentError
 from satchel.storage.base import Capabilities, ObjectInfo, Storage
 from satchel.storage.local import LocalStorage
 from satchel.storage.memory import MemoryStorage
@@ -40,13 +40,18 @@ def normalize_url(url: str | Path) -> str:
         return Path(text).expanduser().absolute().as_uri()
     if parsed.scheme == "memory":
         return f"memory://{parsed.netloc}{parsed.path}"
+    if parsed.scheme == "server":
+        from satchel.storage.server import namespace_from_url
+
+        return f"server://{namespace_from_url(text)}"
     if parsed.scheme.lower() in CLOUD_SCHEMES:
         return parse_cloud_url(text).url
     if parsed.scheme.lower() in HTTP_SCHEMES:
         return text.rstrip("/")
     raise InvalidArgumentError(
         f"unsupported storage URL {text!r}: use a folder path, file://, s3://, gs://, "
-        "azure://<account>.blob.core.windows.net/<container>, az://<container>, or memory://"
+        "azure://<account>.blob.core.windows.net/<container>, az://<container>, server://<namespace> (a satchel "
+        "server's file server) or memory://"
     )
 
 
@@ -74,9 +79,21 @@ def open_storage(url: str | Path, *, retries: int = 3, options: Mapping[str, str
         from satchel.storage.http import HttpStorage
 
         inner = HttpStorage(canonical)
+    elif parsed.scheme == "server":
+        inner = _open_server(canonical, dict(options or {}))
     else:
         inner = _open_cloud(canonical, dict(options or {}), max_concurrency)
     return RetryingStorage(inner, retries=retries)
+
+
+def _open_server(url: str, options: dict[str, str]) -> Storage:
+    from satchel.storage.api import api_client
+    from satchel.storage.server import ServerStorage
+
+    if not options.get("api_url"):
+        raise ConfigError(f"{url} is a store on a satchel server, but no server is configured: set SATCHEL_API_URL "
+                          "and SATCHEL_API_TOKEN, or run `satchel login URL`")
+    return ServerStorage(url, api_client(options["api_url"], options.get("api_token")))
 
 
 def _open_cloud(url: str, options: dict[str, str], max_concurrency: int) -> Storage:

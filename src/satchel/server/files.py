@@ -1,0 +1,259 @@
+"""The file server: objects of a namespace's store, streamed both ways, verified before they become visible.
+
+What a key may hold is fixed by its kind; anything else is refused (400):
+
+* ``packs/xx/<id>.pack``: its BLAKE3 must be ``<id>``;
+* ``packs/xx/<id>.idx``: its pack must be stored, and every entry it lists must lie in the pack and decode to
+  bytes with that entry's hash and size;
+* ``manifests/xx/<hash>``: its BLAKE3 must be ``<hash>`` and it must decode (paths checked);
+* ``refs/<version>/<manifest>``: empty; ``locks/pins/<name>``: a JSON pin; ``locks/gc/<name>``: a collection
+  lease (admin); ``satchel-store.json``: the store's format file.
+
+Content keys are create-if-absent whatever the request says (content is immutable); ``If-None-Match: *`` makes
+an existing key a 412. Deleting content, leases and the format file needs an admin token (garbage collection).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from starlette.concurrency import iterate_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from satchel.catalog.tokens import TokenInfo
+from satchel.errors import IntegrityError, InvalidArgumentError, SatchelError
+from satchel.objects.hashing import new_hasher
+from satchel.objects.manifest import decode_manifest
+from satchel.objects.packs import Location, decode_index, fits, pack_key
+from satchel.objects.pathnames import is_valid_id
+from satchel.objects.store import ObjectStore
+from satchel.server.auth import Refused, may_read_store, may_write_store
+from satchel.server.state import ServerState
+from satchel.storage.base import check_key
+
+_HEX = "[0-9a-f]{64}"
+PACK = re.compile(rf"packs/([0-9a-f]{{2}})/({_HEX})\.pack")
+INDEX = re.compile(rf"packs/([0-9a-f]{{2}})/({_HEX})\.idx")
+MANIFEST = re.compile(rf"manifests/([0-9a-f]{{2}})/({_HEX})")
+REF = re.compile(rf"refs/([A-Za-z0-9_-]{{1,128}})/({_HEX})")
+PIN = re.compile(r"locks/pins/[A-Za-z0-9_.-]{1,200}")
+LEASE = re.compile(r"locks/gc/[A-Za-z0-9_.-]{1,200}")
+FORMAT = "satchel-store.json"
+_SMALL_LIMIT = 64 << 20  # indexes, manifests are read whole to check them
+_META_LIMIT = 1 << 20  # pins, leases, the format file
+_READ_BATCH = 16 << 20
+
+
+class PayloadTooLarge(SatchelError):
+    """An upload over the server's size limit (HTTP 413)."""
+
+
+def key_kind(key: str) -> str:
+    """``pack``, ``index``, ``manifest``, ``ref``, ``pin``, ``lease`` or ``format``; InvalidArgumentError else."""
+    check_key(key)
+    for kind, pattern in (("pack", PACK), ("index", INDEX), ("manifest", MANIFEST), ("ref", REF), ("pin", PIN),
+                          ("lease", LEASE)):
+        match = pattern.fullmatch(key)
+        if match:
+            if kind in ("pack", "index", "manifest") and match.group(1) != match.group(2)[:2]:
+                break
+            if kind == "ref" and not is_valid_id(match.group(1)):
+                break
+            return kind
+    if key == FORMAT:
+        return "format"
+    raise InvalidArgumentError(f"{key!r} is not a key a satchel store holds (packs/, manifests/, refs/, locks/)")
+
+
+def check_namespace(namespace: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9%_-]{1,600}", namespace):
+        raise InvalidArgumentError(f"{namespace!r} is not a store namespace")
+    return namespace
+
+
+def authorize(state: ServerState, token: TokenInfo, namespace: str, method: str, kind: str | None) -> None:
+    """Refused(403) unless ``token`` may do ``method`` on a key of ``kind`` in ``namespace``."""
+    if method in ("GET", "HEAD"):
+        if not may_read_store(state, token, namespace):
+            raise Refused(403, f"token {token.id!r} may not read store {namespace!r}")
+        return
+    if (method == "DELETE" and kind in ("pack", "index", "manifest", "lease", "format")) or kind == "lease":
+        if not token.can("admin"):
+            raise Refused(403, f"only an admin token may {'delete content' if method == 'DELETE' else 'collect'} "
+                               "in a store (garbage collection: `satchel gc`)")
+        return
+    if not may_write_store(token, namespace):
+        raise Refused(403, f"token {token.id!r} ({token.role}) may not write to store {namespace!r}")
+
+
+# -- uploads ---------------------------------------------------------------------------------------
+async def receive(request: Request, state: ServerState, kind: str) -> tuple[Path, str, int]:
+    """Stream the body into a temporary file; return (file, BLAKE3 hex, size). PayloadTooLarge over the limit."""
+    limit = state.config.max_object_size if kind == "pack" else _SMALL_LIMIT if kind in ("index", "manifest") \
+        else _META_LIMIT
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the object is {int(declared)} bytes; this server accepts at most {limit} bytes for "
+                              f"a {kind} (satchel server --max-object-size)")
+    tmp = state.tmp_dir / f"upload-{uuid.uuid4().hex}"
+    hasher = new_hasher()
+    size = 0
+    try:
+        with open(tmp, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(f"the object is over {limit} bytes, the most this server accepts for a "
+                                          f"{kind} (satchel server --max-object-size)")
+                hasher.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, hasher.hexdigest(), size
+
+
+def verify(store: ObjectStore, key: str, kind: str, path: Path, digest: str, size: int) -> None:
+    """IntegrityError / InvalidArgumentError unless the uploaded file is what ``key`` promises."""
+    if kind == "pack" and digest != PACK.fullmatch(key).group(2):  # type: ignore[union-attr]
+        raise IntegrityError(f"upload of {key}: its bytes hash to {digest}, not to the pack's id; nothing was "
+                             "stored", object_key=key, content_hash=digest)
+    if kind == "manifest":
+        expected = MANIFEST.fullmatch(key).group(2)  # type: ignore[union-attr]
+        if digest != expected:
+            raise IntegrityError(f"upload of {key}: its bytes hash to {digest}; nothing was stored", object_key=key,
+                                 content_hash=digest)
+        try:
+            decode_manifest(path.read_bytes())
+        except ValueError as exc:
+            raise IntegrityError(f"upload of {key}: not a valid manifest ({exc}); nothing was stored", object_key=key,
+                                 content_hash=digest) from exc
+    if kind == "index":
+        _verify_index(store, key, path)
+    if kind == "ref" and size:
+        raise InvalidArgumentError(f"{key}: a ref is empty")
+    if kind in ("pin", "lease", "format") and size:
+        try:
+            json.loads(path.read_bytes())
+        except ValueError as exc:
+            raise InvalidArgumentError(f"{key}: not JSON ({exc})") from exc
+
+
+def _verify_index(store: ObjectStore, key: str, path: Path) -> None:
+    pack_id = INDEX.fullmatch(key).group(2)  # type: ignore[union-attr]
+    try:
+        locations = decode_index(pack_id, path.read_bytes())
+    except ValueError as exc:
+        raise IntegrityError(f"upload of {key}: not a valid pack index ({exc}); nothing was stored", object_key=key,
+                             content_hash=pack_id) from exc
+    pack_size = store.storage.head(pack_key(pack_id))
+    if pack_size is None:
+        raise IntegrityError(f"upload of {key}: its pack is not stored; upload the pack first", object_key=key,
+                             content_hash=pack_id)
+    bad = next((h for h, loc in locations.items() if not fits(loc, pack_size)), None)
+    if bad is not None:
+        raise IntegrityError(f"upload of {key}: entry {bad} lies outside its pack", object_key=key, content_hash=bad)
+    small = [(h, loc) for h, loc in locations.items() if loc.length <= _READ_BATCH]
+    for _ in store.read_batch(small):  # each is checked against its hash as it is read
+        pass
+    for content_hash, location in locations.items():
+        if location.length > _READ_BATCH:
+            _verify_large(store, content_hash, location)
+
+
+def _verify_large(store: ObjectStore, content_hash: str, location: Location) -> None:
+    scratch = Path(store.cache_dir).parent / f"verify-{uuid.uuid4().hex}"
+    try:
+        store.read_to_file(content_hash, location, scratch)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+def store_upload(state: ServerState, namespace: str, key: str, kind: str, path: Path, digest: str, size: int,
+                 if_none_match: bool) -> int:
+    """Verify and store an uploaded file; the HTTP status: 201 stored, 200 already there, 412 refused by
+    ``If-None-Match: *``. The temporary file is gone afterwards."""
+    store = state.store(namespace)
+    try:
+        verify(store, key, kind, path, digest, size)
+        content = kind in ("pack", "index", "manifest", "ref", "format")
+        if content or if_none_match:
+            if kind in ("pack", "index", "manifest") and store.storage.head(key) is not None:
+                return 412 if if_none_match else 200
+            if kind == "pack":
+                store.storage.put_file(key, path, consume=True)
+                return 201
+            wrote = store.storage.put_if_absent(key, path.read_bytes())
+            return 201 if wrote else 412 if if_none_match else 200
+        store.storage.put(key, path.read_bytes())
+        return 201
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# -- downloads -------------------------------------------------------------------------------------
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, length) of a ``Range: bytes=...`` header; None for the whole object. ValueError when it is not
+    satisfiable (HTTP 416)."""
+    if not header:
+        return None
+    match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
+    if not match or (not match.group(1) and not match.group(2)):
+        return None  # not a single byte range: ignored, as RFC 9110 allows
+    first, last = match.group(1), match.group(2)
+    if not first:
+        length = min(int(last), size)
+        if length == 0:
+            raise ValueError("empty suffix range")
+        return size - length, length
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise ValueError("range not satisfiable")
+    return start, end - start + 1
+
+
+def download(state: ServerState, namespace: str, key: str, range_header: str | None, head: bool) -> Response:
+    storage = state.storage(namespace)
+    info = storage.stat(key)
+    if info is None:
+        return Response(status_code=404, content=json.dumps({"error": {"message": f"no object {key}"}}),
+                        media_type="application/json")
+    headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+    if info.tag:
+        headers["ETag"] = f'"{info.tag}"'
+    try:
+        wanted = parse_range(range_header, info.size)
+    except ValueError:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{info.size}"})
+    start, length = wanted if wanted is not None else (0, info.size)
+    headers["Content-Length"] = str(length)
+    status = 200
+    if wanted is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{info.size}"
+    if head:
+        return Response(status_code=status, headers=headers)
+    chunks: Iterator[bytes] = storage.iter_range(key, start, length, 1 << 20) if length else iter(())
+    return StreamingResponse(iterate_in_threadpool(chunks), status_code=status, headers=headers)
+
+
+def listing(state: ServerState, namespace: str, prefix: str) -> StreamingResponse:
+    """The objects under ``prefix`` as JSON lines (streamed: a store of millions of objects is never held)."""
+    if prefix:
+        with contextlib.suppress(InvalidArgumentError):
+            check_key(prefix.rstrip("/") or "x")
+    storage = state.storage(namespace)
+
+    def lines() -> Iterator[bytes]:
+        for info in storage.list(prefix):
+            yield (json.dumps({"key": info.key, "size": info.size, "modified": info.modified, "tag": info.tag})
+                   + "\n").encode()
+
+    return StreamingResponse(iterate_in_threadpool(lines()), media_type="application/x-ndjson")

@@ -1,0 +1,70 @@
+"""Start a server: prepare the database (migrations under a lock) and the admin token, then run uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from satchel.catalog.sql import open_sql_catalog
+from satchel.catalog.tokens import TokenStore
+from satchel.server.state import CONFIG_ENV, ServerConfig
+
+log = logging.getLogger("satchel.server")
+ADMIN_TOKEN_FILE = "admin-token"
+
+
+def prepare(config: ServerConfig) -> Path | None:
+    """Create or upgrade the catalog schema, and on first start an admin token written to
+    ``DATA/admin-token`` (mode 0600). Returns the file's path when this call wrote it."""
+    data_dir = Path(config.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    catalog = open_sql_catalog(config.database_url)
+    try:
+        tokens = TokenStore(catalog.engine)
+        path = data_dir / ADMIN_TOKEN_FILE
+        if tokens.has_admin():
+            return None
+        try:
+            _, secret = tokens.create("admin (first start)", "admin", token_id="admin")
+        except Exception as exc:  # another server created it first
+            if tokens.has_admin():
+                log.info("another server created the admin token first; %s", exc.__class__.__name__)
+                return None
+            raise
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secret + "\n")
+        os.chmod(path, 0o600)
+        return path
+    finally:
+        catalog.close()
+
+
+def app_from_env():  # type: ignore[no-untyped-def]
+    """The ASGI app for uvicorn's workers (the config travels in ``SATCHEL_SERVER_CONFIG``)."""
+    from satchel.server.app import create_app
+
+    return create_app(ServerConfig.from_env())
+
+
+def run(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8383, workers: int = 1,
+        log_level: str = "info") -> None:
+    """Prepare, then serve until stopped (SIGTERM/SIGINT end it cleanly)."""
+    import uvicorn
+
+    written = prepare(config)
+    if written is not None:
+        log.warning("created the admin token: it is in %s (mode 0600); create other tokens with "
+                    "`satchel token create`", written)
+    os.environ[CONFIG_ENV] = config.to_env()
+    log.warning("satchel server on http://%s:%d (catalog %s, storage %s)", host, port,
+                _safe_url(config.database_url), config.storage_url)
+    uvicorn.run("satchel.server.main:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False)
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,98 @@
+"""What one server process holds: its settings, the catalog and tokens on the database, and its storage.
+
+Nothing here is state of the process's own: every fact lives in the database or the storage, so any number of
+server processes on the same database and storage serve the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from satchel.catalog.sql import SqlCatalog, open_sql_catalog
+from satchel.catalog.tokens import TokenStore
+from satchel.objects import ObjectStore
+from satchel.storage import Storage, normalize_url, open_storage
+from satchel.units import parse_size
+
+CONFIG_ENV = "SATCHEL_SERVER_CONFIG"
+DEFAULT_MAX_OBJECT_SIZE = 64 << 30
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How a server process is set up (``satchel server`` options)."""
+
+    data_dir: str
+    database_url: str
+    storage_url: str
+    max_object_size: int = DEFAULT_MAX_OBJECT_SIZE
+    storage_options: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, data: str | Path, database: str | None = None, storage: str | None = None,
+              max_object_size: str | int | None = None, storage_options: dict[str, str] | None = None
+              ) -> ServerConfig:
+        """Defaults: SQLite and a storage folder inside ``data``."""
+        data_dir = Path(data).expanduser().absolute()
+        return cls(
+            data_dir=str(data_dir),
+            database_url=database or f"sqlite:///{data_dir / 'catalog.db'}",
+            storage_url=normalize_url(storage or data_dir / "storage"),
+            max_object_size=DEFAULT_MAX_OBJECT_SIZE if max_object_size is None else
+            parse_size(max_object_size, setting="max_object_size"),
+            storage_options=dict(storage_options or {}),
+        )
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> ServerConfig:
+        return cls(**json.loads(os.environ[CONFIG_ENV]))
+
+
+class ServerState:
+    """The catalog, tokens and per-namespace object stores of one server process."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.data_dir = Path(config.data_dir)
+        self.tmp_dir = self.data_dir / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog: SqlCatalog = open_sql_catalog(config.database_url)
+        self.tokens = TokenStore(self.catalog.engine)
+        self._stores: dict[str, ObjectStore] = {}
+        self._lock = threading.Lock()
+        self._users: dict[str, tuple[float, set[str]]] = {}
+
+    def storage(self, namespace: str) -> Storage:
+        """The server's storage of one namespace (a project's store)."""
+        return self.store(namespace).storage
+
+    def store(self, namespace: str) -> ObjectStore:
+        with self._lock:
+            if namespace not in self._stores:
+                storage = open_storage(f"{self.config.storage_url}/projects/{namespace}",
+                                       options=self.config.storage_options)
+                self._stores[namespace] = ObjectStore(storage, self.data_dir / "cache" / "objects" / namespace)
+            return self._stores[namespace]
+
+    def projects_using(self, storage_url: str) -> set[str]:
+        """Projects whose versions are stored at ``storage_url`` (cached for a few seconds)."""
+        now = time.monotonic()
+        with self._lock:
+            cached = self._users.get(storage_url)
+            if cached is not None and now - cached[0] < 5.0:
+                return cached[1]
+        found = self.catalog.projects_using(storage_url)
+        with self._lock:
+            self._users[storage_url] = (now, found)
+        return found
+
+    def close(self) -> None:
+        self.catalog.close()

@@ -1,0 +1,173 @@
+"""The HTTP client of a satchel server, shared by its storage adapter (the file server) and its catalog.
+
+One connection pool per (server URL, token). Every request carries ``Authorization: Bearer TOKEN``. Failures are
+translated where they enter: 401/403 become :class:`~satchel.errors.AccessDeniedError` (a ``PermissionError``)
+naming the URL that refused and what to do; a server that cannot be reached, or answers 5xx, is retried with
+backoff and then becomes :class:`~satchel.errors.ServerUnavailableError`; an error the server reports as a
+satchel error (JSON ``{"error": {"type", "message", ...}}``) is raised as the same class on this side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlencode, urlparse
+
+import urllib3
+
+from satchel.errors import AccessDeniedError, ConfigError, SatchelError, ServerUnavailableError, rebuild
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1"
+_TIMEOUT = urllib3.Timeout(connect=10.0, read=300.0)
+_RETRIES = 4
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class ApiResponse:
+    """A response whose body has not been read yet (``stream``) or has (``data``)."""
+
+    def __init__(self, raw: urllib3.BaseHTTPResponse) -> None:
+        self.raw = raw
+        self.status = raw.status
+        self.headers = raw.headers
+
+    @property
+    def data(self) -> bytes:
+        return bytes(self.raw.data)
+
+    def json(self) -> Any:
+        return json.loads(self.raw.data)
+
+    def stream(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            yield from self.raw.stream(chunk_size)
+        finally:
+            self.raw.release_conn()
+
+    def close(self) -> None:
+        self.raw.drain_conn()
+        self.raw.release_conn()
+
+
+class ApiClient:
+    """Requests to one satchel server with one token."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ConfigError(f"api_url {url!r} is not an http(s) URL; set SATCHEL_API_URL (or `satchel login URL`) "
+                              "to the server's address, e.g. http://127.0.0.1:8383")
+        self.url = url.rstrip("/")
+        self.token = token
+        self._pool = urllib3.PoolManager(num_pools=4, maxsize=32, retries=False, timeout=_TIMEOUT)
+
+    def endpoint(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """Full URL of an API path (``/versions/ID``); ``params`` become the query string (None values dropped)."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        suffix = "?" + urlencode(query, doseq=True) if query else ""
+        return f"{self.url}{API_PREFIX}{path}{suffix}"
+
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None,
+                body: bytes | BinaryIO | None = None, headers: Mapping[str, str] | None = None,
+                stream: bool = False, ok: tuple[int, ...] = (200, 201, 204, 206)) -> ApiResponse:
+        """Send a request and return the response when its status is in ``ok``; translate anything else.
+
+        ``body`` may be an open file (sent streamed; it is rewound before a retry). A 404 or another satchel
+        error the server reports is raised as its satchel class.
+        """
+        all_headers = {"User-Agent": "satchel", **(headers or {})}
+        if self.token:
+            all_headers["Authorization"] = f"Bearer {self.token}"
+        payload: Any = body
+        if json_body is not None:
+            payload = json.dumps(json_body).encode()
+            all_headers["Content-Type"] = "application/json"
+        url = self.endpoint(path, params)
+        start = payload.tell() if hasattr(payload, "tell") else None
+        for attempt in range(_RETRIES + 1):
+            if start is not None:
+                payload.seek(start)
+            try:
+                raw = self._pool.request(method, url, body=payload, headers=all_headers, preload_content=not stream,
+                                         redirect=False)
+            except urllib3.exceptions.HTTPError as exc:
+                if attempt < _RETRIES:
+                    self._wait(attempt, method, url, str(exc))
+                    continue
+                raise ServerUnavailableError(
+                    f"cannot reach the satchel server at {self.url} ({exc}); check that it runs and that "
+                    "SATCHEL_API_URL (or `satchel login`) names it", url=self.url) from exc
+            response = ApiResponse(raw)
+            if response.status in ok:
+                return response
+            if response.status in _RETRY_STATUSES and attempt < _RETRIES:
+                response.close()
+                self._wait(attempt, method, url, f"HTTP {response.status}")
+                continue
+            raise self._error(response, method, path)
+        raise AssertionError("unreachable")
+
+    def get_json(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params).json()
+
+    def send_json(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        response = self.request(method, path, params=params, json_body=body if body is not None else {})
+        return response.json() if response.data else None
+
+    @staticmethod
+    def _wait(attempt: int, method: str, url: str, reason: str) -> None:
+        delay = 0.2 * (2.0**attempt) * (0.5 + random.random())
+        log.warning("%s %s failed (%s); retry %d/%d in %.1fs", method, url.split("?", 1)[0], reason, attempt + 1,
+                    _RETRIES, delay)
+        time.sleep(delay)
+
+    def _error(self, response: ApiResponse, method: str, path: str) -> SatchelError:
+        """The satchel error for a failed response (its body is read here; bodies of errors are small)."""
+        try:
+            detail = response.json().get("error", {})
+        except (ValueError, AttributeError):
+            detail = {}
+        finally:
+            response.raw.release_conn()
+        message = str(detail.get("message") or "") if isinstance(detail, dict) else ""
+        where = f"{self.url}{API_PREFIX}{path}"
+        if response.status == 401:
+            return AccessDeniedError(
+                f"the satchel server at {self.url} refused the request ({message or 'no valid token'}); set "
+                "SATCHEL_API_TOKEN or run `satchel login URL --token TOKEN` with a valid token", url=self.url,
+                status=401)
+        if response.status == 403:
+            return AccessDeniedError(
+                f"the satchel server at {self.url} refused {method} {path}: {message or 'not allowed'}; ask an admin "
+                "for a token with that role or project (`satchel token create`)", url=self.url, status=403)
+        if isinstance(detail, dict) and detail.get("type"):
+            attributes = detail.get("attributes") or {}
+            return rebuild(str(detail["type"]), message, attributes if isinstance(attributes, dict) else {})
+        if response.status >= 500:
+            return ServerUnavailableError(f"the satchel server at {self.url} failed on {method} {path} (HTTP "
+                                          f"{response.status}); see the server's log", url=self.url)
+        return SatchelError(f"{method} {where} failed with HTTP {response.status}: {message or 'no details'}")
+
+
+_clients: dict[tuple[str, str | None], ApiClient] = {}
+_clients_lock = threading.Lock()
+
+
+def api_client(url: str, token: str | None) -> ApiClient:
+    """The shared client of ``url`` with ``token`` (one connection pool per pair)."""
+    key = (url.rstrip("/"), token)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = ApiClient(url, token)
+        return _clients[key]
+
+
+def quote_segment(text: str) -> str:
+    """``text`` as one URL path segment."""
+    return quote(text, safe="")
