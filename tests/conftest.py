@@ -17,18 +17,84 @@ from satchel.dataset.context import get_context
 from satchel.storage import Storage, open_storage
 from tests import servers
 
+MODES = ("embedded", "server")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "embedded_only(reason): the test is about embedded mode alone (the local "
+                                       "catalog file or storage folder); it is not run through a server")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked embedded_only run in embedded mode only (their server variant is deselected)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("mode") == "server" and item.get_closest_marker("embedded_only") is not None:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def server_factory() -> Iterator[servers.SatchelServerFactory]:
+    """Starts real satchel server processes (each on 127.0.0.1 and a free port)."""
+    factory = servers.SatchelServerFactory()
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """embedded (SQLite catalog, local storage) or server (a satchel server process started for the test)."""
+    return str(request.param)
+
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh satchel home, configured for this process and exported for subprocesses."""
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str,
+         request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fresh satchel home, configured for this process and exported for subprocesses. In server mode the
+    catalog and the default storage are those of a fresh satchel server (SATCHEL_API_URL / SATCHEL_API_TOKEN)."""
     home = tmp_path / "satchel-home"
     for name in list(os.environ):
         if name.startswith("SATCHEL_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("SATCHEL_HOME", str(home))
+    server = None
+    if mode == "server":
+        server = request.getfixturevalue("server_factory").start(tmp_path / "satchel-server")
+        monkeypatch.setenv("SATCHEL_API_URL", server.url)
+        monkeypatch.setenv("SATCHEL_API_TOKEN", server.token)
     satchel.configure(home=home)
     yield home
     get_context().close()
+    if server is not None:
+        server.stop()
+
+
+def store_dir(home: Path, project: str | None = None) -> Path:
+    """The folder holding the default store of ``project``'s content: the home's storage folder in embedded mode,
+    the project's store in the test server's storage folder in server mode (without ``project``: the one project
+    stored there, else "p")."""
+    from satchel.storage.server import namespace_of
+
+    if not os.environ.get("SATCHEL_API_URL"):
+        return home / "storage"
+    projects = home.parent / "satchel-server" / "storage" / "projects"
+    if project is None:
+        found = sorted(projects.iterdir()) if projects.is_dir() else []
+        return found[0] if len(found) == 1 else projects / "p"
+    return projects / namespace_of(project)
+
+
+def catalog_db(home: Path) -> Path:
+    """The SQLite file of the catalog: the home's in embedded mode, the test server's in server mode."""
+    if os.environ.get("SATCHEL_API_URL"):
+        return home.parent / "satchel-server" / "catalog.db"
+    return home / "catalog.db"
 
 
 def write_tree(root: Path, files: dict[str, bytes | str]) -> Path:

@@ -173,3 +173,92 @@ def start_fake_gcs(workdir: Path) -> Server:
             "-external-url", f"http://127.0.0.1:{port}", "-log-level", "warn"]
     return _spawn("fake-gcs-server", argv, workdir, port,
                   lambda: _http_ok(f"http://127.0.0.1:{port}/storage/v1/b"))
+
+
+# -- satchel servers -------------------------------------------------------------------------------
+@dataclass
+class SatchelServer:
+    """One running satchel server process: its URL, admin token and data folder."""
+
+    pid: int
+    port: int
+    data: Path
+    token: str
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        """Signal the process (SIGTERM, or e.g. SIGKILL) and wait until it is gone; SIGKILL after ``timeout``."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, sig)
+        deadline = time.monotonic() + timeout
+        while _alive(self.pid):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+            time.sleep(0.01)
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
+
+
+def _answers(url: str) -> bool:
+    try:
+        return _http_ok(url)
+    except OSError:
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (not yet reaped) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class SatchelServerFactory:
+    """Starts satchel server processes through ``tests/satchel_forkserver.py`` (see its docstring)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "satchel_forkserver.py")],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+        self.lock = __import__("threading").Lock()
+
+    def start(self, data: Path, *, database: str | None = None, storage: str | None = None,
+              port: int | None = None, max_object_size: str | None = None, options: dict[str, str] | None = None,
+              timeout: float = 60.0) -> SatchelServer:
+        data.mkdir(parents=True, exist_ok=True)
+        port = port or free_port()
+        log = data / "server.log"
+        request = {"data": str(data), "port": port, "database": database, "storage": storage, "log": str(log),
+                   "max_object_size": max_object_size, "options": options or {}}
+        with self.lock:
+            assert self.process.stdin and self.process.stdout
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            pid = int(self.process.stdout.readline())
+        server = SatchelServer(pid, port, data, "", log)
+        deadline = time.monotonic() + timeout
+        while not _answers(f"{server.url}/healthz"):
+            if not _alive(pid) or time.monotonic() > deadline:
+                server.stop()
+                raise ServerError(f"satchel server did not start:\n{server.log_tail()}")
+            time.sleep(0.01)
+        token_file = data / "admin-token"
+        server.token = token_file.read_text().strip() if token_file.exists() else ""
+        return server
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)

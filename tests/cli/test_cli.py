@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from satchel.cli import commands  # noqa: F401 - registers the commands
 from satchel.cli.docs import render
 from satchel.cli.main import cli
-from tests.conftest import read_tree, write_tree
+from tests.conftest import read_tree, store_dir, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -141,14 +141,14 @@ def test_delete_then_gc_frees_bytes_on_disk(home: Path, tmp_path: Path) -> None:
     code, out, _ = invoke("sync", "--project", "p", "--name", "big", "--folder", str(tmp_path / "big"), "--json",
                           cwd=tmp_path)
     version = json.loads(out)["id"]
-    before = sum(p.stat().st_size for p in (home / "storage").rglob("*") if p.is_file())
+    before = sum(p.stat().st_size for p in (store_dir(home)).rglob("*") if p.is_file())
     assert invoke("delete", "--id", version, "--keep-files")[0] == 0
     code, out, _ = invoke("gc", "--json")
     assert json.loads(out)["bytes_freed"] >= 2_000_000
-    assert sum(p.stat().st_size for p in (home / "storage").rglob("*") if p.is_file()) == before
+    assert sum(p.stat().st_size for p in (store_dir(home)).rglob("*") if p.is_file()) == before
     _code, out, _ = invoke("gc", "--free", "--json")
     assert json.loads(out)["bytes_freed"] >= 2_000_000
-    after = sum(p.stat().st_size for p in (home / "storage").rglob("*") if p.is_file())
+    after = sum(p.stat().st_size for p in (store_dir(home)).rglob("*") if p.is_file())
     assert before - after >= 2_000_000
 
 

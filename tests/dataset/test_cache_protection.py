@@ -19,7 +19,7 @@ from satchel.dataset.cache import LocalCache, can_write_read_only_files, stamp_n
 from satchel.dataset.context import get_context
 from satchel.objects import hash_bytes
 from tests.cli.test_cli import invoke
-from tests.conftest import make_version, read_tree
+from tests.conftest import make_version, read_tree, store_dir
 
 GOOD = os.urandom(20_000)
 
@@ -85,7 +85,7 @@ def test_content_touched_but_unchanged_is_kept_without_a_fetch(home: Path, two_v
     first, second = two_versions
     copy = Path(first.get_local_copy())
     os.utime(copy / "f.bin")  # a new mtime, the same bytes
-    for pack in (home / "storage/packs").rglob("*.pack"):
+    for pack in (store_dir(home) / "packs").rglob("*.pack"):
         pack.unlink()  # nothing can be fetched: the cache must serve it
     cache = get_context().cache
     content_hash = second.file_entries_dict["f.bin"].hash

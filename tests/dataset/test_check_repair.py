@@ -17,7 +17,7 @@ from satchel.dataset.context import get_context
 from satchel.objects.manifest import manifest_key
 from satchel.objects.packs import decode_index, encode_index
 from tests.cli.test_cli import invoke
-from tests.conftest import make_version, read_tree, write_tree
+from tests.conftest import catalog_db, make_version, read_tree, store_dir, write_tree
 
 
 def fresh_process(home: Path, tmp_path: Path, name: str = "cache") -> None:
@@ -26,7 +26,7 @@ def fresh_process(home: Path, tmp_path: Path, name: str = "cache") -> None:
 
 
 def packs(home: Path, suffix: str = ".pack") -> list[Path]:
-    return sorted((home / "storage/packs").rglob(f"*{suffix}"))
+    return sorted((store_dir(home) / "packs").rglob(f"*{suffix}"))
 
 
 def flip(path: Path, needle: bytes) -> None:
@@ -71,7 +71,7 @@ def test_a_truncated_index_blocks_nothing_and_is_rebuilt(home: Path, tmp_path: P
     repaired = check_store(repair=True)
     assert repaired.problems[0].resolved and "rebuilt from 5 verified" in repaired.problems[0].actions[0]
     assert check_store(read_data=True).problems == []
-    assert list((home / "storage/damaged").rglob("*.idx.*"))  # the old index is kept aside
+    assert list((store_dir(home) / "damaged").rglob("*.idx.*"))  # the old index is kept aside
 
 
 def test_damaged_content_is_found_and_stored_again_from_the_local_cache(home: Path, tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_a_missing_pack_is_stored_again_by_the_next_upload(home: Path, tmp_path:
 
 def test_a_missing_manifest_is_put_back_from_the_local_copy(home: Path, tmp_path: Path) -> None:
     ds = version_of(tmp_path, {"a.txt": b"alpha"})
-    manifest = home / "storage" / manifest_key(get_context().catalog.get_version(ds.id).manifest or "")
+    manifest = store_dir(home) / manifest_key(get_context().catalog.get_version(ds.id).manifest or "")
     manifest.unlink()
     report = check_store(repair=True)
     assert [(p.kind, p.resolved) for p in report.problems] == [("missing manifest", True)]
@@ -148,12 +148,12 @@ def test_a_missing_manifest_is_put_back_from_the_local_copy(home: Path, tmp_path
 
 def test_an_old_pack_without_index_is_deleted_by_repair(home: Path, tmp_path: Path) -> None:
     version_of(tmp_path, {"a.txt": b"alpha"})
-    orphan = home / "storage/packs/ab" / ("ab" + "0" * 62 + ".pack")
+    orphan = store_dir(home) / "packs/ab" / ("ab" + "0" * 62 + ".pack")
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"SATCHPK1" + os.urandom(100))
     assert check_store().problems == []  # young: an upload may be writing its index right now
     os.utime(orphan, (0, 0))
-    pin = home / "storage/locks/pins/writer"
+    pin = store_dir(home) / "locks/pins/writer"
     pin.parent.mkdir(parents=True, exist_ok=True)
     pin.write_text(json.dumps({"packs": [orphan.name[:-5]], "manifests": []}))  # a retried upload reuses it
     report = check_store(repair=True)
@@ -189,10 +189,10 @@ def test_impossible_lengths_are_integrity_errors_not_memory_errors(home: Path, t
 
 def test_check_reports_versions_of_other_catalogs_through_refs(home: Path, tmp_path: Path) -> None:
     ds = version_of(tmp_path, {"a.txt": b"alpha"})
-    with sqlite3.connect(home / "catalog.db") as db:  # as if another machine's catalog held it
+    with sqlite3.connect(catalog_db(home)) as db:  # as if another machine's catalog held it
         db.execute("DELETE FROM versions WHERE id = ?", (ds.id,))
     satchel.configure(home=home)
-    (home / "storage" / manifest_key(next((home / "storage/refs" / ds.id).iterdir()).name)).unlink()
+    (store_dir(home) / manifest_key(next((store_dir(home) / "refs" / ds.id).iterdir()).name)).unlink()
     satchel.configure(home=home, cache_dir=tmp_path / "no-local-copies")
     report = check_store()
     assert [(p.kind, p.affected) for p in report.problems] == [("missing manifest", [(ds.id, "")])]

@@ -16,7 +16,7 @@ from satchel.dataset import lifecycle
 from satchel.dataset.context import get_context
 from satchel.errors import ConfigError
 from satchel.objects import store as store_module
-from tests.conftest import read_tree, write_tree
+from tests.conftest import read_tree, store_dir, write_tree
 
 
 def finalized(folder: Path, name: str = "ds", **create: object) -> Dataset:
@@ -143,7 +143,7 @@ def test_child_defaults_to_its_parents_store(home: Path, tmp_path: Path) -> None
     assert not child.is_dirty()
     child.finalize()
     assert child.storage_url == parent.storage_url
-    assert not (home / "storage").exists()
+    assert not (store_dir(home)).exists()
 
 
 def test_handles_see_each_others_state(home: Path) -> None:
@@ -177,4 +177,4 @@ def test_chunk_size_minus_one_means_one_pack(home: Path, tmp_path: Path) -> None
     ds.add_files(tmp_path / "src")
     ds.upload(show_progress=False, chunk_size=-1, preview=False)
     ds.finalize()
-    assert len(list((home / "storage/packs").rglob("*.pack"))) == 1
+    assert len(list((store_dir(home) / "packs").rglob("*.pack"))) == 1

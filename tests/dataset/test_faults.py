@@ -15,7 +15,7 @@ import pytest
 import satchel.dataset.scan as scan
 from satchel import Dataset, IntegrityError, ObjectMissingError, SourceFileError
 from satchel.dataset.context import get_context
-from tests.conftest import random_tree, read_tree, write_tree
+from tests.conftest import random_tree, read_tree, store_dir, write_tree
 
 
 def finalized(folder: Path, name: str = "ds") -> Dataset:
@@ -28,7 +28,7 @@ def finalized(folder: Path, name: str = "ds") -> Dataset:
 
 def flip_byte_of(home: Path, content: bytes) -> Path:
     """Flip a byte inside the stored copy of ``content`` (stored raw) and return the pack."""
-    for pack in (home / "storage/packs").rglob("*.pack"):
+    for pack in (store_dir(home) / "packs").rglob("*.pack"):
         data = bytearray(pack.read_bytes())
         at = data.find(content)
         if at >= 0:
@@ -73,7 +73,7 @@ def test_corruption_with_raise_on_error_false_skips_the_file(home: Path, tmp_pat
 def test_missing_pack_raises_object_missing(home: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "src", {"a.bin": os.urandom(100)})
     ds = finalized(tmp_path / "src")
-    for pack in (home / "storage/packs").rglob("*.pack"):
+    for pack in (store_dir(home) / "packs").rglob("*.pack"):
         pack.unlink()
     with pytest.raises(ObjectMissingError) as caught:
         ds.get_local_copy()
@@ -133,6 +133,7 @@ def test_file_changed_or_vanished_before_upload(home: Path, tmp_path: Path, big:
     with pytest.raises(SourceFileError, match=r"add_files\(\)") as caught:
         ds.upload(show_progress=False)
     assert caught.value.path.endswith("a.bin")
+    (tmp_path / "src/b.bin").write_bytes(os.urandom(size))  # new content: b.bin must be read by the next upload
     ds.add_files(tmp_path / "src")
     (tmp_path / "src/b.bin").unlink()
     with pytest.raises(SourceFileError, match="vanished"):
@@ -174,7 +175,7 @@ def test_killed_upload_resumes_and_stores_only_what_is_missing(home: Path, tmp_p
     script.write_text(UPLOADER)
     env = {**os.environ, "SATCHEL_HOME": str(home), "PYTHONPATH": str(Path.cwd())}
     proc = subprocess.Popen([sys.executable, str(script), ds.id], env=env, stdout=subprocess.PIPE, text=True)
-    packs_dir = home / "storage/packs"
+    packs_dir = store_dir(home, "p") / "packs"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(list(packs_dir.rglob("*.idx"))) < 2:
         time.sleep(0.02)

@@ -66,7 +66,7 @@ def test_a_finalize_reusing_dead_content_during_gc_stays_readable(home: Path, tm
                 errors.append(exc)
         worker = threading.Thread(target=run)
         worker.start()
-        return pinned_or(get_context().default_storage_url, lambda: not worker.is_alive())
+        return pinned_or(get_context().storage_for("p"), lambda: not worker.is_alive())
 
     pause_gc_after_live_set(monkeypatch, finalize_meanwhile)
     admin.collect(get_context())
@@ -82,7 +82,7 @@ def test_a_finalize_reusing_dead_content_during_gc_stays_readable(home: Path, tm
 def test_refs_name_every_version_and_follow_flatten_and_delete(home: Path, tmp_path: Path) -> None:
     parent = make_version(tmp_path / "p", {"a.txt": "a"})
     child = make_version(tmp_path / "c", {"b.txt": "b"}, parents=[parent])
-    storage = get_context().store(get_context().default_storage_url).storage
+    storage = get_context().store(get_context().storage_for("p")).storage
     catalog = get_context().catalog
     assert read_refs(storage) == {v.id: {catalog.get_version(v.id).manifest} for v in (parent, child)}
     Dataset.delete(dataset_id=parent.id, force=True)  # the child is flattened: a new manifest, a new ref
@@ -111,7 +111,7 @@ def test_a_failed_commit_keeps_its_ref_until_gc_finds_it_stale(home: Path, tmp_p
             ds.finalize()
     finally:
         del get_context().catalog.finalize_version
-    storage = get_context().store(get_context().default_storage_url).storage
+    storage = get_context().store(get_context().storage_for("p")).storage
     assert len(read_refs(storage)[ds.id]) == 1  # left in place: a concurrent finalize may own it
     report = admin.collect(get_context())
     assert report.stale_refs_deleted == 1 and read_refs(storage) == {}
@@ -122,7 +122,7 @@ def test_a_failed_commit_keeps_its_ref_until_gc_finds_it_stale(home: Path, tmp_p
 
 def test_gc_writes_the_refs_of_versions_from_before_refs(home: Path, tmp_path: Path) -> None:
     ds = make_version(tmp_path / "v", {"a.txt": "a"})
-    storage = get_context().store(get_context().default_storage_url).storage
+    storage = get_context().store(get_context().storage_for("p")).storage
     for info in list(storage.list("refs/")):
         storage.delete(info.key)
     admin.collect(get_context())
@@ -203,7 +203,7 @@ def test_writers_judge_leases_by_renewals_not_by_clocks(home: Path, tmp_path: Pa
     monkeypatch.setattr(refs, "LEASE_SECONDS", 1.0)
     monkeypatch.setattr(refs, "CLOCK_SKEW_SECONDS", 0.25)
     write_tree(tmp_path / "src", {"a.txt": "alpha"})
-    storage = get_context().store(get_context().default_storage_url).storage
+    storage = get_context().store(get_context().storage_for("p")).storage
 
     def finalize_timed() -> float:
         ds = Dataset.create(dataset_name="ds", dataset_project="p")

@@ -12,11 +12,11 @@ import pytest
 import zstandard
 
 import satchel
-from satchel import Dataset, IntegrityError, InvalidArgumentError, InvalidDatasetPathError
+from satchel import Dataset, DatasetNotFoundError, IntegrityError, InvalidArgumentError, InvalidDatasetPathError
 from satchel.dataset.context import get_context
 from satchel.objects.hashing import hash_bytes
 from satchel.objects.manifest import MANIFEST_MAGIC, manifest_key
-from tests.conftest import make_version, read_tree, write_tree
+from tests.conftest import catalog_db, make_version, read_tree, store_dir, write_tree
 
 HOSTILE = ["../victim.txt", "/abs/evil.txt", "a/../../evil.txt", "..", "a//b", "a/./b", "..\\evil.txt", "a\\b"]
 
@@ -35,7 +35,7 @@ def forge(home: Path, ds: Dataset, rewrite: dict[int, bytes]) -> str:
     """Rewrite blocks of ``ds``'s stored manifest (as an attacker with write access to the store and the
     catalog would, following docs/format.md), store it under its hash and point the catalog at it."""
     record = get_context().catalog.get_version(ds.id)
-    store = home / "storage"
+    store = store_dir(home)
     blocks = manifest_blocks((store / manifest_key(record.manifest or "")).read_bytes())
     for index, block in rewrite.items():
         blocks[index] = block
@@ -45,7 +45,7 @@ def forge(home: Path, ds: Dataset, rewrite: dict[int, bytes]) -> str:
     target = store / manifest_key(forged)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
-    with sqlite3.connect(home / "catalog.db") as db:
+    with sqlite3.connect(catalog_db(home)) as db:
         db.execute("UPDATE versions SET manifest = ? WHERE id = ?", (forged, ds.id))
     satchel.configure(home=home)  # a fresh process: nothing memoized
     return forged
@@ -114,7 +114,7 @@ def test_a_delta_that_clashes_with_its_parent_is_refused(home: Path, tmp_path: P
 def test_a_delta_chain_that_loops_is_an_integrity_error(home: Path, tmp_path: Path) -> None:
     parent = make_version(tmp_path / "p", {"a.txt": "a"})
     child = make_version(tmp_path / "c", {"b.txt": "b"}, parents=[parent])
-    header = manifest_blocks((home / "storage" / manifest_key(
+    header = manifest_blocks((store_dir(home) / manifest_key(
         get_context().catalog.get_version(child.id).manifest or "")).read_bytes())[0]
     forge(home, child, {0: header.replace(parent.id.encode(), child.id.encode())})  # its own parent
     with pytest.raises(IntegrityError, match="loops"):
@@ -124,7 +124,7 @@ def test_a_delta_chain_that_loops_is_an_integrity_error(home: Path, tmp_path: Pa
 def test_a_catalog_lineage_that_loops_is_an_integrity_error(home: Path, tmp_path: Path) -> None:
     parent = make_version(tmp_path / "p", {"a.txt": "a"})
     draft = Dataset.create(parent_datasets=[parent])
-    with sqlite3.connect(home / "catalog.db") as db:
+    with sqlite3.connect(catalog_db(home)) as db:
         db.execute("UPDATE version_parents SET parent_id = ? WHERE child_id = ?", (draft.id, draft.id))
     satchel.configure(home=home)
     with pytest.raises(IntegrityError, match="loops"):
@@ -136,7 +136,7 @@ def test_a_forged_catalog_row_is_refused(home: Path, tmp_path: Path, path: str) 
     write_tree(tmp_path / "src", {"a.txt": "alpha"})
     ds = Dataset.create(dataset_name="ds", dataset_project="p")
     ds.add_files(tmp_path / "src")
-    with sqlite3.connect(home / "catalog.db") as db:
+    with sqlite3.connect(catalog_db(home)) as db:
         db.execute("UPDATE draft_rows SET path = ? WHERE version_id = ?", (path, ds.id))
     satchel.configure(home=home)
     fresh = Dataset.get(dataset_id=ds.id)
@@ -205,12 +205,13 @@ def test_a_nul_in_dataset_path_is_refused_at_add(home: Path, tmp_path: Path, dat
 @pytest.mark.parametrize("files", [{"100%.txt": "pct", "back\\slash": "bs"},
                                    {"a%": "one", "a%25": "two", "b": "three"}],  # two rows that meet once escaped
                          ids=["escapes", "colliding"])
+@pytest.mark.embedded_only("upgrades a local SQLite catalog file in place (a server upgrades its database at start)")
 def test_a_draft_catalog_from_schema_2_keeps_odd_names(home: Path, tmp_path: Path, files: dict[str, str]) -> None:
     write_tree(tmp_path / "src", files)
     ds = Dataset.create(dataset_name="ds", dataset_project="p")
     ds.add_files(tmp_path / "src")
     get_context().close()
-    with sqlite3.connect(home / "catalog.db") as db:  # as schema 2 stored them: raw
+    with sqlite3.connect(catalog_db(home)) as db:  # as schema 2 stored them: raw
         for column in ("path", "source"):
             db.execute(f"UPDATE draft_rows SET {column} = replace(replace({column}, '%5C', '\\'), '%25', '%')")
         db.execute("UPDATE satchel_meta SET value = '2' WHERE key = 'schema'")
@@ -231,14 +232,16 @@ def test_a_lone_surrogate_in_dataset_path_is_refused_at_add(home: Path, tmp_path
     assert ds.list_files() == []
 
 
-def test_a_catalog_row_with_a_hostile_id_is_refused_and_hides_nothing(home: Path, tmp_path: Path) -> None:
+def test_a_catalog_row_with_a_hostile_id_is_refused_and_hides_nothing(home: Path, tmp_path: Path, mode: str) -> None:
     ds = make_version(tmp_path / "src", {"a.txt": "alpha"})
-    with sqlite3.connect(home / "catalog.db") as db:
+    with sqlite3.connect(catalog_db(home)) as db:
         db.execute("INSERT INTO versions (id, project, name, version, description, tags, status, archived, created_at, "
                    "depth, revision, stats) SELECT '../../evil', project, name, '9.9.9', description, tags, status, "
                    "archived, created_at, depth, revision, stats FROM versions WHERE id = ?", (ds.id,))
     satchel.configure(home=home)
-    with pytest.raises(IntegrityError, match="invalid version id"):
+    # embedded: the row is read and refused; server: no such id can be asked for (it is not a version id)
+    with pytest.raises(IntegrityError if mode == "embedded" else DatasetNotFoundError,
+                       match="invalid version id" if mode == "embedded" else "no dataset version"):
         Dataset.get(dataset_id="../../evil")
     assert [d["id"] for d in Dataset.list_datasets()] == [ds.id]
     assert Dataset.get(dataset_project="p", dataset_name="ds").id == ds.id

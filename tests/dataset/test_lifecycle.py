@@ -20,7 +20,7 @@ from satchel import (
 )
 from satchel.dataset.context import get_context
 from satchel.objects import hash_bytes
-from tests.conftest import random_tree, read_tree, write_tree
+from tests.conftest import random_tree, read_tree, store_dir, write_tree
 
 
 def finalized(folder: Path, name: str = "ds", project: str = "proj", **create: object) -> Dataset:
@@ -70,7 +70,7 @@ def test_identical_content_is_stored_once(home: Path, tmp_path: Path) -> None:
     payload = os.urandom(300_000)
     write_tree(tmp_path / "src", {"a.bin": payload, "copy/a.bin": payload, "renamed.bin": payload})
     ds = finalized(tmp_path / "src")
-    storage = home / "storage"
+    storage = store_dir(home)
     packs = list((storage / "packs").rglob("*.pack"))
     stored = sum(p.stat().st_size for p in packs)
     assert stored < len(payload) * 1.1
@@ -85,7 +85,7 @@ def test_identical_content_is_stored_once(home: Path, tmp_path: Path) -> None:
 def test_small_files_are_packed(home: Path, tmp_path: Path) -> None:
     random_tree(tmp_path / "src", 300, max_size=2000)
     finalized(tmp_path / "src")
-    assert len(list((home / "storage/packs").rglob("*.pack"))) == 1
+    assert len(list((store_dir(home) / "packs").rglob("*.pack"))) == 1
 
 
 def test_chunk_size_limits_pack_size(home: Path, tmp_path: Path) -> None:
@@ -94,7 +94,7 @@ def test_chunk_size_limits_pack_size(home: Path, tmp_path: Path) -> None:
     ds.add_files(tmp_path / "src")
     ds.upload(show_progress=False, chunk_size=1)
     ds.finalize()
-    packs = list((home / "storage/packs").rglob("*.pack"))
+    packs = list((store_dir(home) / "packs").rglob("*.pack"))
     assert len(packs) >= 3
     assert max(p.stat().st_size for p in packs) < 2 * 1024 * 1024
     assert read_tree(Path(ds.get_local_copy())) == read_tree(tmp_path / "src")
@@ -107,7 +107,7 @@ def test_compression_options_round_trip(home: Path, tmp_path: Path, compression:
     ds.add_files(tmp_path / "src")
     ds.upload(show_progress=False, compression=compression)
     ds.finalize()
-    stored = sum(p.stat().st_size for p in (home / "storage/packs").rglob("*.pack"))
+    stored = sum(p.stat().st_size for p in (store_dir(home) / "packs").rglob("*.pack"))
     if compression in ("none", zipfile.ZIP_STORED):
         assert stored >= 200_000
     else:
@@ -131,7 +131,7 @@ def test_upload_to_output_url_and_file_uri(home: Path, tmp_path: Path) -> None:
     ds.upload(show_progress=False)
     ds.finalize()
     assert list((target / "packs").rglob("*.pack"))
-    assert not (home / "storage").exists()
+    assert not (store_dir(home)).exists()
     other = tmp_path / "other"
     ds2 = Dataset.create(dataset_name="ds2", dataset_project="p")
     ds2.add_files(tmp_path / "src")

@@ -17,7 +17,7 @@ import pytest
 import satchel
 from satchel import Dataset, ExternalLinkError
 from satchel.errors import InvalidArgumentError, StorageNotFoundError
-from tests.conftest import read_tree, write_tree
+from tests.conftest import catalog_db, read_tree, write_tree
 
 
 def draft(name: str = "links", **kw: object) -> Dataset:
@@ -196,26 +196,27 @@ def test_http_links(home: Path, source: Path, web: str) -> None:
     assert info.value.reason == "changed" and info.value.url == f"{web}/a.txt"
 
 
+@pytest.mark.embedded_only("upgrades a local SQLite catalog file in place (a server upgrades its database at start)")
 def test_catalog_from_before_links_is_upgraded(home: Path, source: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "f", {"x.txt": "x"})
     ds = draft()
     ds.add_files(tmp_path / "f")
     satchel.dataset.context.get_context().close()
-    with sqlite3.connect(home / "catalog.db") as db:  # make it look like a schema-1 catalog
+    with sqlite3.connect(catalog_db(home)) as db:  # make it look like a schema-1 catalog
         db.execute("CREATE TABLE old_rows AS SELECT version_id, path, hash, size, source FROM draft_rows")
         db.execute("DROP TABLE draft_rows")
         db.execute("ALTER TABLE old_rows RENAME TO draft_rows")
         db.execute("UPDATE satchel_meta SET value = '1' WHERE key = 'schema'")
     satchel.configure(home=home)
     satchel.dataset.context.get_context().close()
-    with sqlite3.connect(home / "catalog.db") as db:  # a crash after the column was added, before the bump
+    with sqlite3.connect(catalog_db(home)) as db:  # a crash after the column was added, before the bump
         db.execute("UPDATE satchel_meta SET value = '1' WHERE key = 'schema'")
     satchel.configure(home=home)
     again = Dataset.get(dataset_id=ds.id)
     again.add_external_files(source.as_uri(), dataset_path="ext")
     finish(again)
     assert "ext/a.txt" in again.link_entries_dict and "x.txt" in again.list_files()
-    with sqlite3.connect(home / "catalog.db") as db:
+    with sqlite3.connect(catalog_db(home)) as db:
         assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == ("3",)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from satchel import ConflictError, Dataset, DatasetNotFinalizedError, DatasetNotFoundError, InvalidArgumentError
 from tests.conftest import make_version as version
-from tests.conftest import read_tree, write_tree
+from tests.conftest import read_tree, store_dir, write_tree
 
 
 def stored_bytes(root: Path) -> int:
@@ -113,9 +113,9 @@ def test_metadata_dataframe(home: Path) -> None:
     pandas.testing.assert_frame_equal(back, frame)
 
 
-def test_storage_facts(home: Path, tmp_path: Path) -> None:
+def test_storage_facts(home: Path, tmp_path: Path, mode: str) -> None:
     ds = Dataset.create(dataset_name="ds", dataset_project="p")
-    assert ds.get_default_storage() == (home / "storage").as_uri()
+    assert ds.get_default_storage() == ("server://p" if mode == "server" else store_dir(home).as_uri())
     write_tree(tmp_path / "src", {"a": "a", "big.bin": os.urandom(17 << 20)})
     ds.add_files(tmp_path / "src")
     ds.finalize(auto_upload=True)
@@ -144,9 +144,9 @@ def test_delete_frees_bytes_on_disk(home: Path, tmp_path: Path) -> None:
     shared = os.urandom(200_000)
     keep = version(tmp_path / "keep", {"shared.bin": shared}, name="keep")
     doomed = version(tmp_path / "doomed", {"own.bin": os.urandom(3_000_000), "shared.bin": shared}, name="doomed")
-    before = stored_bytes(home / "storage")
+    before = stored_bytes(store_dir(home))
     report = next(iter(Dataset.delete(dataset_id=doomed.id, delete_files=True).values()))
-    after = stored_bytes(home / "storage")
+    after = stored_bytes(store_dir(home))
     assert report.packs_deleted == 1 and report.bytes_freed >= 3_000_000
     assert before - after >= 3_000_000
     assert read_tree(Path(keep.get_local_copy())) == read_tree(tmp_path / "keep")
@@ -234,9 +234,9 @@ def test_a_collection_during_finalize_keeps_the_new_manifest(home: Path, tmp_pat
         admin.collect(ctx)
         original(*args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ctx.catalog, "finalize_version", collect_first)
-    ds = version(tmp_path / "src", {"a.txt": "alpha"})
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:
+        patched.setattr(ctx.catalog, "finalize_version", collect_first)
+        ds = version(tmp_path / "src", {"a.txt": "alpha"})
     for path in (ctx.settings.cache_dir / "objects/manifests").iterdir():
         path.unlink()
     assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == {"a.txt": b"alpha"}

@@ -10,12 +10,12 @@ import pytest
 import satchel
 from satchel import Dataset, IntegrityError, InvalidArgumentError, TargetNotEmptyError
 from satchel.dataset.context import get_context
-from tests.conftest import make_version, read_tree, write_tree
+from tests.conftest import make_version, read_tree, store_dir, write_tree
 
 
 def damaged_version(home: Path, tmp_path: Path) -> Dataset:
     ds = make_version(tmp_path / "src", {"a.txt": "alpha", "b.bin": os.urandom(3000)})
-    for pack in (home / "storage/packs").rglob("*.pack"):
+    for pack in (store_dir(home) / "packs").rglob("*.pack"):
         pack.unlink()
     satchel.configure(home=home, cache_dir=tmp_path / "empty-cache")
     return Dataset.get(dataset_id=ds.id)
@@ -52,15 +52,18 @@ def test_a_non_empty_target_is_refused_before_anything_is_fetched(home: Path, tm
     assert ds.get_mutable_local_copy(tmp_path / "work", raise_on_error=False) is None
 
 
-@pytest.mark.parametrize("where", ["home", "inside-cache", "cache", "inside-storage", "storage", "contains-home",
-                                   "other-storage"])
+LOCAL_STORE = pytest.mark.embedded_only("the default store is a local folder only in embedded mode")
+
+
+@pytest.mark.parametrize("where", ["home", "inside-cache", "cache", pytest.param("inside-storage", marks=LOCAL_STORE),
+                                   pytest.param("storage", marks=LOCAL_STORE), "contains-home", "other-storage"])
 def test_targets_in_or_around_satchel_files_are_refused(home: Path, tmp_path: Path, where: str) -> None:
     ds = make_version(tmp_path / "src", {"a.txt": "alpha"})
     elsewhere = make_version(tmp_path / "src2", {"b.txt": "bravo"}, name="other",
                              output_uri=str(tmp_path / "other-store"))
     settings = get_context().settings
     target = {"home": home, "inside-cache": settings.cache_dir / "versions", "cache": settings.cache_dir,
-              "inside-storage": home / "storage" / "packs", "storage": home / "storage", "contains-home": tmp_path,
+              "inside-storage": store_dir(home) / "packs", "storage": store_dir(home), "contains-home": tmp_path,
               "other-storage": tmp_path / "other-store" / "sub"}[where]
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     with pytest.raises(InvalidArgumentError, match="satchel's own files"):
@@ -69,13 +72,14 @@ def test_targets_in_or_around_satchel_files_are_refused(home: Path, tmp_path: Pa
     assert read_tree(Path(Dataset.get(dataset_id=elsewhere.id).get_local_copy())) == {"b.txt": b"bravo"}
 
 
+@LOCAL_STORE
 def test_a_symlink_to_the_home_is_refused_too(home: Path, tmp_path: Path) -> None:
     ds = make_version(tmp_path / "src", {"a.txt": "alpha"})
     link = tmp_path / "innocent"
-    link.symlink_to(home / "storage")
+    link.symlink_to(store_dir(home))
     with pytest.raises(InvalidArgumentError):
         ds.get_mutable_local_copy(link, overwrite=True)
-    assert (home / "storage" / "satchel-store.json").is_file()
+    assert (store_dir(home) / "satchel-store.json").is_file()
 
 
 def test_the_files_an_interrupted_swap_set_aside_are_put_back(home: Path, tmp_path: Path) -> None:

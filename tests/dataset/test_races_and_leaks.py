@@ -16,7 +16,7 @@ import satchel.dataset.lifecycle as lifecycle
 import satchel.storage.local as local_storage
 from satchel import ConflictError, Dataset, StorageError
 from satchel.dataset.context import get_context
-from tests.conftest import read_tree, write_tree
+from tests.conftest import read_tree, store_dir, write_tree
 
 ADD_IN_ANOTHER_PROCESS = textwrap.dedent(
     """
@@ -52,12 +52,14 @@ def test_finalize_with_auto_upload_racing_an_add_in_another_process_is_a_conflic
 
 def leftovers(home: Path) -> list[Path]:
     """Temp files of the store and of the cache."""
-    places = [home / "storage" / ".tmp", home / "cache" / "tmp", home / "cache" / "objects" / "tmp"]
+    places = [store_dir(home) / ".tmp", home / "cache" / "tmp", home / "cache" / "objects" / "tmp"]
     found = [p for place in places if place.exists() for p in place.rglob("*") if p.is_file()]
     found += [p for p in (home / "cache" / "objects").glob("satchel-copy-*")]
     return found
 
 
+@pytest.mark.embedded_only("injects a full disk into this process's local storage adapter; through a server the "
+                           "storage is the server's (test_server_files covers its temp files)")
 @pytest.mark.parametrize("size", [3000, 17 << 20], ids=["small", "large"])
 def test_a_failed_upload_removes_its_temp_files(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                size: int) -> None:
@@ -87,7 +89,7 @@ def damaged(home: Path, tmp_path: Path) -> Dataset:
     ds.add_files(tmp_path / "src", wildcard="bad.bin")
     ds.upload(show_progress=False)
     ds.finalize()
-    bad_pack = max((home / "storage/packs").rglob("*.pack"), key=lambda p: p.stat().st_size)
+    bad_pack = max((store_dir(home) / "packs").rglob("*.pack"), key=lambda p: p.stat().st_size)
     bad_pack.unlink()
     satchel.configure(home=home)
     return Dataset.get(dataset_id=ds.id)

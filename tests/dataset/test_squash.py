@@ -8,7 +8,7 @@ import pytest
 
 from satchel import Dataset, DatasetNotFinalizedError
 from satchel.objects import store as store_module
-from tests.conftest import make_version, read_tree
+from tests.conftest import make_version, read_tree, store_dir
 
 
 def version(folder: Path, files: dict[str, str], parents: list[Dataset] | None = None,
@@ -39,7 +39,7 @@ def test_squash_moves_no_bytes_within_one_store(home: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     v1 = version(tmp_path / "1", {"a.bin": "a" * 10_000})
     v2 = version(tmp_path / "2", {"b.bin": "b" * 10_000}, parents=[v1])
-    packs_before = sorted(p.name for p in (home / "storage/packs").rglob("*.pack"))
+    packs_before = sorted(p.name for p in (store_dir(home) / "packs").rglob("*.pack"))
     calls: list[str] = []
     for name in ("read", "read_batch", "read_to_file", "write_pack", "write_stream"):
         original = getattr(store_module.ObjectStore, name)
@@ -51,7 +51,7 @@ def test_squash_moves_no_bytes_within_one_store(home: Path, tmp_path: Path,
         monkeypatch.setattr(store_module.ObjectStore, name, spy)
     flat = Dataset.squash("flat", dataset_ids=[v1, v2])
     assert calls == []
-    assert sorted(p.name for p in (home / "storage/packs").rglob("*.pack")) == packs_before
+    assert sorted(p.name for p in (store_dir(home) / "packs").rglob("*.pack")) == packs_before
     monkeypatch.undo()
     assert read_tree(Path(flat.get_local_copy())) == {"a.bin": b"a" * 10_000, "b.bin": b"b" * 10_000}
 

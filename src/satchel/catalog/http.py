@@ -12,8 +12,8 @@ from typing import Any
 
 from satchel.catalog.base import Catalog, DraftRow, VersionRecord
 from satchel.catalog.wire import record_from_json, record_to_json, row_from_json, row_to_json
-from satchel.errors import IntegrityError, InvalidArgumentError
-from satchel.objects.pathnames import to_wire
+from satchel.errors import DatasetNotFoundError, IntegrityError, InvalidArgumentError
+from satchel.objects.pathnames import is_valid_id, to_wire
 from satchel.storage.api import ApiClient, quote_segment
 
 PAGE = 1000
@@ -27,6 +27,9 @@ class HttpCatalog(Catalog):
 
     @staticmethod
     def _v(version_id: str) -> str:
+        if not is_valid_id(version_id):  # no such id can exist: the same answer as the SQL catalog's
+            raise DatasetNotFoundError(f"no dataset version with id {version_id!r}; list versions with "
+                                       "Dataset.get(...) by project and name", dataset_id=version_id)
         return f"/versions/{quote_segment(version_id)}"
 
     def create_version(self, record: VersionRecord) -> None:
@@ -49,6 +52,10 @@ class HttpCatalog(Catalog):
             if page.get("next_offset") is None:
                 return found
             offset = int(page["next_offset"])
+
+    def server_stores(self) -> list[str]:
+        """The server's stores this token may read (``server://...``), whether or not versions still use them."""
+        return [str(url) for url in self.client.get_json("/stores")["stores"]]
 
     def children_of(self, version_id: str) -> list[str]:
         return [str(i) for i in self.client.get_json(f"{self._v(version_id)}/children")["ids"]]

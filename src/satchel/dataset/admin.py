@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -139,11 +140,21 @@ def write_missing_refs(ctx: Context, store: ObjectStore, refs: dict[str, set[str
             refs.setdefault(record.id, set()).add(record.manifest)
 
 
+def default_stores(ctx: Context) -> list[str]:
+    """The stores gc and check look at when none is named: the default storage, or in team mode every store on
+    the server that the catalog's versions name."""
+    return ctx.server_stores() if ctx.team_mode else [ctx.default_storage_url]
+
+
 def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = False,
             grace_seconds: float = 0.0) -> GcReport:
     """Free what no version (of this catalog, or of any catalog whose refs are in the store), draft or writer in
-    flight refers to in one store (default: the default storage)."""
-    url = normalize_url(storage_url or ctx.default_storage_url)
+    flight refers to in one store (default: the default storage; in team mode each store on the server, and the
+    reports are added up)."""
+    if storage_url is None:
+        reports = [collect(ctx, url, dry_run=dry_run, grace_seconds=grace_seconds) for url in default_stores(ctx)]
+        return GcReport(**{f.name: sum(getattr(r, f.name) for r in reports) for f in dataclasses.fields(GcReport)})
+    url = normalize_url(storage_url)
     store = ctx.store(url)
 
     def live_of(refs: dict[str, set[str]]) -> LiveSet:
@@ -157,8 +168,14 @@ def collect(ctx: Context, storage_url: str | None = None, *, dry_run: bool = Fal
 def check(ctx: Context, storage_url: str | None = None, *, read_data: bool = False,
           repair: bool = False) -> CheckReport:
     """Check one store (default: the default storage) against the finalized versions of the catalog and of
-    the store's refs; with ``repair``, fix what can be fixed (content comes back from this machine's cache)."""
-    url = normalize_url(storage_url or ctx.default_storage_url)
+    the store's refs; with ``repair``, fix what can be fixed (content comes back from this machine's cache).
+    In team mode with no ``storage_url``: every store on the server, in one report."""
+    if storage_url is None:
+        reports = [check(ctx, url, read_data=read_data, repair=repair) for url in default_stores(ctx)]
+        return CheckReport(", ".join(r.store for r in reports), sum(r.packs for r in reports),
+                           sum(r.manifests for r in reports), sum(r.entries for r in reports),
+                           sum(r.bytes_read for r in reports), [p for r in reports for p in r.problems])
+    url = normalize_url(storage_url)
     store = ctx.store(url)
     refs = read_refs(store.storage)
     if repair:

@@ -62,9 +62,12 @@ class Context:
         return normalize_url(self.settings.default_storage)
 
     def server_stores(self) -> list[str]:
-        """The server stores (``server://...``) that the catalog's versions name, sorted (team mode)."""
-        return sorted({r.storage_url for r in self.catalog.find_versions()
-                       if r.storage_url and r.storage_url.startswith("server://")})
+        """The stores on the server (``server://...``) this token may read, sorted (team mode)."""
+        from satchel.catalog.http import HttpCatalog
+
+        if not isinstance(self.catalog, HttpCatalog):
+            return []
+        return self.catalog.server_stores()
 
     def store(self, url: str, *, retries: int = 3) -> ObjectStore:
         """The object store at ``url`` (one instance per URL and retry count, so its index is reused)."""

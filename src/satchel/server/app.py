@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from satchel.catalog.base import FINAL_STATUSES, VersionRecord
+from satchel.catalog.base import VersionRecord
 from satchel.catalog.tokens import ROLES, TokenInfo
 from satchel.catalog.wire import record_from_json, record_to_json, row_from_json, row_to_json
 from satchel.errors import (
@@ -31,7 +31,15 @@ from satchel.errors import (
 )
 from satchel.objects.pathnames import PathError, path_from_wire
 from satchel.server import files
-from satchel.server.auth import Refused, authenticate, not_found, require_project, require_role, visible
+from satchel.server.auth import (
+    Refused,
+    authenticate,
+    may_read_store,
+    not_found,
+    require_project,
+    require_role,
+    visible,
+)
 from satchel.server.finalize import checked_stats
 from satchel.server.state import ServerConfig, ServerState
 
@@ -298,10 +306,10 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get(f"{API}/stores", tags=["files"])
     def stores(token: Token) -> dict[str, Any]:
-        """The server stores that visible finalized versions are kept in."""
-        urls = {r.storage_url for r in catalog.find_versions(statuses=FINAL_STATUSES)
-                if visible(token, r) and r.storage_url and r.storage_url.startswith("server://")}
-        return {"stores": sorted(urls)}
+        """The stores on the server the token may read (``server://<namespace>`` URLs), found in the storage
+        itself, so stores whose versions were all deleted are listed too (gc frees them)."""
+        found = {f"server://{ns}" for ns in state.namespaces() if may_read_store(state, token, ns)}
+        return {"stores": sorted(found)}
 
 
 def _token_routes(app: FastAPI, state: ServerState) -> None:

@@ -7,7 +7,8 @@ What a key may hold is fixed by its kind; anything else is refused (400):
   bytes with that entry's hash and size;
 * ``manifests/xx/<hash>``: its BLAKE3 must be ``<hash>`` and it must decode (paths checked);
 * ``refs/<version>/<manifest>``: empty; ``locks/pins/<name>``: a JSON pin; ``locks/gc/<name>``: a collection
-  lease (admin); ``satchel-store.json``: the store's format file.
+  lease (admin); ``damaged/...``: what ``satchel check --repair`` sets aside (admin); ``satchel-store.json``: the
+  store's format file.
 
 Content keys are create-if-absent whatever the request says (content is immutable); ``If-None-Match: *`` makes
 an existing key a 412. Deleting content, leases and the format file needs an admin token (garbage collection).
@@ -44,6 +45,7 @@ MANIFEST = re.compile(rf"manifests/([0-9a-f]{{2}})/({_HEX})")
 REF = re.compile(rf"refs/([A-Za-z0-9_-]{{1,128}})/({_HEX})")
 PIN = re.compile(r"locks/pins/[A-Za-z0-9_.-]{1,200}")
 LEASE = re.compile(r"locks/gc/[A-Za-z0-9_.-]{1,200}")
+DAMAGED = re.compile(r"damaged/[A-Za-z0-9_./-]{1,300}")
 FORMAT = "satchel-store.json"
 _SMALL_LIMIT = 64 << 20  # indexes, manifests are read whole to check them
 _META_LIMIT = 1 << 20  # pins, leases, the format file
@@ -58,7 +60,7 @@ def key_kind(key: str) -> str:
     """``pack``, ``index``, ``manifest``, ``ref``, ``pin``, ``lease`` or ``format``; InvalidArgumentError else."""
     check_key(key)
     for kind, pattern in (("pack", PACK), ("index", INDEX), ("manifest", MANIFEST), ("ref", REF), ("pin", PIN),
-                          ("lease", LEASE)):
+                          ("lease", LEASE), ("damaged", DAMAGED)):
         match = pattern.fullmatch(key)
         if match:
             if kind in ("pack", "index", "manifest") and match.group(1) != match.group(2)[:2]:
@@ -83,7 +85,9 @@ def authorize(state: ServerState, token: TokenInfo, namespace: str, method: str,
         if not may_read_store(state, token, namespace):
             raise Refused(403, f"token {token.id!r} may not read store {namespace!r}")
         return
-    if (method == "DELETE" and kind in ("pack", "index", "manifest", "lease", "format")) or kind == "lease":
+    admin_only = kind in ("lease", "damaged") or (method == "DELETE" and kind in ("pack", "index", "manifest",
+                                                                                    "format"))
+    if admin_only:
         if not token.can("admin"):
             raise Refused(403, f"only an admin token may {'delete content' if method == 'DELETE' else 'collect'} "
                                "in a store (garbage collection: `satchel gc`)")
@@ -168,7 +172,9 @@ def _verify_index(store: ObjectStore, key: str, path: Path) -> None:
 
 
 def _verify_large(store: ObjectStore, content_hash: str, location: Location) -> None:
-    scratch = Path(store.cache_dir).parent / f"verify-{uuid.uuid4().hex}"
+    scratch_dir = Path(store.cache_dir) / "tmp"
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch = scratch_dir / f"verify-{uuid.uuid4().hex}"
     try:
         store.read_to_file(content_hash, location, scratch)
     finally:

@@ -82,6 +82,16 @@ class ServerState:
                 self._stores[namespace] = ObjectStore(storage, self.data_dir / "cache" / "objects" / namespace)
             return self._stores[namespace]
 
+    def namespaces(self) -> list[str]:
+        """Every namespace with a store in the server's storage (each has its format file)."""
+        root = open_storage(self.config.storage_url, options=self.config.storage_options)
+        found = set()
+        for info in root.list("projects/"):
+            parts = info.key.split("/")
+            if len(parts) == 3 and parts[2] == "satchel-store.json":
+                found.add(parts[1])
+        return sorted(found)
+
     def projects_using(self, storage_url: str) -> set[str]:
         """Projects whose versions are stored at ``storage_url`` (cached for a few seconds)."""
         now = time.monotonic()
