@@ -59,7 +59,7 @@ Token = Annotated[TokenInfo, Depends(_token)]
 def create_app(config: ServerConfig) -> FastAPI:
     """The ASGI app of one server process on ``config``'s database and storage."""
     state = ServerState(config)
-    app = FastAPI(title="satchel", version="1", openapi_url=f"{API}/openapi.json", docs_url=f"{API}/docs",
+    app = FastAPI(title="satchel", version="1", openapi_url=f"{API}/openapi.json", docs_url=None,
                   redoc_url=None, description="Versioned datasets: catalog, tokens and file server.")
     app.state.satchel = state
     _errors(app)

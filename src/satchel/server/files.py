@@ -8,7 +8,9 @@ What a key may hold is fixed by its kind; anything else is refused (400):
 * ``manifests/xx/<hash>``: its BLAKE3 must be ``<hash>`` and it must decode (paths checked);
 * ``refs/<version>/<manifest>``: empty; ``locks/pins/<name>``: a JSON pin; ``locks/gc/<name>``: a collection
   lease (admin); ``damaged/...``: what ``satchel check --repair`` sets aside (admin); ``satchel-store.json``: the
-  store's format file.
+  store's format file;
+* any other key outside those prefixes: opaque bytes (the storage contract's plain objects), which satchel never
+  reads as content.
 
 Content keys are create-if-absent whatever the request says (content is immutable); ``If-None-Match: *`` makes
 an existing key a 412. Deleting content, leases and the format file needs an admin token (garbage collection).
@@ -47,6 +49,7 @@ PIN = re.compile(r"locks/pins/[A-Za-z0-9_.-]{1,200}")
 LEASE = re.compile(r"locks/gc/[A-Za-z0-9_.-]{1,200}")
 DAMAGED = re.compile(r"damaged/[A-Za-z0-9_./-]{1,300}")
 FORMAT = "satchel-store.json"
+_RESERVED = frozenset({"packs", "manifests", "refs", "locks", "damaged"})
 _SMALL_LIMIT = 64 << 20  # indexes, manifests are read whole to check them
 _META_LIMIT = 1 << 20  # pins, leases, the format file
 _READ_BATCH = 16 << 20
@@ -70,7 +73,9 @@ def key_kind(key: str) -> str:
             return kind
     if key == FORMAT:
         return "format"
-    raise InvalidArgumentError(f"{key!r} is not a key a satchel store holds (packs/, manifests/, refs/, locks/)")
+    if key.split("/", 1)[0] in _RESERVED:
+        raise InvalidArgumentError(f"{key!r} is not a key a satchel store holds under {key.split('/', 1)[0]}/")
+    return "other"
 
 
 def check_namespace(namespace: str) -> str:
@@ -99,7 +104,7 @@ def authorize(state: ServerState, token: TokenInfo, namespace: str, method: str,
 # -- uploads ---------------------------------------------------------------------------------------
 async def receive(request: Request, state: ServerState, kind: str) -> tuple[Path, str, int]:
     """Stream the body into a temporary file; return (file, BLAKE3 hex, size). PayloadTooLarge over the limit."""
-    limit = state.config.max_object_size if kind == "pack" else _SMALL_LIMIT if kind in ("index", "manifest") \
+    limit = state.config.max_object_size if kind in ("pack", "other") else _SMALL_LIMIT if kind in ("index", "manifest") \
         else _META_LIMIT
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -188,16 +193,18 @@ def store_upload(state: ServerState, namespace: str, key: str, kind: str, path: 
     store = state.store(namespace)
     try:
         verify(store, key, kind, path, digest, size)
-        content = kind in ("pack", "index", "manifest", "ref", "format")
-        if content or if_none_match:
-            if kind in ("pack", "index", "manifest") and store.storage.head(key) is not None:
+        if kind in ("pack", "index", "manifest"):  # immutable content: the first verified copy stays
+            if store.storage.head(key) is not None:
                 return 412 if if_none_match else 200
             if kind == "pack":
                 store.storage.put_file(key, path, consume=True)
                 return 201
+            store.storage.put_if_absent(key, path.read_bytes())
+            return 201
+        if if_none_match or kind in ("ref", "format"):
             wrote = store.storage.put_if_absent(key, path.read_bytes())
             return 201 if wrote else 412 if if_none_match else 200
-        store.storage.put(key, path.read_bytes())
+        store.storage.put_file(key, path, consume=True)
         return 201
     finally:
         path.unlink(missing_ok=True)
