@@ -124,7 +124,7 @@ def test_a_token_of_another_project_sees_and_changes_nothing(server: servers.Sat
     secrets = [world["version_id"].encode(), world["final"].encode(), b"secret", b"alpha"]
     for method, path in operations(server):
         reply = send(server, method, path, world, f"Bearer {other}")
-        if "{" not in path and method == "GET":  # listings: answered, without the other project's things
+        if "{" not in path and method == "GET" and path != "/api/v1/tokens":  # listings: answered, without the other project's things
             assert reply.status == 200, (path, reply.body)
             assert not any(s in reply.body for s in secrets), (path, reply.body)
         elif "/versions/{version_id}" in path or path.endswith(("/rename", "/versions/delete")):

@@ -33,7 +33,8 @@ def authenticate(state: ServerState, authorization: str | None) -> TokenInfo:
 
 def require_role(token: TokenInfo, role: str, action: str) -> None:
     if not token.can(role):
-        raise Refused(403, f"token {token.id!r} ({token.role}) cannot {action}; that needs a {role} token")
+        article = "an" if role == "admin" else "a"
+        raise Refused(403, f"token {token.id!r} ({token.role}) cannot {action}; that needs {article} {role} token")
 
 
 def require_project(token: TokenInfo, project: str, action: str) -> None:
