@@ -62,7 +62,7 @@ def create_app(config: ServerConfig) -> FastAPI:
     app = FastAPI(title="satchel", version="1", openapi_url=f"{API}/openapi.json", docs_url=None,
                   redoc_url=None, description="Versioned datasets: catalog, tokens and file server.")
     app.state.satchel = state
-    _errors(app)
+    _errors(app, state)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -411,7 +411,7 @@ def _status_of(exc: SatchelError) -> int:
     return next((status for cls, status in _STATUS if isinstance(exc, cls)), 400)
 
 
-def _errors(app: FastAPI) -> None:
+def _errors(app: FastAPI, state: ServerState) -> None:
     @app.exception_handler(Refused)
     async def refused(_request: Request, exc: Refused) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -430,5 +430,6 @@ def _errors(app: FastAPI) -> None:
         attributes = {k: v for k, v in vars(exc).items() if isinstance(v, (str, int, float, type(None)))
                       and k in ("dataset_id", "dataset_path", "object_key", "content_hash", "key", "target")}
         message = f"no object {exc.key}" if isinstance(exc, StorageNotFoundError) else str(exc)
+        message = message.replace(f"{state.config.storage_url}/projects/", "server://")  # no server paths out
         return JSONResponse({"error": {"type": type(exc).__name__, "message": message, "attributes": attributes}},
                             status_code=status)

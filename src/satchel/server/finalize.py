@@ -43,7 +43,12 @@ def checked_stats(state: ServerState, record: VersionRecord, manifest_hash: str,
                                 parents=parents)
     loader = ViewLoader(state.catalog, open_store, keep=4)
     try:
-        manifest = store.get_manifest(manifest_hash)
+        try:
+            manifest = store.get_manifest(manifest_hash)
+        except IntegrityError as exc:
+            raise IntegrityError(f"dataset {record.id}: manifest {manifest_hash} cannot be used ({exc}); upload() "
+                                 "again, then finalize()", object_key="", content_hash=manifest_hash,
+                                 dataset_id=record.id) from exc
         if manifest.kind == "delta" and tuple(manifest.parents) != parents:
             raise IntegrityError(f"dataset {record.id}: its manifest names parents {manifest.parents}, not the "
                                  f"version's {list(parents)}; nothing was finalized", object_key="",
