@@ -236,6 +236,16 @@ class SatchelServerFactory:
     def start(self, data: Path, *, database: str | None = None, storage: str | None = None,
               port: int | None = None, max_object_size: str | None = None, options: dict[str, str] | None = None,
               timeout: float = 60.0) -> SatchelServer:
+        """Start a server and wait until it answers; its admin token is read from its data folder (empty when
+        another server on the same database created it)."""
+        server = self.launch(data, database=database, storage=storage, port=port, max_object_size=max_object_size,
+                             options=options)
+        return self.wait(server, timeout)
+
+    def launch(self, data: Path, *, database: str | None = None, storage: str | None = None,
+               port: int | None = None, max_object_size: str | None = None,
+               options: dict[str, str] | None = None) -> SatchelServer:
+        """Start a server without waiting for it (several may start at once)."""
         data.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
         log = data / "server.log"
@@ -246,7 +256,11 @@ class SatchelServerFactory:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
             pid = int(self.process.stdout.readline())
-        server = SatchelServer(pid, port, data, "", log)
+        return SatchelServer(pid, port, data, "", log)
+
+    @staticmethod
+    def wait(server: SatchelServer, timeout: float = 60.0) -> SatchelServer:
+        pid, data = server.pid, server.data
         deadline = time.monotonic() + timeout
         while not _answers(f"{server.url}/healthz"):
             if not _alive(pid) or time.monotonic() > deadline:
@@ -262,3 +276,74 @@ class SatchelServerFactory:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+@dataclass
+class Postgres:
+    """A PostgreSQL server of its own (initdb in a temp folder, 127.0.0.1, a free port), user ``satchel``."""
+
+    pid: int
+    port: int
+    workdir: Path
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://satchel@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; its URL."""
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=satchel dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        """SIGINT (PostgreSQL's fast shutdown) to the postmaster's PID; SIGKILL if it lingers."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def _pg_binary(name: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if found:
+        return str(found[-1])
+    on_path = shutil.which(name)
+    if not on_path:
+        raise ServerError(f"PostgreSQL's {name} is not installed: run `bash scripts/test` (it installs Debian's "
+                          "postgresql package)")
+    return on_path
+
+
+def start_postgres(workdir: Path) -> Postgres:
+    """initdb + pg_ctl start in ``workdir`` (as the ``postgres`` user when running as root: PostgreSQL refuses
+    to run as root)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data, sockets = workdir / "data", workdir / "sockets"
+    sockets.mkdir(exist_ok=True)
+    as_user: list[str] = []
+    if os.getuid() == 0:
+        import pwd
+
+        user = pwd.getpwnam("postgres")
+        for path in (workdir, sockets):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        walk = workdir
+        while walk != walk.parent:  # the postgres user must be able to reach the folder
+            walk = walk.parent
+            os.chmod(walk, os.stat(walk).st_mode | 0o011)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*as_user, _pg_binary("initdb"), "-D", str(data), "-U", "satchel", "--auth=trust",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    port = free_port()
+    options = f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off -c max_connections=200"
+    subprocess.run([*as_user, _pg_binary("pg_ctl"), "-D", str(data), "-o", options, "-l",
+                    str(workdir / "server.log"), "-w", "-t", "60", "start"], check=True, capture_output=True)
+    pid = int((data / "postmaster.pid").read_text().split()[0])
+    return Postgres(pid, port, workdir)

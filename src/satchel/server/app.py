@@ -12,7 +12,10 @@ import time
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from satchel.catalog.base import VersionRecord
 from satchel.catalog.tokens import ROLES, TokenInfo
@@ -44,6 +47,26 @@ from satchel.server.finalize import checked_stats
 from satchel.server.state import ServerConfig, ServerState
 
 log = logging.getLogger("satchel.server")
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    attributes: dict[str, Any] = {}
+
+
+class ErrorBody(BaseModel):
+    """What every refused request answers."""
+
+    error: ErrorDetail
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in [
+        (400, "invalid argument"), (401, "no valid token"), (403, "the token may not do this"),
+        (404, "not found, or not visible to the token"), (409, "conflict with the version's state"),
+        (413, "over the size limit"), (416, "range not satisfiable"), (422, "not verified (hash, manifest, index)"),
+        (502, "the server's storage failed"), (503, "the server's storage failed; retrying may help")]}
 API = "/api/v1"
 MAX_PAGE = 1000
 
@@ -60,7 +83,8 @@ def create_app(config: ServerConfig) -> FastAPI:
     """The ASGI app of one server process on ``config``'s database and storage."""
     state = ServerState(config)
     app = FastAPI(title="satchel", version="1", openapi_url=f"{API}/openapi.json", docs_url=None,
-                  redoc_url=None, description="Versioned datasets: catalog, tokens and file server.")
+                  redoc_url=None, description="Versioned datasets: catalog, tokens and file server.",
+                  responses=_ERROR_RESPONSES)
     app.state.satchel = state
     _errors(app, state)
 
@@ -350,14 +374,17 @@ def _token_routes(app: FastAPI, state: ServerState) -> None:
 def _file_routes(app: FastAPI, state: ServerState) -> None:
     objects = f"{API}/stores/{{namespace}}/objects"
 
-    @app.get(objects, tags=["files"])
+    @app.get(objects, tags=["files"], response_class=Response,
+             responses={200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per line"}})
     def list_objects(token: Token, namespace: str, prefix: str = "") -> Response:
         """The store's objects under ``prefix``, as JSON lines (key, size, modified, tag)."""
         files.check_namespace(namespace)
         files.authorize(state, token, namespace, "GET", None)
         return files.listing(state, namespace, prefix)
 
-    @app.get(objects + "/{key:path}", tags=["files"])
+    @app.get(objects + "/{key:path}", tags=["files"], response_class=Response,
+             responses={200: {"content": {"application/octet-stream": {}}, "description": "the bytes"},
+                        206: {"content": {"application/octet-stream": {}}, "description": "the range asked for"}})
     def get_object(token: Token, namespace: str, key: str, range: Annotated[str | None, Header()] = None
                    ) -> Response:
         """An object's bytes, streamed; a ``Range: bytes=a-b`` request answers 206 with that range."""
@@ -366,7 +393,9 @@ def _file_routes(app: FastAPI, state: ServerState) -> None:
         files.authorize(state, token, namespace, "GET", kind)
         return files.download(state, namespace, key, range, head=False)
 
-    @app.head(objects + "/{key:path}", tags=["files"])
+    @app.head(objects + "/{key:path}", tags=["files"], response_class=Response,
+              responses={200: {"content": {"application/octet-stream": {}}, "description": "size and ETag"},
+                         206: {"content": {"application/octet-stream": {}}, "description": "size of the range"}})
     def head_object(token: Token, namespace: str, key: str, range: Annotated[str | None, Header()] = None
                     ) -> Response:
         """An object's size (Content-Length) and change tag (ETag); 404 when absent."""
@@ -375,7 +404,9 @@ def _file_routes(app: FastAPI, state: ServerState) -> None:
         files.authorize(state, token, namespace, "HEAD", kind)
         return files.download(state, namespace, key, range, head=True)
 
-    @app.put(objects + "/{key:path}", tags=["files"], status_code=201)
+    @app.put(objects + "/{key:path}", tags=["files"], status_code=201, response_class=Response,
+             responses={200: {"description": "already stored"}, 412: {"model": ErrorBody,
+                                                                      "description": "exists (If-None-Match: *)"}})
     async def put_object(token: Token, namespace: str, key: str, request: Request,
                          if_none_match: Annotated[str | None, Header()] = None) -> Response:
         """Store an object (body streamed). Verified before it becomes visible (see the module docs); 201 stored,
@@ -390,7 +421,7 @@ def _file_routes(app: FastAPI, state: ServerState) -> None:
                                          (if_none_match or "").strip() == "*")
         return Response(status_code=status)
 
-    @app.delete(objects + "/{key:path}", tags=["files"], status_code=204)
+    @app.delete(objects + "/{key:path}", tags=["files"], status_code=204, response_class=Response)
     def delete_object(token: Token, namespace: str, key: str) -> Response:
         """Delete an object (content, leases and the format file: admin only); absent is not an error."""
         kind = files.key_kind(key)
@@ -412,10 +443,23 @@ def _status_of(exc: SatchelError) -> int:
 
 
 def _errors(app: FastAPI, state: ServerState) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in exc.errors()[:5])
+        return JSONResponse({"error": {"type": "InvalidArgumentError", "message": f"invalid request: {problems}",
+                                       "attributes": {}}}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "DatasetNotFoundError" if exc.status_code == 404 else "InvalidArgumentError"
+        return JSONResponse({"error": {"type": kind, "message": str(exc.detail), "attributes": {}}},
+                            status_code=exc.status_code, headers=exc.headers)
+
     @app.exception_handler(Refused)
     async def refused(_request: Request, exc: Refused) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"error": {"type": "AccessDeniedError", "message": str(exc)}}, status_code=exc.status,
+        return JSONResponse({"error": {"type": "AccessDeniedError", "message": str(exc), "attributes": {}}},
+                            status_code=exc.status,
                             headers=headers)
 
     @app.exception_handler(SatchelError)

@@ -104,8 +104,9 @@ def authorize(state: ServerState, token: TokenInfo, namespace: str, method: str,
 # -- uploads ---------------------------------------------------------------------------------------
 async def receive(request: Request, state: ServerState, kind: str) -> tuple[Path, str, int]:
     """Stream the body into a temporary file; return (file, BLAKE3 hex, size). PayloadTooLarge over the limit."""
-    limit = state.config.max_object_size if kind in ("pack", "other") else _SMALL_LIMIT if kind in ("index", "manifest") \
-        else _META_LIMIT
+    limits = {"pack": state.config.max_object_size, "other": state.config.max_object_size, "index": _SMALL_LIMIT,
+              "manifest": _SMALL_LIMIT}
+    limit = limits.get(kind, _META_LIMIT)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the object is {int(declared)} bytes; this server accepts at most {limit} bytes for "
@@ -210,6 +211,12 @@ def store_upload(state: ServerState, namespace: str, key: str, kind: str, path: 
         path.unlink(missing_ok=True)
 
 
+def error_response(status: int, kind: str, message: str) -> Response:
+    """An error in the API's one error shape."""
+    return Response(status_code=status, media_type="application/json",
+                    content=json.dumps({"error": {"type": kind, "message": message, "attributes": {}}}))
+
+
 # -- downloads -------------------------------------------------------------------------------------
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(start, length) of a ``Range: bytes=...`` header; None for the whole object. ValueError when it is not
@@ -236,15 +243,17 @@ def download(state: ServerState, namespace: str, key: str, range_header: str | N
     storage = state.storage(namespace)
     info = storage.stat(key)
     if info is None:
-        return Response(status_code=404, content=json.dumps({"error": {"message": f"no object {key}"}}),
-                        media_type="application/json")
+        return error_response(404, "StorageNotFoundError", f"no object {key}")
     headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
     if info.tag:
         headers["ETag"] = f'"{info.tag}"'
     try:
         wanted = parse_range(range_header, info.size)
     except ValueError:
-        return Response(status_code=416, headers={"Content-Range": f"bytes */{info.size}"})
+        response = error_response(416, "InvalidArgumentError", f"range {range_header!r} is outside the object's "
+                                                               f"{info.size} bytes")
+        response.headers["Content-Range"] = f"bytes */{info.size}"
+        return response
     start, length = wanted if wanted is not None else (0, info.size)
     headers["Content-Length"] = str(length)
     status = 200
