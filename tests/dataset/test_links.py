@@ -16,6 +16,7 @@ import pytest
 
 import satchel
 from satchel import Dataset, ExternalLinkError
+from satchel.catalog.sql import SCHEMA_VERSION
 from satchel.errors import InvalidArgumentError, StorageNotFoundError
 from tests.conftest import catalog_db, read_tree, write_tree
 
@@ -217,7 +218,7 @@ def test_catalog_from_before_links_is_upgraded(home: Path, source: Path, tmp_pat
     finish(again)
     assert "ext/a.txt" in again.link_entries_dict and "x.txt" in again.list_files()
     with sqlite3.connect(catalog_db(home)) as db:
-        assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == ("3",)
+        assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
 
 
 # -- sources that change under us, short bodies, presigned URLs (a server we control) ----------------------

@@ -15,6 +15,7 @@ from satchel.catalog.wire import record_from_json, record_to_json, row_from_json
 from satchel.errors import DatasetNotFoundError, IntegrityError, InvalidArgumentError
 from satchel.objects.pathnames import is_valid_id, to_wire
 from satchel.storage.api import ApiClient, quote_segment
+from satchel.storage.server import namespace_from_url
 
 PAGE = 1000
 
@@ -55,7 +56,13 @@ class HttpCatalog(Catalog):
 
     def server_stores(self) -> list[str]:
         """The server's stores this token may read (``server://...``), whether or not versions still use them."""
-        return [str(url) for url in self.client.get_json("/stores")["stores"]]
+        found = []
+        for url in self.client.get_json("/stores")["stores"]:
+            try:  # only the server's own stores: a listing never sends gc or check anywhere else
+                found.append(f"server://{namespace_from_url(str(url))}")
+            except InvalidArgumentError:
+                continue
+        return found
 
     def children_of(self, version_id: str) -> list[str]:
         return [str(i) for i in self.client.get_json(f"{self._v(version_id)}/children")["ids"]]

@@ -247,11 +247,10 @@ class SqlCatalog(Catalog):
             records = [r for r in records if wanted.issubset(r.tags)]
         return records
 
-    def projects_using(self, storage_url: str) -> set[str]:
-        """Projects with a version stored at ``storage_url``."""
-        query = sa.select(versions.c.project).where(versions.c.storage_url == storage_url).distinct()
-        with self.engine.connect() as conn:
-            return {row[0] for row in conn.execute(query)}
+    def relocate(self, version_id: str, storage_url: str) -> None:
+        """Record that a version's content (finalized or not) now lives at ``storage_url`` (a copy holds it)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(versions).where(versions.c.id == version_id).values(storage_url=storage_url))
 
     def children_of(self, version_id: str) -> list[str]:
         query = sa.select(parents_table.c.child_id).where(parents_table.c.parent_id == version_id)

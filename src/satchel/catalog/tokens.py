@@ -71,6 +71,9 @@ class TokenStore:
         if any(not p or p.startswith("/") or p.endswith("/") for p in projects):
             raise InvalidArgumentError(f"projects {list(projects)!r}: each must be a project name such as 'vision' "
                                        "or 'vision/cats'")
+        if role == "admin" and projects:
+            raise InvalidArgumentError("an admin token manages tokens and collects garbage for every project, so it "
+                                       "cannot be limited to projects; give a writer token the projects instead")
         if expires_at is not None and expires_at <= time.time():
             raise InvalidArgumentError("expires must lie in the future")
         info = TokenInfo(token_id or secrets.token_hex(8), name, role, tuple(projects), time.time(), expires_at)

@@ -6,11 +6,13 @@ here before it becomes a record: ids are version ids, paths are dataset paths in
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from satchel.catalog.base import FINAL_STATUSES, STATUS_DRAFT, DraftRow, VersionRecord
 from satchel.errors import InvalidArgumentError
 from satchel.objects.pathnames import PathError, from_wire, is_valid_id, path_from_wire, to_wire
+from satchel.storage.server import is_project_name
 
 _STATUSES = FINAL_STATUSES | {STATUS_DRAFT}
 
@@ -32,7 +34,7 @@ def record_from_json(data: Any) -> VersionRecord:
         raise InvalidArgumentError("a version record must be a JSON object")
     record = VersionRecord(
         id=_id(data.get("id"), "id"),
-        project=_text(data.get("project"), "project", empty=False),
+        project=check_project(data.get("project")),
         name=_text(data.get("name"), "name", empty=False),
         version=_text(data.get("version"), "version", empty=False),
         created_at=_number(data.get("created_at"), "created_at"),
@@ -114,9 +116,19 @@ def _optional_text(value: Any, field: str) -> str | None:
 
 
 def _number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgumentError(f"{field}: expected a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or abs(value) >= 2**62:
+        raise InvalidArgumentError(f"{field}: expected a finite number below 2**62, got {value!r}")
     return float(value)
+
+
+def check_project(value: Any, field: str = "project") -> str:
+    """A project name: '/'-separated non-empty parts, none of them '.' or '..', no control characters."""
+    text = _text(value, field, empty=False)
+    if not is_project_name(text):
+        raise InvalidArgumentError(f"{field} {text[:100]!r} is not a project name: use '/'-separated names such as "
+                                   "'vision' or 'vision/cats' (no empty, '.' or '..' parts)")
+    return text
 
 
 def _list(value: Any, field: str) -> list[Any]:

@@ -54,7 +54,14 @@ def server(host: str, port: int, data: str | None, database: str | None, storage
 
 @cli.group()
 def token() -> None:
-    """Create, list and revoke the server's tokens (needs an admin token)."""
+    """Create, list and revoke the server's tokens (needs an admin token).
+
+    \b
+    Example:
+      satchel token create --name ci --role reader --project vision --expires 30d
+      satchel token list
+      satchel token revoke 3f2a9c1d0b4e5f60
+    """
 
 
 @token.command("create")
@@ -84,7 +91,12 @@ def token_create(name: str, role: str, projects: tuple[str, ...], expires: str |
 @token.command("list")
 @output_options
 def token_list(as_json: bool, quiet: bool) -> None:
-    """List tokens (never their secrets)."""
+    """List tokens (never their secrets).
+
+    \b
+    Example:
+      satchel token list --json
+    """
     from satchel import team
 
     tokens = team.list_tokens()
@@ -98,7 +110,12 @@ def token_list(as_json: bool, quiet: bool) -> None:
 @click.argument("token_id")
 @output_options
 def token_revoke(token_id: str, as_json: bool, quiet: bool) -> None:
-    """Revoke a token by id; it stops working at once."""
+    """Revoke a token by id; it stops working at once.
+
+    \b
+    Example:
+      satchel token revoke 3f2a9c1d0b4e5f60
+    """
     from satchel import team
 
     info = team.revoke_token(token_id)
@@ -127,7 +144,12 @@ def login(url: str, token_text: str | None, as_json: bool, quiet: bool) -> None:
 @cli.command()
 @output_options
 def logout(as_json: bool, quiet: bool) -> None:
-    """Forget the server URL and token stored by `satchel login` (back to embedded mode)."""
+    """Forget the server URL and token stored by `satchel login` (back to embedded mode).
+
+    \b
+    Example:
+      satchel logout
+    """
     from satchel import team
 
     had = team.logout()
@@ -137,7 +159,12 @@ def logout(as_json: bool, quiet: bool) -> None:
 @cli.command()
 @output_options
 def whoami(as_json: bool, quiet: bool) -> None:
-    """Show the server in use and the token's name, role and projects."""
+    """Show the server in use and the token's name, role and projects.
+
+    \b
+    Example:
+      satchel whoami --json
+    """
     from satchel import team
 
     me = team.whoami()

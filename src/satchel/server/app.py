@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from satchel.catalog.base import VersionRecord
 from satchel.catalog.tokens import ROLES, TokenInfo
-from satchel.catalog.wire import record_from_json, record_to_json, row_from_json, row_to_json
+from satchel.catalog.wire import check_project, record_from_json, record_to_json, row_from_json, row_to_json
 from satchel.errors import (
     AccessDeniedError,
     ConflictError,
@@ -37,6 +37,7 @@ from satchel.server import files
 from satchel.server.auth import (
     Refused,
     authenticate,
+    check_storage_url,
     may_read_store,
     not_found,
     require_project,
@@ -44,6 +45,7 @@ from satchel.server.auth import (
     visible,
 )
 from satchel.server.finalize import checked_stats
+from satchel.server.move import copy_for_move
 from satchel.server.state import ServerConfig, ServerState
 
 log = logging.getLogger("satchel.server")
@@ -99,6 +101,10 @@ def create_app(config: ServerConfig) -> FastAPI:
     return app
 
 
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62
+
+
 def _record(state: ServerState, token: TokenInfo, version_id: str) -> VersionRecord:
     record = state.catalog.get_version(version_id)
     if not visible(token, record):
@@ -125,10 +131,17 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
             parent_record = _record(state, token, parent)
             if not parent_record.is_final:
                 raise DatasetStateError(f"parent {parent} is not finalized", dataset_id=parent)
+        output_uri = check_storage_url(token, record.output_uri) if record.output_uri else None
         fresh = VersionRecord(id=record.id, project=record.project, name=record.name, version=record.version,
                               created_at=time.time(), parents=record.parents, tags=record.tags,
-                              description=record.description, output_uri=record.output_uri)
-        catalog.create_version(fresh)
+                              description=record.description, output_uri=output_uri)
+        try:
+            catalog.create_version(fresh)
+        except ConflictError:
+            taken = catalog.find_versions(project=record.project, name=record.name, version=record.version)
+            if taken:  # the caller may see that project: say which version is taken
+                raise
+            raise ConflictError("this version id is taken; create the version again (a new id is drawn)") from None
         return record_to_json(fresh)
 
     @app.get(f"{API}/versions/{{version_id}}", tags=["versions"])
@@ -176,12 +189,17 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
         names = {k: body.get(k) for k in ("project", "name", "new_project", "new_name")}
         if not all(isinstance(v, str) and v for v in names.values()):
             raise InvalidArgumentError("rename needs project, name, new_project and new_name")
+        project, name = str(names["project"]), str(names["name"])
+        new_project, new_name = check_project(names["new_project"], "new_project"), str(names["new_name"])
         require_role(token, "writer", "rename datasets")
-        if not token.grants(str(names["project"])):
-            raise DatasetNotFoundError(f"no dataset {names['project']}/{names['name']}; check the project and name")
-        require_project(token, str(names["new_project"]), "move datasets into it")
-        moved = catalog.rename_dataset(str(names["project"]), str(names["name"]),
-                                       new_project=str(names["new_project"]), new_name=str(names["new_name"]))
+        if not token.grants(project):
+            raise DatasetNotFoundError(f"no dataset {project}/{name}; check the project and name")
+        require_project(token, new_project, "move datasets into it")
+        records = catalog.find_versions(project=project, name=name)
+        relocated = copy_for_move(state, records, new_project) if new_project != project else {}
+        moved = catalog.rename_dataset(project, name, new_project=new_project, new_name=new_name)
+        for version_id, url in relocated.items():
+            catalog.relocate(version_id, url)
         return {"moved": moved}
 
     @app.post(f"{API}/versions/delete", tags=["versions"])
@@ -204,8 +222,9 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
             _record(state, token, parent)
         manifest = str(body.get("manifest") or "")
         depth = body.get("depth")
-        if not isinstance(depth, int) or depth < 0:
-            raise InvalidArgumentError("depth must be a whole number >= 0")
+        if not _whole(depth):
+            raise InvalidArgumentError("depth must be a whole number from 0 to 2**62")
+        depth = int(str(depth))
         if not record.is_final:
             raise DatasetStateError(f"dataset version {version_id} is a draft; finalize it first",
                                     dataset_id=version_id)
@@ -244,6 +263,7 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
         url = body.get("storage_url")
         if not isinstance(url, str) or not url:
             raise InvalidArgumentError("storage_url must be a storage URL")
+        url = check_storage_url(token, url)
         catalog.set_storage(version_id, url)
         return {"storage_url": url}
 
@@ -281,8 +301,9 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
         depth, revision = body.get("depth", 0), body.get("revision")
         if not isinstance(manifest, str) or not isinstance(storage_url, str):
             raise InvalidArgumentError("finalize needs manifest and storage_url")
-        if not isinstance(depth, int) or depth < 0 or (revision is not None and not isinstance(revision, int)):
-            raise InvalidArgumentError("depth and revision must be whole numbers")
+        if not _whole(depth) or (revision is not None and not _whole(revision)):
+            raise InvalidArgumentError("depth and revision must be whole numbers from 0 to 2**62")
+        storage_url = check_storage_url(token, storage_url)
         if record.is_final:
             raise ConflictError(f"dataset version {version_id} is finalized already")
         stats: dict[str, Any] = dict(body["stats"]) if isinstance(body.get("stats"), dict) else {}
@@ -332,7 +353,7 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
     def stores(token: Token) -> dict[str, Any]:
         """The stores on the server the token may read (``server://<namespace>`` URLs), found in the storage
         itself, so stores whose versions were all deleted are listed too (gc frees them)."""
-        found = {f"server://{ns}" for ns in state.namespaces() if may_read_store(state, token, ns)}
+        found = {f"server://{ns}" for ns in state.namespaces() if may_read_store(token, ns)}
         return {"stores": sorted(found)}
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 from satchel.catalog.base import VersionRecord
 from satchel.catalog.tokens import TokenInfo
 from satchel.errors import DatasetNotFoundError
 from satchel.server.state import ServerState
+from satchel.storage import normalize_url
+from satchel.storage.server import namespace_from_url, project_of
 
 
 class Refused(Exception):
@@ -52,13 +52,23 @@ def not_found(version_id: str) -> DatasetNotFoundError:
                                 "by project and name", dataset_id=version_id)
 
 
-def may_read_store(state: ServerState, token: TokenInfo, namespace: str) -> bool:
-    """A store is readable by tokens granted its project, or a project with versions stored in it (a dataset
-    moved to another project keeps its store)."""
-    if token.grants(unquote(namespace)):
-        return True
-    return any(token.grants(p) for p in state.projects_using(f"server://{namespace}"))
+def may_read_store(token: TokenInfo, namespace: str) -> bool:
+    """A project's store is readable by the tokens granted that project (and nothing else: a dataset moved to
+    another project has its content copied to that project's store)."""
+    project = project_of(namespace)
+    return project is not None and token.grants(project)
 
 
 def may_write_store(token: TokenInfo, namespace: str) -> bool:
-    return token.can("writer") and token.grants(unquote(namespace))
+    project = project_of(namespace)
+    return project is not None and token.can("writer") and token.grants(project)
+
+
+def check_storage_url(token: TokenInfo, url: str) -> str:
+    """The canonical form of a storage URL a token records for a version: a server store must be one the token
+    may write (its own project's); other URLs (S3, GCS, Azure, folders the client writes) are kept as given."""
+    canonical = normalize_url(url)
+    if canonical.startswith("server://") and not may_write_store(token, namespace_from_url(canonical)):
+        raise Refused(403, f"token {token.id!r} may not store versions in {canonical}; use the store of the "
+                           "version's project")
+    return canonical

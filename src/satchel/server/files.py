@@ -18,19 +18,21 @@ an existing key a 412. Deleting content, leases and the format file needs an adm
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import json
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import zstandard
 from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from satchel.catalog.tokens import TokenInfo
 from satchel.errors import IntegrityError, InvalidArgumentError, SatchelError
+from satchel.objects import codec
 from satchel.objects.hashing import new_hasher
 from satchel.objects.manifest import decode_manifest
 from satchel.objects.packs import Location, decode_index, fits, pack_key
@@ -39,6 +41,7 @@ from satchel.objects.store import ObjectStore
 from satchel.server.auth import Refused, may_read_store, may_write_store
 from satchel.server.state import ServerState
 from satchel.storage.base import check_key
+from satchel.storage.server import project_of
 
 _HEX = "[0-9a-f]{64}"
 PACK = re.compile(rf"packs/([0-9a-f]{{2}})/({_HEX})\.pack")
@@ -53,6 +56,8 @@ _RESERVED = frozenset({"packs", "manifests", "refs", "locks", "damaged"})
 _SMALL_LIMIT = 64 << 20  # indexes, manifests are read whole to check them
 _META_LIMIT = 1 << 20  # pins, leases, the format file
 _READ_BATCH = 16 << 20
+_MANIFEST_RATIO = 256  # a real manifest compresses about 5-200x
+_MANIFEST_RAW_LIMIT = 4 << 30
 
 
 class PayloadTooLarge(SatchelError):
@@ -79,21 +84,31 @@ def key_kind(key: str) -> str:
 
 
 def check_namespace(namespace: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9%_-]{1,600}", namespace):
-        raise InvalidArgumentError(f"{namespace!r} is not a store namespace")
+    """``namespace`` if it is the canonical namespace of a project (see storage.server.namespace_of)."""
+    if project_of(namespace) is None:
+        raise InvalidArgumentError(f"{namespace[:100]!r} is not a store namespace (server://<namespace> as satchel "
+                                   "writes it for a project)")
     return namespace
+
+
+def check_prefix(prefix: str) -> str:
+    """A listing prefix: relative, no ``.``/``..`` segments, no control characters."""
+    if prefix and (prefix.startswith("/") or any(part in (".", "..") for part in prefix.split("/"))
+                   or any(ord(c) < 32 for c in prefix) or len(prefix) > 1000):
+        raise InvalidArgumentError(f"prefix {prefix[:100]!r} is not a relative key prefix")
+    return prefix
 
 
 def authorize(state: ServerState, token: TokenInfo, namespace: str, method: str, kind: str | None) -> None:
     """Refused(403) unless ``token`` may do ``method`` on a key of ``kind`` in ``namespace``."""
     if method in ("GET", "HEAD"):
-        if not may_read_store(state, token, namespace):
+        if not may_read_store(token, namespace):
             raise Refused(403, f"token {token.id!r} may not read store {namespace!r}")
         return
     admin_only = kind in ("lease", "damaged") or (method == "DELETE" and kind in ("pack", "index", "manifest",
                                                                                     "format"))
     if admin_only:
-        if not token.can("admin"):
+        if not token.can("admin") or not may_write_store(token, namespace):
             raise Refused(403, f"only an admin token may {'delete content' if method == 'DELETE' else 'collect'} "
                                "in a store (garbage collection: `satchel gc`)")
         return
@@ -129,7 +144,7 @@ async def receive(request: Request, state: ServerState, kind: str) -> tuple[Path
     return tmp, hasher.hexdigest(), size
 
 
-def verify(store: ObjectStore, key: str, kind: str, path: Path, digest: str, size: int) -> None:
+def verify(store: ObjectStore, key: str, kind: str, path: Path, digest: str, size: int, max_size: int) -> None:
     """IntegrityError / InvalidArgumentError unless the uploaded file is what ``key`` promises."""
     if kind == "pack" and digest != PACK.fullmatch(key).group(2):  # type: ignore[union-attr]
         raise IntegrityError(f"upload of {key}: its bytes hash to {digest}, not to the pack's id; nothing was "
@@ -139,13 +154,22 @@ def verify(store: ObjectStore, key: str, kind: str, path: Path, digest: str, siz
         if digest != expected:
             raise IntegrityError(f"upload of {key}: its bytes hash to {digest}; nothing was stored", object_key=key,
                                  content_hash=digest)
+        data = path.read_bytes()
         try:
-            decode_manifest(path.read_bytes())
+            declared = zstandard.frame_content_size(data)
+        except zstandard.ZstdError:
+            declared = -1
+        if declared > min(_MANIFEST_RAW_LIMIT, _MANIFEST_RATIO * len(data)):
+            raise IntegrityError(f"upload of {key}: the manifest declares {declared} raw bytes for {len(data)} "
+                                 "stored; the server decodes at most 256x and 4 GiB", object_key=key,
+                                 content_hash=digest)
+        try:
+            decode_manifest(data)
         except ValueError as exc:
             raise IntegrityError(f"upload of {key}: not a valid manifest ({exc}); nothing was stored", object_key=key,
                                  content_hash=digest) from exc
     if kind == "index":
-        _verify_index(store, key, path)
+        _verify_index(store, key, path, max_size)
     if kind == "ref" and size:
         raise InvalidArgumentError(f"{key}: a ref is empty")
     if kind in ("pin", "lease", "format") and size:
@@ -155,7 +179,7 @@ def verify(store: ObjectStore, key: str, kind: str, path: Path, digest: str, siz
             raise InvalidArgumentError(f"{key}: not JSON ({exc})") from exc
 
 
-def _verify_index(store: ObjectStore, key: str, path: Path) -> None:
+def _verify_index(store: ObjectStore, key: str, path: Path, max_size: int) -> None:
     pack_id = INDEX.fullmatch(key).group(2)  # type: ignore[union-attr]
     try:
         locations = decode_index(pack_id, path.read_bytes())
@@ -169,22 +193,41 @@ def _verify_index(store: ObjectStore, key: str, path: Path) -> None:
     bad = next((h for h, loc in locations.items() if not fits(loc, pack_size)), None)
     if bad is not None:
         raise IntegrityError(f"upload of {key}: entry {bad} lies outside its pack", object_key=key, content_hash=bad)
-    small = [(h, loc) for h, loc in locations.items() if loc.length <= _READ_BATCH]
+    ranges = sorted((loc.offset, loc.offset + loc.length) for loc in locations.values())
+    if any(end > start for (_, end), (start, _) in itertools.pairwise(ranges)):
+        raise IntegrityError(f"upload of {key}: entries overlap in the pack; an index lists each stored range once",
+                             object_key=key, content_hash=pack_id)
+    # Small entries are decoded in memory (bounded by their raw size); larger ones are streamed through a
+    # scratch file with the raw size enforced as they decode, so a claimed size never becomes an allocation.
+    claimed = sum(loc.size for loc in locations.values())
+    if claimed > 4 * max_size:
+        raise IntegrityError(f"upload of {key}: its entries claim {claimed} raw bytes, over this server's limit of "
+                             f"{4 * max_size} per pack", object_key=key, content_hash=pack_id)
+    small = [(h, loc) for h, loc in locations.items() if loc.size <= _READ_BATCH]
     for _ in store.read_batch(small):  # each is checked against its hash as it is read
         pass
     for content_hash, location in locations.items():
-        if location.length > _READ_BATCH:
+        if location.size > _READ_BATCH:
             _verify_large(store, content_hash, location)
 
 
 def _verify_large(store: ObjectStore, content_hash: str, location: Location) -> None:
-    scratch_dir = Path(store.cache_dir) / "tmp"
-    scratch_dir.mkdir(parents=True, exist_ok=True)
-    scratch = scratch_dir / f"verify-{uuid.uuid4().hex}"
+    """Decode one entry as a stream, hashing it, never holding or writing it; stop past its raw size."""
+    key = pack_key(location.pack)
+    hasher, written = new_hasher(), 0
+    chunks = store.storage.iter_range(key, location.offset, location.length, 8 << 20)
     try:
-        store.read_to_file(content_hash, location, scratch)
-    finally:
-        scratch.unlink(missing_ok=True)
+        for data in codec.stream_decode(location.codec, chunks, 8 << 20):
+            written += len(data)
+            if written > location.size:
+                break
+            hasher.update(data)
+    except (ValueError, zstandard.ZstdError) as exc:
+        raise IntegrityError(f"entry {content_hash} of {key} cannot be decoded ({exc})", object_key=key,
+                             content_hash=content_hash) from exc
+    if written != location.size or hasher.hexdigest() != content_hash:
+        raise IntegrityError(f"entry {content_hash} of {key} does not match its hash or size", object_key=key,
+                             content_hash=content_hash)
 
 
 def store_upload(state: ServerState, namespace: str, key: str, kind: str, path: Path, digest: str, size: int,
@@ -193,7 +236,7 @@ def store_upload(state: ServerState, namespace: str, key: str, kind: str, path: 
     ``If-None-Match: *``. The temporary file is gone afterwards."""
     store = state.store(namespace)
     try:
-        verify(store, key, kind, path, digest, size)
+        verify(store, key, kind, path, digest, size, state.config.max_object_size)
         if kind in ("pack", "index", "manifest"):  # immutable content: the first verified copy stays
             if store.storage.head(key) is not None:
                 return 412 if if_none_match else 200
@@ -268,9 +311,7 @@ def download(state: ServerState, namespace: str, key: str, range_header: str | N
 
 def listing(state: ServerState, namespace: str, prefix: str) -> StreamingResponse:
     """The objects under ``prefix`` as JSON lines (streamed: a store of millions of objects is never held)."""
-    if prefix:
-        with contextlib.suppress(InvalidArgumentError):
-            check_key(prefix.rstrip("/") or "x")
+    check_prefix(prefix)
     storage = state.storage(namespace)
 
     def lines() -> Iterator[bytes]:

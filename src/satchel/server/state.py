@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -68,7 +67,6 @@ class ServerState:
         self.tokens = TokenStore(self.catalog.engine)
         self._stores: dict[str, ObjectStore] = {}
         self._lock = threading.Lock()
-        self._users: dict[str, tuple[float, set[str]]] = {}
 
     def storage(self, namespace: str) -> Storage:
         """The server's storage of one namespace (a project's store)."""
@@ -91,18 +89,6 @@ class ServerState:
             if len(parts) == 3 and parts[2] == "satchel-store.json":
                 found.add(parts[1])
         return sorted(found)
-
-    def projects_using(self, storage_url: str) -> set[str]:
-        """Projects whose versions are stored at ``storage_url`` (cached for a few seconds)."""
-        now = time.monotonic()
-        with self._lock:
-            cached = self._users.get(storage_url)
-            if cached is not None and now - cached[0] < 5.0:
-                return cached[1]
-        found = self.catalog.projects_using(storage_url)
-        with self._lock:
-            self._users[storage_url] = (now, found)
-        return found
 
     def close(self) -> None:
         self.catalog.close()

@@ -27,6 +27,7 @@ API_PREFIX = "/api/v1"
 _TIMEOUT = urllib3.Timeout(connect=10.0, read=300.0)
 _RETRIES = 4
 _RETRY_STATUSES = frozenset({502, 503, 504})
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
 
 class ApiResponse:
@@ -90,6 +91,7 @@ class ApiClient:
             all_headers["Content-Type"] = "application/json"
         url = self.endpoint(path, params)
         start = payload.tell() if hasattr(payload, "tell") else None
+        idempotent = method in _IDEMPOTENT  # a POST or PATCH whose answer was lost may have happened: not re-sent
         for attempt in range(_RETRIES + 1):
             if start is not None:
                 payload.seek(start)
@@ -97,7 +99,8 @@ class ApiClient:
                 raw = self._pool.request(method, url, body=payload, headers=all_headers, preload_content=not stream,
                                          redirect=False)
             except urllib3.exceptions.HTTPError as exc:
-                if attempt < _RETRIES:
+                unsent = isinstance(exc, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError too
+                if attempt < _RETRIES and (idempotent or unsent):
                     self._wait(attempt, method, url, str(exc))
                     continue
                 raise ServerUnavailableError(
@@ -106,7 +109,7 @@ class ApiClient:
             response = ApiResponse(raw)
             if response.status in ok:
                 return response
-            if response.status in _RETRY_STATUSES and attempt < _RETRIES:
+            if response.status in _RETRY_STATUSES and attempt < _RETRIES and idempotent:
                 response.close()
                 self._wait(attempt, method, url, f"HTTP {response.status}")
                 continue

@@ -149,6 +149,6 @@ def normalize_tag(tag: str | None) -> str | None:
 def check_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key, else raise InvalidArgumentError."""
     parts = key.split("/")
-    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise InvalidArgumentError(f"invalid storage key {key!r}: keys are relative, '/'-separated, no '..'")
+    if not key or key.startswith("/") or any(part in ("", ".", "..") for part in parts) or "\0" in key:
+        raise InvalidArgumentError(f"invalid storage key {key!r}: keys are relative, '/'-separated, no '..' or NUL")
     return key

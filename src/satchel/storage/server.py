@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -21,9 +22,43 @@ from satchel.storage.base import Capabilities, ObjectInfo, Storage, check_key, n
 SCHEME = "server"
 
 
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+NAMESPACE_PATTERN = r"[A-Za-z0-9_~-]{1,900}"
+
+
 def namespace_of(project: str) -> str:
-    """The file-server namespace of a project: the name percent-encoded to one safe path segment."""
-    return quote(project, safe="").replace(".", "%2E").replace("~", "%7E") or "%00"
+    """The file-server namespace of a project: one path segment of letters, digits, ``_``, ``-`` and ``~XX``
+    escapes of every other UTF-8 byte (``vision/cats`` -> ``vision~2Fcats``). No ``%``, ``.`` or ``/``, so no
+    layer below can decode it into another path; one project, one namespace, and back (:func:`project_of`)."""
+    return "".join(c if c in _SAFE else "".join(f"~{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+                   for c in project)
+
+
+def is_project_name(name: str) -> bool:
+    """A project name: '/'-separated non-empty parts without surrounding spaces, none '.' or '..', no control
+    characters, at most 500 characters (``vision``, ``vision/cats``)."""
+    return 0 < len(name) <= 500 and not any(ord(c) < 32 or ord(c) == 127 for c in name) and all(
+        part not in ("", ".", "..") and part == part.strip() for part in name.split("/"))
+
+
+def project_of(namespace: str) -> str | None:
+    """The project a namespace names, or None when it is not the canonical namespace of any project."""
+    if not re.fullmatch(NAMESPACE_PATTERN, namespace):
+        return None
+    try:
+        raw = bytearray()
+        index = 0
+        while index < len(namespace):
+            if namespace[index] == "~":
+                raw.append(int(namespace[index + 1 : index + 3], 16))
+                index += 3
+            else:
+                raw += namespace[index].encode()
+                index += 1
+        project = raw.decode("utf-8")
+    except (ValueError, IndexError):
+        return None
+    return project if is_project_name(project) and namespace_of(project) == namespace else None
 
 
 def namespace_url(project: str) -> str:
@@ -34,8 +69,10 @@ def namespace_url(project: str) -> str:
 def namespace_from_url(url: str) -> str:
     """The namespace a ``server://`` URL names; InvalidArgumentError when it is not one."""
     parsed = urlparse(url)
-    if parsed.scheme != SCHEME or not parsed.netloc or parsed.path not in ("", "/"):
-        raise InvalidArgumentError(f"{url!r} is not a satchel server store URL (server://<namespace>)")
+    if parsed.scheme != SCHEME or project_of(parsed.netloc) is None or parsed.path not in ("", "/") \
+            or parsed.query or parsed.fragment:
+        raise InvalidArgumentError(f"{url!r} is not a satchel server store URL (server://<namespace>, the namespace "
+                                   "as satchel writes it for a project)")
     return parsed.netloc
 
 

@@ -1,0 +1,60 @@
+"""Moving a dataset to another project copies its content to that project's store.
+
+Each project's store is readable only by tokens granted the project, so a moved version must not keep pointing
+at its old project's store (that would open the whole store to the new project's tokens, or leave the version
+unreadable to them). Before the catalog moves the versions, every finalized version's manifest, packs and
+indexes are copied (streamed, create-if-absent) to the new store and given a ref there; after the move each
+version is pointed at the new store. A failure before the move leaves only extra copies, which gc frees.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from satchel.catalog.base import VersionRecord
+from satchel.objects import ObjectStore
+from satchel.objects.manifest import manifest_key
+from satchel.objects.packs import index_key, pack_key
+from satchel.objects.refs import write_ref
+from satchel.server.state import ServerState
+from satchel.storage.server import namespace_from_url, namespace_url
+
+
+def copy_for_move(state: ServerState, records: list[VersionRecord], new_project: str) -> dict[str, str]:
+    """Copy the content of ``records`` stored on the server to ``new_project``'s store; return version id -> the
+    storage URL to record once the versions are moved."""
+    target_url = namespace_url(new_project)
+    target = state.store(namespace_from_url(target_url))
+    relocated: dict[str, str] = {}
+    for record in records:
+        url = record.storage_url
+        if not url or not url.startswith("server://") or url == target_url:
+            continue
+        source = state.store(namespace_from_url(url))
+        if record.is_final and record.manifest:
+            manifest = source.get_manifest(record.manifest)
+            for pack in sorted({e.pack for e in manifest.entries.values() if e.pack and not e.link}):
+                _copy(state, source, target, pack_key(pack))
+                _copy(state, source, target, index_key(pack))
+            _copy(state, source, target, manifest_key(record.manifest))
+            write_ref(target.storage, record.id, record.manifest)
+        relocated[record.id] = target_url
+    return relocated
+
+
+def _copy(state: ServerState, source: ObjectStore, target: ObjectStore, key: str) -> None:
+    if target.storage.head(key) is not None:
+        return
+    size = source.storage.head(key)
+    if size is None:
+        return  # nothing to copy (a damaged store): the version reads as it did before
+    if target.storage.head("satchel-store.json") is None:
+        target.check_format(create=True)
+    tmp = state.tmp_dir / f"move-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as out:
+            for chunk in source.storage.iter_range(key, 0, size, 8 << 20):
+                out.write(chunk)
+        target.storage.put_file(key, tmp, consume=True)
+    finally:
+        tmp.unlink(missing_ok=True)
