@@ -29,11 +29,13 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import free_port  # noqa: E402 - the tests' helper for a free port
 
 
-def start_server(data: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_server(data: Path, storage: str | None, options: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SATCHEL_")}
-    process = subprocess.Popen([sys.executable, "-m", "satchel", "server", "--port", str(port), "--data",
-                                str(data)], env={**env, "SATCHEL_HOME": str(data / "home")},
+    env.update({f"SATCHEL_{k.upper()}": v for k, v in options.items()})
+    argv = [sys.executable, "-m", "satchel", "server", "--port", str(port), "--data", str(data)]
+    process = subprocess.Popen(argv + (["--storage", storage] if storage else []),
+                               env={**env, "SATCHEL_HOME": str(data / "home")},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     import urllib.request
@@ -96,10 +98,11 @@ def make_dataset(url: str, token: str, work: Path) -> str:
     return ds.id
 
 
-def throughput(url: str, token: str, data: Path, work: Path, blob_mb: int) -> dict[str, float]:
+def throughput(url: str, token: str, direct_url: str, options: dict[str, str], work: Path,
+               blob_mb: int) -> dict[str, float]:
     """MB/s of one blob up and down through the file server, and the same bytes put into and read from the
-    server's storage folder directly (LocalStorage), in this process."""
-    from satchel.storage import LocalStorage, open_storage
+    server's storage directly (the same adapter the server uses), in this process."""
+    from satchel.storage import open_storage
 
     blob = work / "blob.bin"
     with open(blob, "wb") as out:
@@ -107,7 +110,7 @@ def throughput(url: str, token: str, data: Path, work: Path, blob_mb: int) -> di
             out.write(os.urandom(1 << 20))
     size_mb = blob.stat().st_size / 1e6
     served = open_storage("server://bench", retries=0, options={"api_url": url, "api_token": token})
-    direct = LocalStorage(data / "storage" / "projects" / "bench-direct")
+    direct = open_storage(direct_url, retries=0, options=options)
     results = {}
     for name, storage in (("file server", served), ("direct", direct)):
         subprocess.run(["sync"], check=True)
@@ -129,10 +132,37 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--blob-mb", type=int, default=256)
     parser.add_argument("--readers", type=int, default=50)
+    parser.add_argument("--append", action="store_true", help="add to --out instead of replacing it")
+    parser.add_argument("--storage", choices=["folder", "s3"], default="folder",
+                        help="the server's storage: a local folder, or SeaweedFS (S3) started for the run")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS-server.md"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="satchel-load-"))
-    process, url, token = start_server(work / "server")
+    seaweed = None
+    options: dict[str, str] = {}
+    storage_url, direct_url = None, str(work / "server" / "storage" / "projects" / "bench-direct")
+    if args.storage == "s3":
+        import boto3
+        from tests import servers
+
+        seaweed = servers.start_seaweedfs(work / "seaweedfs")
+        options = {"s3_endpoint_url": seaweed.endpoint, "s3_access_key_id": servers.S3_ACCESS_KEY,
+                   "s3_secret_access_key": servers.S3_SECRET_KEY, "s3_region": "us-east-1"}
+        boto3.client("s3", endpoint_url=seaweed.endpoint, region_name="us-east-1",
+                     aws_access_key_id=servers.S3_ACCESS_KEY,
+                     aws_secret_access_key=servers.S3_SECRET_KEY).create_bucket(Bucket="bench")
+        storage_url, direct_url = "s3://bench/server", "s3://bench/direct"
+    try:
+        run(args, work, storage_url, direct_url, options)
+    finally:
+        if seaweed is not None:
+            seaweed.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path, storage_url: str | None, direct_url: str,
+        options: dict[str, str]) -> None:
+    process, url, token = start_server(work / "server", storage_url, options)
     try:
         version_id = make_dataset(url, token, work)
         per = args.requests // args.clients
@@ -151,23 +181,24 @@ def main() -> None:
                                                    for i in range(args.readers)]))
         readers = {"readers": args.readers, "errors": sum(1 for e in errors if e),
                    "seconds": time.perf_counter() - start, "first error": next((e for e in errors if e), "")}
-        transfer = throughput(url, token, work / "server", work, args.blob_mb)
+        transfer = throughput(url, token, direct_url, options, work, args.blob_mb)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
-        shutil.rmtree(work, ignore_errors=True)
     report = render(args, meta, readers, transfer)
-    Path(args.out).write_text(report)
+    out = Path(args.out)
+    out.write_text((out.read_text() + "\n" if out.exists() and args.append else "") + report)
     print(report)
     print(json.dumps({"metadata": meta, "readers": readers, "transfer": transfer}))
 
 
 def render(args: argparse.Namespace, meta: dict[str, float], readers: dict[str, object],
            transfer: dict[str, float]) -> str:
-    lines = ["# satchel server: loopback load run", "",
+    where = "a local storage folder" if args.storage == "folder" else "SeaweedFS (S3) on 127.0.0.1"
+    lines = [f"## satchel server on {where}", "",
              f"`python benchmarks/server_load.py --clients {args.clients} --requests {args.requests} --blob-mb "
-             f"{args.blob_mb} --readers {args.readers}` on {os.cpu_count()} CPUs; one server process (SQLite, "
-             "local storage folder) on 127.0.0.1; clients in separate processes.", "",
+             f"{args.blob_mb} --readers {args.readers} --storage {args.storage}` on {os.cpu_count()} CPUs; one "
+             f"server process (SQLite catalog, {where}) on 127.0.0.1; clients in separate processes.", "",
              "| metadata (GET a version / a listing page) | value |", "|---|---|",
              f"| requests | {meta['requests']:.0f} from {args.clients} concurrent clients |",
              f"| throughput | {meta['req/s']:.0f} req/s |",

@@ -305,7 +305,7 @@ def download(state: ServerState, namespace: str, key: str, range_header: str | N
         headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{info.size}"
     if head:
         return Response(status_code=status, headers=headers)
-    chunks: Iterator[bytes] = storage.iter_range(key, start, length, 1 << 20) if length else iter(())
+    chunks: Iterator[bytes] = storage.iter_range(key, start, length, 4 << 20) if length else iter(())
     return StreamingResponse(iterate_in_threadpool(chunks), status_code=status, headers=headers)
 
 

@@ -106,9 +106,8 @@ class ServerStorage(Storage):
     def put_file(self, key: str, path: Path, *, consume: bool = False) -> None:
         with open(path, "rb") as source:
             size = os.fstat(source.fileno()).st_size
-            self.client.request("PUT", self._path(key), body=source,
-                                headers={"Content-Length": str(size),
-                                         "Content-Type": "application/octet-stream"}).close()
+            self.client.request("PUT", self._path(key), body=source, headers={
+                "Content-Length": str(size), "Content-Type": "application/octet-stream"}).close()
         if consume:
             path.unlink(missing_ok=True)
 
