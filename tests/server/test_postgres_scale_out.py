@@ -4,6 +4,7 @@ store (SeaweedFS), schema migrations under a lock, and a server killed with SIGK
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -197,3 +198,16 @@ def test_a_server_killed_during_an_upload_loses_nothing(server_factory: servers.
         assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == files
     finally:
         node.stop()
+
+
+def test_a_restart_drops_what_killed_uploads_left_behind(server_factory: servers.SatchelServerFactory,
+                                                         tmp_path: Path) -> None:
+    node = server_factory.start(tmp_path / "node")
+    node.stop(signal.SIGKILL)
+    stale, fresh = node.data / "tmp" / "upload-stale", node.data / "tmp" / "upload-fresh"
+    stale.write_bytes(b"half an upload")
+    fresh.write_bytes(b"maybe in flight")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    node = server_factory.start(node.data, port=node.port)
+    node.stop()
+    assert not stale.exists() and fresh.exists()

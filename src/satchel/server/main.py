@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 
 from satchel.catalog.sql import open_sql_catalog
@@ -19,6 +21,7 @@ def prepare(config: ServerConfig) -> Path | None:
     ``DATA/admin-token`` (mode 0600). Returns the file's path when this call wrote it."""
     data_dir = Path(config.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    _drop_stale_uploads(data_dir / "tmp")
     catalog = open_sql_catalog(config.database_url)
     try:
         tokens = TokenStore(catalog.engine)
@@ -39,6 +42,17 @@ def prepare(config: ServerConfig) -> Path | None:
         return path
     finally:
         catalog.close()
+
+
+def _drop_stale_uploads(tmp_dir: Path, older_than: float = 3600.0) -> None:
+    """Remove what uploads killed midway left in the temporary folder (an hour old: never one in flight)."""
+    if not tmp_dir.is_dir():
+        return
+    limit = time.time() - older_than
+    for path in tmp_dir.iterdir():
+        with contextlib.suppress(OSError):
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
 
 
 def app_from_env():  # type: ignore[no-untyped-def]
