@@ -211,3 +211,61 @@ def test_a_restart_drops_what_killed_uploads_left_behind(server_factory: servers
     node = server_factory.start(node.data, port=node.port)
     node.stop()
     assert not stale.exists() and fresh.exists()
+
+
+ADD_THROUGH = textwrap.dedent("""
+    import sys
+    from satchel import Dataset
+    Dataset.get(dataset_id=sys.argv[1]).add_files(sys.argv[2])
+""")
+
+
+def test_a_finalize_racing_an_add_through_the_other_server_is_a_conflict(
+        pair: list[servers.SatchelServer], as_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import satchel.dataset.lifecycle as lifecycle
+
+    token = admin_token(pair)
+    as_client(pair[0], token)
+    write_tree(tmp_path / "first", {"a.txt": "alpha"})
+    write_tree(tmp_path / "late", {"late.txt": "added through the other server"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "first")
+    original = lifecycle.upload
+
+    def upload_then_another_machine_adds(*args: object, **kwargs: object) -> object:
+        report = original(*args, **kwargs)  # type: ignore[arg-type]
+        env = {"SATCHEL_HOME": str(tmp_path / "other"), "SATCHEL_API_URL": pair[1].url, "SATCHEL_API_TOKEN": token,
+               "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())}
+        subprocess.run([sys.executable, "-c", ADD_THROUGH, ds.id, str(tmp_path / "late")], check=True, env=env,
+                       timeout=120)
+        return report
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lifecycle, "upload", upload_then_another_machine_adds)
+        with pytest.raises(ConflictError, match=r"call finalize\(\) again"):
+            ds.finalize(auto_upload=True)
+    assert not ds.is_final()
+    assert ds.finalize(auto_upload=True)
+    assert read_tree(Path(ds.get_local_copy())) == {"a.txt": b"alpha", "late.txt": b"added through the other server"}
+
+
+def test_gc_through_one_server_keeps_what_a_finalize_through_the_other_needs(
+        pair: list[servers.SatchelServer], as_client: Any, tmp_path: Path) -> None:
+    from satchel.dataset import admin
+    from satchel.dataset.context import get_context
+
+    token = admin_token(pair)
+    as_client(pair[0], token, "collector")
+    write_tree(tmp_path / "old", {"x.bin": "reused content" * 100})
+    gone = Dataset.create(dataset_name="gone", dataset_project="p")
+    gone.add_files(tmp_path / "old")
+    gone.finalize(auto_upload=True)
+    Dataset.delete(dataset_id=gone.id, delete_files=False)  # its pack is now dead, still stored
+    draft = Dataset.create(dataset_name="reuse", dataset_project="p")
+    draft.add_files(tmp_path / "old")  # a draft that needs the dead pack's content
+    admin.collect(get_context())  # through server 0: the draft's hashes are live
+    as_client(pair[1], token, "finisher")
+    again = Dataset.get(dataset_id=draft.id)
+    again.finalize(auto_upload=True)  # through server 1
+    as_client(pair[0], token, "reader")
+    assert read_tree(Path(Dataset.get(dataset_id=draft.id).get_local_copy())) == {"x.bin": b"reused content" * 100}
