@@ -138,3 +138,25 @@ def test_an_unreachable_server_is_a_clear_error(server: servers.SatchelServer, a
     server.stop()
     with pytest.raises(ServerUnavailableError, match=r"cannot reach the satchel server .* SATCHEL_API_URL"):
         Dataset.list_datasets()
+
+
+def test_search_is_paginated_and_limited_to_the_tokens_projects(server: servers.SatchelServer, as_client: Any,
+                                                                monkeypatch: Any) -> None:
+    from satchel.catalog import http
+
+    as_client(server, server.token)
+    made = [Dataset.create(dataset_name=f"set{i}", dataset_project="vision" if i % 2 else "audio_100%")
+            for i in range(7)]
+    limited = make_token(server, "reader", ["vision"])
+    pages, offset = [], 0
+    while offset is not None:
+        page = call(f"{server.url}/api/v1/versions?limit=2&offset={offset}", token=limited).json()
+        pages.append([item["id"] for item in page["items"]])
+        offset = page["next_offset"]
+        assert page["total"] == 3
+    assert pages == [[made[1].id, made[3].id], [made[5].id]]
+    found = call(f"{server.url}/api/v1/versions?search=IO_1", token=server.token).json()
+    assert found["total"] == 4  # "audio_100%": the _ is not a wildcard, case does not matter
+    assert call(f"{server.url}/api/v1/versions?search=o_1__", token=server.token).json()["total"] == 0
+    monkeypatch.setattr(http, "PAGE", 2)  # the client pages through every listing
+    assert sorted(d["id"] for d in Dataset.list_datasets(only_completed=False)) == sorted(d.id for d in made)

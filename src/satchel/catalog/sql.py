@@ -222,17 +222,14 @@ class SqlCatalog(Catalog):
         statuses: Iterable[str] | None = None,
         include_archived: bool = True,
     ) -> list[VersionRecord]:
-        query = sa.select(versions).order_by(versions.c.created_at, versions.c.id)
-        if project is not None:
-            query = query.where(versions.c.project == project)
-        if name is not None:
-            query = query.where(versions.c.name == name)
-        if version is not None:
-            query = query.where(versions.c.version == version)
-        if statuses is not None:
-            query = query.where(versions.c.status.in_(list(statuses)))
-        if not include_archived:
-            query = query.where(versions.c.archived.is_(False))
+        query = sa.select(versions).where(*_filters(project, name, version, statuses, include_archived))
+        records = self._records(query.order_by(versions.c.created_at, versions.c.id))
+        if tags:
+            wanted = set(tags)
+            records = [r for r in records if wanted.issubset(r.tags)]
+        return records
+
+    def _records(self, query: sa.Select[Any]) -> list[VersionRecord]:
         with self.engine.connect() as conn:
             rows = list(conn.execute(query).mappings())
             parents = self._parents(conn, [r["id"] for r in rows])
@@ -242,10 +239,28 @@ class SqlCatalog(Catalog):
                 records.append(_from_row(row, parents[row["id"]]))
             except IntegrityError as exc:  # one hostile row must not hide every other version
                 log.warning("%s", exc)
-        if tags:
-            wanted = set(tags)
-            records = [r for r in records if wanted.issubset(r.tags)]
         return records
+
+    def find_page(self, *, project: str | None = None, name: str | None = None, version: str | None = None,
+                  statuses: Iterable[str] | None = None, include_archived: bool = True,
+                  within: Sequence[str] | None = None, search: str | None = None, offset: int = 0,
+                  limit: int = 100) -> tuple[list[VersionRecord], int]:
+        """One page of matching versions, oldest first, and how many match in all; filtered and paged by the
+        database. ``within``: only these projects and their sub-projects; ``search``: a case-insensitive
+        substring of the project or the name."""
+        conditions = _filters(project, name, version, statuses, include_archived)
+        if within is not None:
+            conditions.append(sa.or_(sa.false(), *[
+                sa.or_(versions.c.project == p, versions.c.project.startswith(p + "/", autoescape=True))
+                for p in within]))
+        if search:
+            needle = search.lower()
+            conditions.append(sa.or_(sa.func.lower(versions.c.project).contains(needle, autoescape=True),
+                                     sa.func.lower(versions.c.name).contains(needle, autoescape=True)))
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(versions).where(*conditions)).scalar_one()
+        query = sa.select(versions).where(*conditions).order_by(versions.c.created_at, versions.c.id)
+        return self._records(query.offset(offset).limit(limit)), int(total)
 
     def relocate(self, version_id: str, storage_url: str) -> None:
         """Record that a version's content (finalized or not) now lives at ``storage_url`` (a copy holds it)."""
@@ -449,6 +464,19 @@ class SqlCatalog(Catalog):
                     object_key="", content_hash="", dataset_id=version_id, dataset_path=wire) from exc
             result[path] = DraftRow(path, content_hash, size, None if source is None else from_wire(source), link)
         return result
+
+
+def _filters(project: str | None, name: str | None, version: str | None, statuses: Iterable[str] | None,
+             include_archived: bool) -> list[Any]:
+    conditions: list[Any] = []
+    for column, value in ((versions.c.project, project), (versions.c.name, name), (versions.c.version, version)):
+        if value is not None:
+            conditions.append(column == value)
+    if statuses is not None:
+        conditions.append(versions.c.status.in_(list(statuses)))
+    if not include_archived:
+        conditions.append(versions.c.archived.is_(False))
+    return conditions
 
 
 def _source_to_wire(source: str | None) -> str | None:

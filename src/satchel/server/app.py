@@ -157,16 +157,19 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
                       limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict[str, Any]:
         """Versions matching every filter (all ``tag``s, any ``status``; ``search``: a substring of project or
         name), oldest first, one page at a time: ``next_offset`` is null on the last page."""
-        records = catalog.find_versions(project=project, name=name, version=version, tags=tag or None,
-                                        statuses=[s for s in status if s] if status is not None else None,
-                                        include_archived=include_archived)
-        records = [r for r in records if visible(token, r)]
-        if search:
-            needle = search.lower()
-            records = [r for r in records if needle in r.project.lower() or needle in r.name.lower()]
-        page = records[offset : offset + limit]
-        more = offset + limit < len(records)
-        return {"items": [record_to_json(r) for r in page], "total": len(records),
+        statuses = [s for s in status if s] if status is not None else None
+        within = list(token.projects) if token.projects else None
+        if tag:  # tags are filtered here (a JSON column); everything else by the database, a page at a time
+            records = [r for r in catalog.find_versions(project=project, name=name, version=version, tags=tag,
+                                                        statuses=statuses, include_archived=include_archived)
+                       if visible(token, r) and (not search or search.lower() in f"{r.project}\0{r.name}".lower())]
+            page, total = records[offset : offset + limit], len(records)
+        else:
+            page, total = catalog.find_page(project=project, name=name, version=version, statuses=statuses,
+                                            include_archived=include_archived, within=within, search=search,
+                                            offset=offset, limit=limit)
+        more = offset + limit < total
+        return {"items": [record_to_json(r) for r in page], "total": total,
                 "next_offset": offset + limit if more else None}
 
     @app.get(f"{API}/versions/{{version_id}}/children", tags=["versions"])
