@@ -20,7 +20,6 @@ from satchel.dataset.view import ViewLoader
 from satchel.errors import InvalidArgumentError
 from satchel.objects import ObjectStore
 from satchel.storage import Storage, normalize_url, open_storage
-from satchel.storage.server import namespace_url
 from satchel.storage.urls import split_object_url
 
 
@@ -58,6 +57,8 @@ class Context:
         """Where a project's content goes by default: the server's file server (its store for ``project``) in
         team mode, else the default storage."""
         if self.team_mode:
+            from satchel.storage.server import namespace_url
+
             return namespace_url(project)
         return normalize_url(self.settings.default_storage)
 
