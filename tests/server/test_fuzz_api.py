@@ -3,6 +3,7 @@ token, must never make the server fail (5xx) nor answer outside the document (st
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from satchel.server.app import create_app
 from satchel.server.state import ServerConfig
 
 pytestmark = pytest.mark.slow
+EXAMPLES = int(os.environ.get("SATCHEL_FUZZ_EXAMPLES", "40"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -37,7 +39,8 @@ def test_generated_requests_never_fail_the_server(tmp_path: Path) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+                  derandomize=bool(os.environ.get("CI")))  # CI: the same requests every run; locally: new ones
         def run(case: Any) -> None:
             response = case.call(headers={"Authorization": f"Bearer {token}"})
             case.validate_response(response, checks=CHECKS)

@@ -153,7 +153,7 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
     def find_versions(token: Token, project: str | None = None, name: str | None = None,
                       version: str | None = None, tag: Annotated[list[str] | None, Query()] = None,
                       status: Annotated[list[str] | None, Query()] = None, include_archived: bool = True,
-                      search: str | None = None, offset: Annotated[int, Query(ge=0)] = 0,
+                      search: str | None = None, offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
                       limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> dict[str, Any]:
         """Versions matching every filter (all ``tag``s, any ``status``; ``search``: a substring of project or
         name), oldest first, one page at a time: ``next_offset`` is null on the last page."""
