@@ -14,7 +14,7 @@ One root, specific leaves; each leaf also subclasses the built-in a caller would
     │   └── PendingUploadError                   finalize while content is not stored yet
     ├── ConflictError (RuntimeError)             a name/version already taken, a concurrent finalize
     ├── SourceFileError (OSError)                a local file vanished or changed while satchel read it
-    ├── TargetNotEmptyError (FileExistsError)    a writable copy into a non-empty folder
+    ├── TargetNotEmptyError (FileExistsError, ValueError)   a writable copy into a non-empty folder
     ├── PathTooLongError (OSError)               a dataset path does not fit under the local folder
     ├── IntegrityError                           stored bytes do not match their hash
     │   └── ObjectMissingError                   a stored object the catalog refers to is gone
@@ -110,7 +110,7 @@ class SourceFileError(SatchelError, OSError):
         self.path = path
 
 
-class TargetNotEmptyError(SatchelError, FileExistsError):
+class TargetNotEmptyError(SatchelError, FileExistsError, ValueError):
     """A writable copy was asked into a folder that is not empty."""
 
     def __init__(self, message: str, *, target: str) -> None:

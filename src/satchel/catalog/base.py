@@ -125,7 +125,8 @@ class Catalog(ABC):
 
     @abstractmethod
     def update_fields(self, version_id: str, **fields: Any) -> None:
-        """Change descriptive fields (``tags``, ``description``, ``archived``)."""
+        """Change descriptive fields (``tags``, ``description``, ``archived``, ``version``); ConflictError when
+        the version string is taken."""
 
     @abstractmethod
     def finalize_version(

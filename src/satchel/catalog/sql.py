@@ -94,7 +94,7 @@ tokens_table = sa.Table(
     sa.Column("expires_at", sa.Float),
     sa.Column("revoked_at", sa.Float),
 )
-_EDITABLE = {"tags", "description", "archived"}
+_EDITABLE = {"tags", "description", "archived", "version"}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -363,10 +363,14 @@ class SqlCatalog(Catalog):
         values = dict(fields)
         if "tags" in values:
             values["tags"] = json.dumps(list(values["tags"]))
-        with self.engine.begin() as conn:
-            result = conn.execute(sa.update(versions).where(versions.c.id == version_id).values(**values))
-            if result.rowcount == 0:
-                raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(sa.update(versions).where(versions.c.id == version_id).values(**values))
+                if result.rowcount == 0:
+                    raise DatasetNotFoundError(f"no dataset version with id {version_id!r}", dataset_id=version_id)
+        except sa.exc.IntegrityError as exc:
+            raise ConflictError(f"version {values.get('version')!r} is taken in this dataset; choose another "
+                                "version string") from exc
 
     def finalize_version(
         self, version_id: str, *, manifest: str, storage_url: str, depth: int, stats: dict[str, Any],

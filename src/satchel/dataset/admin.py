@@ -13,12 +13,12 @@ from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.lifecycle import publish_manifest
 from satchel.errors import AccessDeniedError, ConflictError, DatasetNotFoundError, InvalidArgumentError
-from satchel.objects import Manifest, ObjectStore
+from satchel.objects import Manifest, ObjectStore, split_link
 from satchel.objects import check as store_check
 from satchel.objects.check import CheckReport
 from satchel.objects.gc import GcReport, LiveSet, collect_garbage
 from satchel.objects.refs import delete_refs, read_refs, write_ref
-from satchel.storage import normalize_url
+from satchel.storage import is_read_only, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -236,3 +236,24 @@ def check_store(storage_url: str | None = None, *, read_data: bool = False, repa
     ``report.problems`` names the versions and files it affects and what to do next.
     """
     return check(get_context(), storage_url, read_data=read_data, repair=repair)
+
+
+def links_only_in(ctx: Context, targets: list[VersionRecord]) -> list[str]:
+    """URLs of external links that the ``targets`` link and no other version of the catalog does."""
+    doomed = {r.id for r in targets}
+    urls = {split_link(e.link)[0] for r in targets for e in ctx.views.view(r).values() if e.link}
+    for record in ctx.catalog.find_versions():
+        if record.id not in doomed and urls:
+            urls -= {split_link(e.link)[0] for e in ctx.views.view(record).values() if e.link}
+    return sorted(urls)
+
+
+def delete_link_sources(ctx: Context, urls: list[str]) -> None:
+    """Delete external link sources (ClearML's ``delete_external_files``); read-only sources are left."""
+    for url in urls:
+        if is_read_only(url):
+            log.warning("cannot delete %s: http(s) sources are read-only; it is left where it is", url)
+            continue
+        storage, key = ctx.link_source(url)
+        storage.delete(key)
+        log.info("deleted external file %s", url)

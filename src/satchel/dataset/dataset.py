@@ -65,8 +65,17 @@ class Dataset(DatasetManagement):
 
     @property
     def version(self) -> str:
-        """The version string, e.g. ``1.0.2``."""
+        """The version string, e.g. ``1.0.2``. Settable, as in ClearML (``ds.version = "2.0.0"``): it renames the
+        version, whatever its state (content and lineage are unchanged); ConflictError when it is taken."""
         return self._record.version
+
+    @version.setter
+    def version(self, value: str) -> None:
+        text = str(value).strip()
+        if not text:
+            raise InvalidArgumentError("a dataset version cannot be empty; use a string such as '1.2.0'")
+        self._ctx.catalog.update_fields(self.id, version=text)
+        self._refresh()
 
     @property
     def tags(self) -> list[str]:
@@ -153,13 +162,12 @@ class Dataset(DatasetManagement):
         cls,
         dataset_name: str | None = None,
         dataset_project: str | None = None,
-        dataset_tags: Sequence[str] | None = None,
-        parent_datasets: Sequence[DatasetRef] | None = None,
+        dataset_tags: Sequence[str] | str | None = None,
+        parent_datasets: Sequence[DatasetRef] | DatasetRef | None = None,
+        use_current_task: bool = False,
         dataset_version: str | None = None,
         output_uri: str | None = None,
         description: str | None = None,
-        *,
-        use_current_task: bool = False,
     ) -> Dataset:
         """Create a new draft version whose view starts as its parents' views merged in list order.
 
@@ -167,6 +175,10 @@ class Dataset(DatasetManagement):
         ``dataset_version`` the latest version of project/name is bumped (``1.0.0`` first).
         ``use_current_task`` is accepted for ClearML compatibility and ignored (satchel has no tasks).
         """
+        if dataset_version is not None and not isinstance(dataset_version, str):
+            raise InvalidArgumentError(f"dataset_version must be a string such as '1.2.0', not "
+                                       f"{type(dataset_version).__name__} {dataset_version!r} (the positional order is "
+                                       "ClearML's: name, project, tags, parents, use_current_task, version, ...)")
         ctx = get_context()
         parents = [_resolve(ctx, p) for p in _as_list(parent_datasets)]
         for parent in parents:
@@ -214,7 +226,7 @@ class Dataset(DatasetManagement):
         dataset_id: str | None = None,
         dataset_project: str | None = None,
         dataset_name: str | None = None,
-        dataset_tags: Sequence[str] | None = None,
+        dataset_tags: Sequence[str] | str | None = None,
         only_completed: bool = False,
         only_published: bool = False,
         include_archived: bool = False,
@@ -224,15 +236,21 @@ class Dataset(DatasetManagement):
         alias: str | None = None,
         overridable: bool = False,
         shallow_search: bool = False,
+        silence_alias_warnings: bool = False,
+        **kwargs: Any,
     ) -> Dataset:
         """A version by id, or the latest one matching project/name/tags/version.
 
         Latest means the highest semantic version (newest among equals), else the most recent. With only
         ``dataset_project``, the most recently created version in that project. ``auto_create`` creates
         the dataset when nothing matches; ``writable_copy`` returns a new draft child of the match.
-        ``alias``, ``overridable`` and ``shallow_search`` are accepted for ClearML compatibility and have
-        no effect (there are no tasks to register an alias on, and the search is always complete).
+        ``alias``, ``overridable``, ``shallow_search`` and ``silence_alias_warnings`` are accepted for ClearML
+        compatibility and have no effect (there are no tasks to register an alias on, and the search is always
+        complete). Other keyword arguments are ignored with a warning, as ClearML's ``get`` ignores them.
         """
+        if kwargs:
+            log.warning("Dataset.get: ignoring unknown argument(s) %s", ", ".join(sorted(kwargs)))
+        dataset_tags = _as_list(dataset_tags) or None
         ctx = get_context()
         try:
             record = _find(ctx, dataset_id, dataset_project, dataset_name, dataset_tags, dataset_version,
@@ -285,6 +303,7 @@ class Dataset(DatasetManagement):
         recursive: bool = True,
         verbose: bool = False,
         max_workers: int | None = None,
+        read_hash: bool = False,
     ) -> int:
         """Link files that stay where they are; return how many links were added or changed.
 
@@ -295,6 +314,8 @@ class Dataset(DatasetManagement):
         each link's URL, size and change tag (ETag, generation, mtime); nothing is uploaded. Getting a copy
         downloads links into the view (cached like stored files) and refuses a source that changed or vanished.
         A local file added later at the same path replaces the link, and the other way round.
+        ``read_hash`` is accepted for ClearML compatibility and has no effect: ClearML reads each file to hash it
+        so that a changed source shows as modified; satchel's change tag tells that without reading.
         """
         record = self._require_draft("add external files")
         urls = links.source_urls(source_url)
@@ -306,12 +327,15 @@ class Dataset(DatasetManagement):
         return added + modified
 
     def remove_files(self, dataset_path: str | None = None, recursive: bool = True, verbose: bool = False) -> int:
-        """Remove the files matching ``dataset_path`` (a path, folder or wildcard); return how many."""
+        """Remove the files matching ``dataset_path`` (a path, folder or wildcard; a leading ``/`` is the dataset
+        root), and the external links whose URL matches it (``s3://bucket/raw/*``); return how many."""
         if not dataset_path:
             raise InvalidArgumentError("remove_files needs dataset_path: a file, a folder or a wildcard "
                                        "(use '*' to remove all files)")
         state = self._draft_state(self._require_draft("remove files"))
-        matched = select_dataset_paths(state.current, dataset_path, recursive=recursive)
+        matched = [] if "://" in dataset_path else select_dataset_paths(state.current, dataset_path,
+                                                                         recursive=recursive)
+        matched = sorted(set(matched) | set(links.paths_linking(state.current, dataset_path)))
         removed = draft.remove_paths(self._ctx, state, matched)
         log.info("dataset %s: %d file(s) removed matching %r", self.id, removed, dataset_path)
         return removed
@@ -351,6 +375,7 @@ class Dataset(DatasetManagement):
         max_workers: int | None = None,
         retries: int = 3,
         preview: bool = True,
+        upload_as_external_links: bool = False,
     ) -> None:
         """Store all content not yet in the target storage; return when it is all stored.
 
@@ -359,7 +384,13 @@ class Dataset(DatasetManagement):
         ZIP_DEFLATED (zstd). ``chunk_size``: target pack size in MB (default 64; -1: one pack for all small
         files, as ClearML's single chunk). Safe to call again after an interruption: only what is missing is
         stored. ``preview`` is accepted for ClearML compatibility and has no effect.
+        ``upload_as_external_links=True`` (ClearML: store each file as its own object and link it) is refused:
+        satchel stores files in packs, each one still readable on its own by range.
         """
+        if upload_as_external_links:
+            raise InvalidArgumentError("upload_as_external_links=True is not supported: satchel packs files (each "
+                                       "file stays readable on its own); to keep files where they are, link them "
+                                       "with add_external_files()")
         record = self._require_draft("upload")
         level = resolve_compression(compression)
         if chunk_size is not None and chunk_size <= 0 and chunk_size != -1:
@@ -522,10 +553,12 @@ class Dataset(DatasetManagement):
         dataset_ids: Sequence[DatasetRef] | None = None,
         dataset_project_name_pairs: Sequence[tuple[str, str]] | None = None,
         output_url: str | None = None,
+        close_squashed_dataset: bool = True,
     ) -> Dataset:
-        """A new finalized version with no parents: the first version's view, then each next version's own
-        changes (removals included) in the given order. Content the target storage already holds is
-        neither downloaded nor uploaded again.
+        """A new version with no parents: the first version's view, then each next version's own changes
+        (removals included) in the given order. Content the target storage already holds is neither
+        downloaded nor uploaded again. It is finalized, unless ``close_squashed_dataset=False``: then it stays a
+        draft holding those files (already stored), to change before ``finalize()``.
         """
         ctx = get_context()
         records = [_resolve(ctx, d) for d in dataset_ids or []]
@@ -538,7 +571,10 @@ class Dataset(DatasetManagement):
         created = cls.create(dataset_name=dataset_name, dataset_project=records[0].project, output_uri=target,
                              description=f"squash of {', '.join(r.id for r in records)}")
         view = squash.relocate(ctx, sourced, target, created.id, ctx.settings.max_workers)
-        squash.finalize_flat(ctx, created._refresh(), view, target)
+        if close_squashed_dataset:
+            squash.finalize_flat(ctx, created._refresh(), view, target)
+        else:
+            squash.open_flat(ctx, created._refresh(), view, target)
         created._refresh()
         return created
 

@@ -3,9 +3,10 @@ size and change tag; they are downloaded into views like stored files (see fetch
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
@@ -14,7 +15,7 @@ from satchel.catalog import DraftRow
 from satchel.dataset.context import Context
 from satchel.dataset.paths import join_dataset_path, local_file_matches, normalize_dataset_path
 from satchel.errors import InvalidArgumentError, StorageNotFoundError
-from satchel.objects import link_id, make_link
+from satchel.objects import ManifestEntry, link_id, make_link, split_link
 from satchel.storage import ObjectInfo, Storage
 from satchel.storage.base import redact
 from satchel.storage.urls import split_object_url
@@ -111,3 +112,15 @@ def find_all_links(ctx: Context, urls: list[str], *, patterns: list[str], datase
     for batch in batches:
         rows.update((row.path, row) for row in batch)
     return [rows[p] for p in sorted(rows)]
+
+
+def paths_linking(view: Mapping[str, ManifestEntry], pattern: str) -> list[str]:
+    """Dataset paths of the external links whose URL is ``pattern`` or matches it as a wildcard (ClearML's
+    ``remove_files("s3://bucket/raw/*")``)."""
+    found = []
+    for path, entry in view.items():
+        if entry.link:
+            url, _ = split_link(entry.link)
+            if url == pattern or fnmatch.fnmatchcase(url, pattern):
+                found.append(path)
+    return sorted(found)

@@ -16,7 +16,7 @@ from satchel.dataset.progress import progress
 from satchel.dataset.retrieve import INCOMPLETE_SUFFIX, cache_key
 from satchel.dataset.verify import Verification, verify_folder, verify_links
 from satchel.dataset.view import LinkEntry, View, diff_views
-from satchel.errors import InvalidArgumentError
+from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
 from satchel.objects import split_link
 from satchel.objects.gc import GcReport
 
@@ -116,10 +116,26 @@ class DatasetManagement:
         return folder, folder.name.endswith(INCOMPLETE_SUFFIX)
 
     # -- state and descriptive fields ------------------------------------------------------------
-    def publish(self) -> None:
-        """Mark a finalized version published (it then needs ``force`` to be deleted)."""
-        self._ctx.catalog.publish_version(self.id)
+    def publish(self, raise_on_error: bool = True) -> bool:
+        """Mark a finalized version published (it then needs ``force`` to be deleted); True when it is.
+        A draft raises DatasetNotFinalizedError, or with ``raise_on_error=False`` is left as it is (False)."""
+        try:
+            self._ctx.catalog.publish_version(self.id)
+        except DatasetNotFinalizedError:
+            if raise_on_error:
+                raise
+            log.warning("dataset %s is not finalized; not published", self.id)
+            return False
         self._refresh()
+        return True
+
+    def update_changed_files(self, num_files_added: int | None = None, num_files_modified: int | None = None,
+                             num_files_removed: int | None = None) -> None:
+        """Accepted for ClearML compatibility and has no effect: ClearML lets a script correct the counts it shows;
+        satchel computes added, modified and removed files (and bytes) from the version's view when it is
+        finalized (``stats``), so there is nothing to correct."""
+        log.debug("update_changed_files(%s, %s, %s) ignored: satchel counts changes itself", num_files_added,
+                  num_files_modified, num_files_removed)
 
     def archive(self) -> None:
         """Hide the version from searches that do not ask for archived versions."""
@@ -161,9 +177,10 @@ class DatasetManagement:
         record = self._refresh()
         return record.storage_url or lifecycle.target_url(self._ctx, record)
 
-    def get_num_chunks(self) -> int:
-        """How many stored packs the version's view uses."""
-        return len({e.pack for e in self._view().values() if e.pack})
+    def get_num_chunks(self, include_parents: bool = True) -> int:
+        """How many stored packs the version's view uses (``include_parents=False``: only the packs holding
+        files this version added or changed)."""
+        return len({e.pack for e in self._view().values() if e.pack and (include_parents or e.origin == self.id)})
 
     @property
     def link_entries(self) -> list[LinkEntry]:
@@ -209,18 +226,26 @@ class DatasetManagement:
         force: bool = False,
         dataset_version: str | None = None,
         entire_dataset: bool = False,
+        shallow_search: bool = False,
         delete_files: bool = True,
+        delete_external_files: bool = False,
     ) -> dict[str, GcReport]:
         """Delete a version (or every version with ``entire_dataset=True`` and ``force=True``).
 
         A version other versions use as a parent, or a published one, needs ``force`` (children are then
         flattened first and stay readable). With ``delete_files`` the stored content no remaining version or
-        draft refers to is freed; returns the garbage-collection report per store.
+        draft refers to is freed; returns the garbage-collection report per store. ``delete_external_files``
+        also deletes the sources of the deleted versions' external links that no remaining version links (an
+        http(s) source cannot be deleted: it is left, with a warning). ``shallow_search`` is accepted for ClearML
+        compatibility and has no effect (the search is always complete).
         """
         ctx = get_context()
         targets = admin.resolve_targets(ctx, dataset_id=dataset_id, project=dataset_project, name=dataset_name,
                                         version=dataset_version, entire_dataset=entire_dataset, force=force)
-        return admin.delete_versions(ctx, targets, force=force, delete_files=delete_files)
+        doomed_links = admin.links_only_in(ctx, targets) if delete_external_files else []
+        reports = admin.delete_versions(ctx, targets, force=force, delete_files=delete_files)
+        admin.delete_link_sources(ctx, doomed_links)
+        return reports
 
     @classmethod
     def rename(cls, new_dataset_name: str, dataset_project: str, dataset_name: str) -> None:

@@ -20,7 +20,8 @@ def posix(text: str) -> str:
 def normalize_dataset_path(path: str | None, *, allow_root: bool = True) -> str:
     """Return ``path`` as a clean relative POSIX path ('' is the dataset root).
 
-    Raises InvalidDatasetPathError for absolute paths or paths that climb out with ``..``.
+    A leading ``/`` means the dataset root (``/images`` is ``images``), as in ClearML. Raises
+    InvalidDatasetPathError for a drive path or a path that climbs out with ``..``.
     """
     text = posix(path or "")
     if "\0" in text:
@@ -32,10 +33,11 @@ def normalize_dataset_path(path: str | None, *, allow_root: bool = True) -> str:
         raise InvalidDatasetPathError(f"dataset path {path!r} holds {text[exc.start]!r}, a lone surrogate that no file "
                                       "name can hold; pass text, or bytes decoded with os.fsdecode",
                                       dataset_path=text) from None
-    if text.startswith("/") or re.match(r"^[A-Za-z]:/", text):
+    text = text.lstrip("/")  # a leading '/' means the dataset root, as in ClearML
+    if re.match(r"^[A-Za-z]:/", text):
         raise InvalidDatasetPathError(
-            f"dataset path {path!r} is absolute; dataset paths are relative to the dataset root, "
-            "e.g. 'images/train'",
+            f"dataset path {path!r} is a Windows path; dataset paths are relative to the dataset root, "
+            "e.g. 'images/train' (a leading '/' also means the root)",
             dataset_path=text,
         )
     parts: list[str] = []

@@ -80,3 +80,11 @@ def finalize_flat(ctx: Context, record: VersionRecord, view: View, target_url: s
     publish_manifest(ctx, store, record.id, Manifest("full", [], view, []), view, lambda manifest_hash: (
         ctx.catalog.finalize_version(record.id, manifest=manifest_hash, storage_url=store.url, depth=0, stats=stats)))
     return stats
+
+
+def open_flat(ctx: Context, record: VersionRecord, view: View, target_url: str) -> None:
+    """Give the draft ``record`` the files of ``view`` as its pending changes (their content is stored in
+    ``target_url`` already, so finalizing uploads nothing); ``squash(close_squashed_dataset=False)``."""
+    ctx.catalog.set_storage(record.id, ctx.store(target_url).url)
+    ctx.catalog.change_draft(record.id, [DraftRow(path, e.hash, e.size, link=e.link or None)
+                                         for path, e in sorted(view.items())])

@@ -272,7 +272,7 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.patch(f"{API}/versions/{{version_id}}", tags=["versions"])
     def update(token: Token, version_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-        """Change ``tags`` (list of strings), ``description`` (string) or ``archived`` (boolean)."""
+        """Change ``tags`` (list of strings), ``description`` (string), ``archived`` (boolean) or ``version``."""
         _writable(state, token, version_id, "change datasets")
         fields: dict[str, Any] = {}
         if "tags" in body:
@@ -287,10 +287,14 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
             if not isinstance(body["archived"], bool):
                 raise InvalidArgumentError("archived must be true or false")
             fields["archived"] = body["archived"]
-        unknown = set(body) - {"tags", "description", "archived"}
+        if "version" in body:
+            if not isinstance(body["version"], str) or not body["version"].strip() or len(body["version"]) > 200:
+                raise InvalidArgumentError("version must be a non-empty string such as '1.2.0'")
+            fields["version"] = body["version"].strip()
+        unknown = set(body) - {"tags", "description", "archived", "version"}
         if unknown:
             raise InvalidArgumentError(f"fields {sorted(unknown)} cannot be edited; editable: archived, description, "
-                                       "tags")
+                                       "tags, version")
         if fields:
             catalog.update_fields(version_id, **fields)
         return record_to_json(catalog.get_version(version_id))
