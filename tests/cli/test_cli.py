@@ -32,7 +32,7 @@ def test_create_add_upload_close_get_compare_through_the_entry_point(home: Path,
     created = run_cli(home, work, "create", "--project", "p", "--name", "cats", "--json")
     assert created.returncode == 0, created.stderr
     first = json.loads(created.stdout)["id"]
-    assert (work / ".satchel/current").read_text().strip() == first
+    assert (home / "current").read_text().strip() == first
     assert run_cli(home, work, "add", "--files", "data").returncode == 0
     assert run_cli(home, work, "upload", "--quiet").returncode == 0
     closed = run_cli(home, work, "close")
@@ -206,7 +206,7 @@ def test_delete_forgets_the_current_dataset(home: Path, tmp_path: Path) -> None:
     code, out, _ = invoke("create", "--project", "p", "--name", "gone", "--json", cwd=tmp_path)
     created = json.loads(out)["id"]
     assert invoke("delete", "--id", created, cwd=tmp_path)[0] == 0
-    assert not (tmp_path / ".satchel/current").exists()
+    assert not (home / "current").exists()
 
 
 def test_add_links_then_get_and_a_changed_source(home: Path, tmp_path: Path) -> None:

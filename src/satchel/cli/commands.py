@@ -9,14 +9,19 @@ import click
 
 from satchel import Dataset
 from satchel.cli.main import (
+    chatty,
     cli,
     emit,
     forget_current_if_gone,
     human_size,
     id_option,
+    make_link,
+    max_workers_option,
     open_dataset,
     output_options,
     remember_current,
+    resolve_id,
+    verbose_option,
 )
 from satchel.errors import InvalidArgumentError
 
@@ -26,22 +31,24 @@ from satchel.errors import InvalidArgumentError
 @click.option("--project", required=True, help="Project (nest with '/').")
 @click.option("--name", required=True, help="Dataset name.")
 @click.option("--version", "dataset_version", help="Version string (default: bump the latest, or 1.0.0).")
-@click.option("--parents", multiple=True, help="Parent version id (repeat; later parents win on the same path).")
-@click.option("--tags", multiple=True, help="Tag (repeat).")
-@click.option("--storage", help="Where to upload (folder or file:// URL; default: parents' store or default storage).")
+@click.option("--parents", multiple=True, help="Parent version ids (several after one flag, or repeat; later parents "
+                                                 "win on the same path).")
+@click.option("--tags", multiple=True, help="Tags (several after one flag, or repeat).")
+@click.option("--storage", "--output-uri", "storage",
+              help="Where to upload (a folder or URL; default: parents' store or default storage).")
 @click.option("--description", help="Free text.")
 @output_options
 def create(project: str, name: str, dataset_version: str | None, parents: tuple[str, ...], tags: tuple[str, ...],
            storage: str | None, description: str | None, as_json: bool, quiet: bool) -> None:
-    """Create a draft version and make it the current dataset of this folder.
+    """Create a draft version and make it the current dataset (of this user, from any folder).
 
     \b
     Example:
-      satchel create --project vision --name cats --parents 3f2a...
+      satchel create --project vision --name cats --parents 3f2a9c1d 77e0b2aa --tags raw train
     """
     ds = Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=list(tags),
-                           parent_datasets=list(parents), dataset_version=dataset_version, output_uri=storage,
-                           description=description)
+                        parent_datasets=[resolve_id(p) for p in parents], dataset_version=dataset_version,
+                        output_uri=storage, description=description)
     remember_current(ds.id)
     emit({"id": ds.id, "version": ds.version}, f"created {ds.project}/{ds.name} v{ds.version}\nid: {ds.id}",
          as_json=as_json, quiet=quiet)
@@ -56,10 +63,12 @@ def create(project: str, name: str, dataset_version: str | None, parents: tuple[
 @click.option("--wildcard", multiple=True, help="Only files matching this pattern, e.g. '*.jpg' (repeat).")
 @click.option("--dataset-folder", help="Folder inside the dataset to add the files under.")
 @click.option("--non-recursive", is_flag=True, help="Do not descend into sub-folders.")
-@click.option("--verbose", is_flag=True, help="Show a hashing progress bar.")
+@click.option("--verbose", is_flag=True, help="Show a hashing progress bar and what happens.")
+@max_workers_option
 @output_options
 def add(dataset_id: str | None, files: tuple[str, ...], links: tuple[str, ...], wildcard: tuple[str, ...],
-        dataset_folder: str | None, non_recursive: bool, verbose: bool, as_json: bool, quiet: bool) -> None:
+        dataset_folder: str | None, non_recursive: bool, verbose: bool, max_workers: int | None, as_json: bool,
+        quiet: bool) -> None:
     """Add files or folders to a draft version, or link external ones.
 
     \b
@@ -70,11 +79,12 @@ def add(dataset_id: str | None, files: tuple[str, ...], links: tuple[str, ...], 
     if not files and not links:
         raise click.UsageError("nothing to add: pass --files and/or --links")
     ds = open_dataset(dataset_id)
+    chatty(verbose)
     patterns = list(wildcard) or None
     added = sum(ds.add_files(path, wildcard=patterns, dataset_path=dataset_folder, recursive=not non_recursive,
-                             verbose=verbose) for path in files)
+                             verbose=verbose, max_workers=max_workers) for path in files)
     linked = ds.add_external_files(list(links), wildcard=patterns, dataset_path=dataset_folder,
-                                   recursive=not non_recursive) if links else 0
+                                   recursive=not non_recursive, max_workers=max_workers) if links else 0
     text = f"{added} file(s) added" + (f", {linked} link(s) added or changed" if links else "")
     emit({"id": ds.id, "added": added, "linked": linked}, text, as_json=as_json, quiet=quiet)
 
@@ -83,8 +93,10 @@ def add(dataset_id: str | None, files: tuple[str, ...], links: tuple[str, ...], 
 @id_option
 @click.option("--files", multiple=True, required=True, help="Dataset path, folder or wildcard to remove (repeat).")
 @click.option("--non-recursive", is_flag=True, help="Wildcards do not cross folders.")
+@verbose_option
 @output_options
-def remove(dataset_id: str | None, files: tuple[str, ...], non_recursive: bool, as_json: bool, quiet: bool) -> None:
+def remove(dataset_id: str | None, files: tuple[str, ...], non_recursive: bool, verbose: bool, as_json: bool,
+           quiet: bool) -> None:
     """Remove files from a draft version.
 
     \b
@@ -92,6 +104,7 @@ def remove(dataset_id: str | None, files: tuple[str, ...], non_recursive: bool, 
       satchel remove --files 'old/*' --files broken.jpg
     """
     ds = open_dataset(dataset_id)
+    chatty(verbose)
     removed = 0
     for pattern in files:
         count = ds.remove_files(pattern, recursive=not non_recursive)
@@ -101,14 +114,20 @@ def remove(dataset_id: str | None, files: tuple[str, ...], non_recursive: bool, 
     emit({"id": ds.id, "removed": removed}, f"{removed} file(s) removed", as_json=as_json, quiet=quiet)
 
 
-def _upload(ds: Any, storage: str | None, chunk_size: int | None, compression: str | None, quiet: bool) -> None:
-    ds.upload(show_progress=not quiet, output_url=storage, chunk_size=chunk_size, compression=compression)
+def _upload(ds: Any, storage: str | None, chunk_size: int | None, compression: str | None, quiet: bool,
+            verbose: bool = False, max_workers: int | None = None) -> None:
+    chatty(verbose)
+    ds.upload(show_progress=not quiet, verbose=verbose, output_url=storage, chunk_size=chunk_size,
+              compression=compression, max_workers=max_workers)
 
 
 upload_options = [
-    click.option("--storage", help="Target storage (folder or file:// URL)."),
+    click.option("--storage", help="Target storage (a folder or URL)."),
     click.option("--chunk-size", type=int, help="Pack size in MB (default 64; -1: one pack)."),
     click.option("--compression", help="zstd (default), zstd:<level>, or none."),
+    click.option("--verbose", is_flag=True, help="Also print what happens (satchel's log)."),
+    click.option("--max-workers", type=click.IntRange(1, 1024),
+                 help="Parallel uploads (default: SATCHEL_MAX_WORKERS)."),
 ]
 
 
@@ -123,7 +142,7 @@ def with_upload_options(func: Any) -> Any:
 @with_upload_options
 @output_options
 def upload(dataset_id: str | None, storage: str | None, chunk_size: int | None, compression: str | None,
-           as_json: bool, quiet: bool) -> None:
+           verbose: bool, max_workers: int | None, as_json: bool, quiet: bool) -> None:
     """Store the content of a draft version that the storage lacks (resumable).
 
     \b
@@ -131,25 +150,29 @@ def upload(dataset_id: str | None, storage: str | None, chunk_size: int | None, 
       satchel upload --storage /mnt/shared/satchel --chunk-size 128
     """
     ds = open_dataset(dataset_id)
-    _upload(ds, storage, chunk_size, compression, quiet)
+    _upload(ds, storage, chunk_size, compression, quiet, verbose, max_workers)
     emit({"id": ds.id, "storage": ds.storage_url}, f"uploaded to {ds.storage_url}", as_json=as_json, quiet=quiet)
 
 
 @cli.command()
 @id_option
 @with_upload_options
+@click.option("--disable-upload", is_flag=True, help="Finalize without uploading (fails if content is pending).")
 @output_options
 def close(dataset_id: str | None, storage: str | None, chunk_size: int | None, compression: str | None,
-          as_json: bool, quiet: bool) -> None:
+          verbose: bool, max_workers: int | None, disable_upload: bool, as_json: bool, quiet: bool) -> None:
     """Upload what is pending, then finalize the version (it becomes immutable).
 
     \b
     Example:
-      satchel close
+      satchel close --verbose
     """
     ds = open_dataset(dataset_id)
-    _upload(ds, storage, chunk_size, compression, quiet)
-    ds.finalize()
+    if disable_upload:
+        chatty(verbose)
+    else:
+        _upload(ds, storage, chunk_size, compression, quiet, verbose, max_workers)
+    ds.finalize(verbose=verbose)
     emit(_summary(ds), f"finalized {ds.project}/{ds.name} v{ds.version} ({ds.id}): "
          f"{ds.stats['file_count']} files, {human_size(ds.stats['total_size'])}", as_json=as_json, quiet=quiet)
 
@@ -159,40 +182,56 @@ def close(dataset_id: str | None, storage: str | None, chunk_size: int | None, c
 @click.option("--project", help="Project of the dataset to sync (a new version is created).")
 @click.option("--name", help="Name of the dataset to sync.")
 @click.option("--parents", multiple=True, help="Parents of the new version (default: the latest version).")
+@click.option("--version", "dataset_version", help="Version of the new version (default: bump the latest).")
+@click.option("--tags", multiple=True, help="Tags of the new version (several after one flag, or repeat).")
+@click.option("--output-uri", help="Where the new version's content goes (as --storage).")
 @click.option("--folder", required=True, type=click.Path(exists=True, file_okay=False), help="Folder to mirror.")
 @click.option("--dataset-folder", help="Folder inside the dataset that mirrors --folder.")
 @click.option("--skip-close", is_flag=True, help="Leave the version a draft (do not upload and finalize).")
 @with_upload_options
 @output_options
-def sync(dataset_id: str | None, project: str | None, name: str | None, parents: tuple[str, ...], folder: str,
+def sync(dataset_id: str | None, project: str | None, name: str | None, parents: tuple[str, ...],
+         dataset_version: str | None, tags: tuple[str, ...], output_uri: str | None, folder: str,
          dataset_folder: str | None, skip_close: bool, storage: str | None, chunk_size: int | None,
-         compression: str | None, as_json: bool, quiet: bool) -> None:
+         compression: str | None, verbose: bool, max_workers: int | None, as_json: bool, quiet: bool) -> None:
     """Make a version mirror a folder: adds, changes and removals; then upload and finalize.
 
-    With --project/--name a new version is created on top of the latest one (or --parents).
+    With --project/--name a new version is created on top of the latest one (or --parents). When the folder
+    matches its parent already, no version is made (as ClearML drops the empty one) and the latest stays.
 
     \b
     Example:
       satchel sync --project vision --name cats --folder data/cats
     """
-    if dataset_id and (project or name or parents):
-        raise InvalidArgumentError("sync takes --id (an existing draft) or --project/--name [--parents], not both")
+    if dataset_id and (project or name or parents or dataset_version or tags):
+        raise InvalidArgumentError("sync takes --id (an existing draft) or --project/--name [--parents, --version, "
+                                   "--tags], not both")
+    storage = storage or output_uri
+    chatty(verbose)
     if bool(project) != bool(name):
         raise InvalidArgumentError("sync needs both --project and --name (or --id)")
     if project and name:
-        chosen = list(parents)
+        chosen = [resolve_id(p) for p in parents]
         if not chosen:
             try:
                 chosen = [Dataset.get(dataset_project=project, dataset_name=name, only_completed=True).id]
             except LookupError:
                 chosen = []
-        ds = Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=chosen, output_uri=storage)
-        remember_current(ds.id)
+        ds = Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=chosen, output_uri=storage,
+                            dataset_version=dataset_version, dataset_tags=list(tags) or None)
+        created = True
     else:
-        ds = open_dataset(dataset_id)
-    removed, changed = ds.sync_folder(folder, dataset_path=dataset_folder)
+        ds, created = open_dataset(dataset_id), False
+    removed, changed = ds.sync_folder(folder, dataset_path=dataset_folder, verbose=verbose)
+    if created and chosen and not removed and not changed:
+        Dataset.delete(dataset_id=ds.id, delete_files=False)
+        emit({"id": chosen[0], "removed": 0, "added_or_modified": 0, "finalized": True, "unchanged": True},
+             f"no changes: {folder} matches {chosen[0]}; no new version was made", as_json=as_json, quiet=quiet)
+        return
+    if created:
+        remember_current(ds.id)
     if not skip_close:
-        _upload(ds, storage, chunk_size, compression, quiet)
+        _upload(ds, storage, chunk_size, compression, quiet, verbose, max_workers)
         ds.finalize()
     emit({"id": ds.id, "removed": removed, "added_or_modified": changed, "finalized": ds.is_final()},
          f"{ds.id}: {removed} removed, {changed} added or modified" + ("" if skip_close else ", finalized"),
@@ -204,17 +243,20 @@ def sync(dataset_id: str | None, project: str | None, name: str | None, parents:
 @click.option("--ids", multiple=True, help="Version id to squash, in order (repeat).")
 @click.option("--project-name", "pairs", multiple=True, nargs=2, help="PROJECT NAME of a version to squash (repeat).")
 @click.option("--storage", help="Target storage (default: the sources' store).")
+@verbose_option
 @output_options
-def squash(name: str, ids: tuple[str, ...], pairs: tuple[tuple[str, str], ...], storage: str | None, as_json: bool,
-           quiet: bool) -> None:
+def squash(name: str, ids: tuple[str, ...], pairs: tuple[tuple[str, str], ...], storage: str | None, verbose: bool,
+           as_json: bool, quiet: bool) -> None:
     """Squash versions into one flat, finalized version (no stored bytes move within a store).
 
     \b
     Example:
-      satchel squash --name cats-flat --ids ID1 --ids ID2
+      satchel squash --name cats-flat --ids ID1 ID2
     """
-    flat = Dataset.squash(name, dataset_ids=list(ids) or None, dataset_project_name_pairs=list(pairs) or None,
-                             output_url=storage)
+    chatty(verbose)
+    flat = Dataset.squash(name, dataset_ids=[resolve_id(i) for i in ids] or None,
+                          dataset_project_name_pairs=list(pairs) or None,
+                          output_url=storage)
     emit(_summary(flat), f"squashed into {flat.project}/{flat.name} v{flat.version} ({flat.id})", as_json=as_json,
          quiet=quiet)
 
@@ -225,13 +267,14 @@ def squash(name: str, ids: tuple[str, ...], pairs: tuple[tuple[str, str], ...], 
 @click.option("--project", help="Project (with --name) instead of --id.")
 @click.option("--name", help="Dataset name (with --project).")
 @click.option("--version", "dataset_version", help="Version (with --project/--name; default: latest).")
-@click.option("--filter", "pattern", help="Only paths matching this wildcard or folder.")
+@click.option("--filter", "patterns", multiple=True, help="Only paths matching these wildcards or folders.")
 @click.option("--added", is_flag=True, help="Only files added against the parents.")
 @click.option("--modified", is_flag=True, help="Only files modified against the parents.")
 @click.option("--removed", is_flag=True, help="Only files removed against the parents.")
 @output_options
 def list_files(dataset_id: str | None, project: str | None, name: str | None, dataset_version: str | None,
-               pattern: str | None, added: bool, modified: bool, removed: bool, as_json: bool, quiet: bool) -> None:
+               patterns: tuple[str, ...], added: bool, modified: bool, removed: bool, as_json: bool,
+               quiet: bool) -> None:
     """List the files of a version with size and hash.
 
     \b
@@ -240,7 +283,7 @@ def list_files(dataset_id: str | None, project: str | None, name: str | None, da
     """
     ds = open_dataset(dataset_id, project, name, dataset_version)
     entries = ds.file_entries_dict
-    paths = ds.list_files(pattern) if pattern else sorted(entries)
+    paths = sorted({p for pattern in patterns for p in ds.list_files(pattern)}) if patterns else sorted(entries)
     if added or modified or removed:
         chosen: set[str] = set()
         chosen |= set(ds.list_added_files()) if added else set()
@@ -259,10 +302,12 @@ def list_files(dataset_id: str | None, project: str | None, name: str | None, da
 @click.option("--name", help="Part of the dataset name.")
 @click.option("--tags", multiple=True, help="Required tag (repeat).")
 @click.option("--ids", multiple=True, help="Version id (repeat).")
-@click.option("--all", "include_drafts", is_flag=True, help="Include drafts (not finalized).")
+@click.option("--all", "--not-only-completed", "include_drafts", is_flag=True,
+              help="Include drafts (not finalized).")
+@click.option("--non-recursive-project-search", is_flag=True, help="Only --project itself, not its sub-projects.")
 @output_options
 def search(project: str | None, name: str | None, tags: tuple[str, ...], ids: tuple[str, ...], include_drafts: bool,
-           as_json: bool, quiet: bool) -> None:
+           non_recursive_project_search: bool, as_json: bool, quiet: bool) -> None:
     """Search dataset versions; prints a table.
 
     \b
@@ -270,7 +315,8 @@ def search(project: str | None, name: str | None, tags: tuple[str, ...], ids: tu
       satchel search --project vision --tags train
     """
     found = Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
-                                     ids=list(ids) or None, only_completed=not include_drafts)
+                                  ids=list(ids) or None, only_completed=not include_drafts,
+                                  recursive_project_search=not non_recursive_project_search)
     header = f"{'id':32}  {'project/name':30}  {'version':9}  {'status':9}  {'files':>7}  {'size':>10}  tags"
     lines = [header] + [
         f"{d['id']:32}  {d['project'] + '/' + d['name']:30}  {d['version']:9}  {d['status']:9}  "
@@ -291,10 +337,14 @@ def search(project: str | None, name: str | None, tags: tuple[str, ...], ids: tu
 @click.option("--num-parts", type=int, help="Number of shards.")
 @click.option("--files", multiple=True, help="Only these dataset paths, folders or wildcards (repeat).")
 @click.option("--soft-links", is_flag=True, help="Symlinks instead of hard links in the cached copy.")
+@click.option("--link", type=click.Path(), help="Also make this path a symlink to the cached read-only copy.")
+@verbose_option
+@max_workers_option
 @output_options
 def get(dataset_id: str | None, project: str | None, name: str | None, dataset_version: str | None,
         target: str | None, overwrite: bool, part: int | None, num_parts: int | None, files: tuple[str, ...],
-        soft_links: bool, as_json: bool, quiet: bool) -> None:
+        soft_links: bool, link: str | None, verbose: bool, max_workers: int | None, as_json: bool,
+        quiet: bool) -> None:
     """Get a version: prints the path of a cached read-only copy, or writes a writable copy with --copy.
 
     \b
@@ -305,11 +355,18 @@ def get(dataset_id: str | None, project: str | None, name: str | None, dataset_v
     if target and (files or soft_links):
         raise InvalidArgumentError("--copy writes the whole version (or a --part); --files and --soft-links apply to "
                                    "the cached copy only")
+    if target and link:
+        raise InvalidArgumentError("--link points at the cached read-only copy; --copy writes a writable one: pass one")
+    chatty(verbose)
     ds = open_dataset(dataset_id, project, name, dataset_version)
     if target:
-        path = ds.get_mutable_local_copy(target, overwrite=overwrite, part=part, num_parts=num_parts)
+        path = ds.get_mutable_local_copy(target, overwrite=overwrite, part=part, num_parts=num_parts,
+                                         max_workers=max_workers)
     else:
-        path = ds.get_local_copy(use_soft_links=soft_links, part=part, num_parts=num_parts, files=list(files) or None)
+        path = ds.get_local_copy(use_soft_links=soft_links, part=part, num_parts=num_parts, files=list(files) or None,
+                                 max_workers=max_workers)
+        if link:
+            make_link(Path(link), Path(path), overwrite)
     emit({"id": ds.id, "path": path}, str(path), as_json=as_json, quiet=quiet)
 
 
@@ -317,8 +374,10 @@ def get(dataset_id: str | None, project: str | None, name: str | None, dataset_v
 @id_option
 @click.option("--folder", type=click.Path(exists=True, file_okay=False), help="Folder to check (default: cached copy).")
 @click.option("--filesize", is_flag=True, help="Compare sizes only (fast), not hashes.")
+@verbose_option
 @output_options
-def verify(dataset_id: str | None, folder: str | None, filesize: bool, as_json: bool, quiet: bool) -> None:
+def verify(dataset_id: str | None, folder: str | None, filesize: bool, verbose: bool, as_json: bool,
+           quiet: bool) -> None:
     """Check a folder (or the cached copy) against the version: changed, missing or extra files.
 
     Prints each file that differs with why: changed, missing, extra, link changed or link missing.
@@ -328,8 +387,9 @@ def verify(dataset_id: str | None, folder: str | None, filesize: bool, as_json: 
     Example:
       satchel verify --id ID --folder work/cats
     """
+    chatty(verbose)
     ds = open_dataset(dataset_id)
-    bad = ds.verify_dataset_hash(local_copy_path=folder, skip_hash=filesize)
+    bad = ds.verify_dataset_hash(local_copy_path=folder, skip_hash=filesize, verbose=verbose)
     lines = [f"{problem:<13} {path}" for path, problem in bad.problems.items()]
     emit({"id": ds.id, "mismatches": list(bad), "problems": bad.problems},
          [*lines, f"{len(bad)} file(s) differ" if bad else "all files match"], as_json=as_json, quiet=quiet)
@@ -340,14 +400,17 @@ def verify(dataset_id: str | None, folder: str | None, filesize: bool, as_json: 
 @cli.command()
 @click.option("--source", required=True, help="Version id to compare from.")
 @click.option("--target", required=True, help="Version id to compare to.")
+@verbose_option
 @output_options
-def compare(source: str, target: str, as_json: bool, quiet: bool) -> None:
+def compare(source: str, target: str, verbose: bool, as_json: bool, quiet: bool) -> None:
     """Compare two versions: files added, modified and removed going from --source to --target.
 
     \b
     Example:
       satchel compare --source ID1 --target ID2
     """
+    chatty(verbose)
+    source, target = resolve_id(source), resolve_id(target)
     ds = Dataset.get(dataset_id=target)
     Dataset.get(dataset_id=source)
     changes = {"added": ds.list_added_files(source), "modified": ds.list_modified_files(source),

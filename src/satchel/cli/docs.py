@@ -22,7 +22,9 @@ def render() -> str:
         "Each command is a thin shell over the Python `Dataset` API and mirrors `clearml-data`.",
         "",
         "The *current dataset*: `satchel create` (and `satchel sync --project --name`) records the new version's",
-        "id in `.satchel/current` in the working folder; commands taking `--id` use it when `--id` is omitted.",
+        "id in `$SATCHEL_HOME/current` (per user, as ClearML's `~/.clearml_data.json`); commands taking `--id` "
+        "use it when `--id` is omitted, from any folder. Options that repeat also take several values after one "
+        "flag, as clearml-data's do: `--parents A B` is `--parents A --parents B`.",
         "Delete the file (or pass `--id`) to work on another version. Nothing else is kept between commands.",
         "",
         "Commands that print data take `--json` (machine-readable) and `--quiet`. Errors print `error:` and a",

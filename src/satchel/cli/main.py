@@ -21,12 +21,40 @@ from satchel.cli.errors import INTERRUPTED, USAGE, classify, cli_message
 from satchel.errors import InvalidArgumentError
 
 F = TypeVar("F", bound=Callable[..., Any])
-WORKSPACE = Path(".satchel")
-CURRENT = WORKSPACE / "current"
+CURRENT_FILE = "current"
+
+
+class SatchelCommand(click.Command):
+    """A command whose repeatable options also take several values after one flag, as ``clearml-data``'s do:
+    ``--parents A B --tags x y`` means ``--parents A --parents B --tags x --tags y``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_multi_values(self, args))
+
+
+def expand_multi_values(command: click.Command, args: list[str]) -> list[str]:
+    """``args`` with every value that follows a repeatable option (up to the next ``-``-word) given its flag."""
+    multi = {name for p in command.params if isinstance(p, click.Option) and p.multiple for name in p.opts}
+    out: list[str] = []
+    flag: str | None = None
+    for arg in args:
+        if arg == "--":
+            flag = None
+            out.append(arg)
+        elif arg.startswith("-") and arg != "-":
+            flag = arg if arg in multi else None
+            out.append(arg)
+        elif flag is not None and out and out[-1] != flag:
+            out += [flag, arg]
+        else:
+            out.append(arg)
+    return out
 
 
 class SatchelGroup(click.Group):
-    """Runs commands through the error table."""
+    """Runs commands through the error table; its commands take multi-value options (``SatchelCommand``)."""
+
+    command_class = SatchelCommand
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -51,7 +79,7 @@ def cli() -> None:
     """Versioned datasets for machine-learning teams.
 
     \b
-    Example (the create -> add -> close flow; the current dataset is kept in .satchel/current):
+    Example (the create -> add -> close flow; the current dataset is kept in $SATCHEL_HOME/current):
       satchel create --project vision --name cats
       satchel add --files data/cats
       satchel close
@@ -64,6 +92,26 @@ def output_options(func: F) -> F:
     """--json and --quiet."""
     func = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(func)
     return click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (and --json output).")(func)
+
+
+def verbose_option(func: F) -> F:
+    """--verbose (as clearml-data's): also print satchel's log of what happens."""
+    return click.option("--verbose", is_flag=True, help="Also print what happens (satchel's log).")(func)
+
+
+def max_workers_option(func: F) -> F:
+    """--max-workers (as clearml-data's)."""
+    return click.option("--max-workers", type=click.IntRange(1, 1024),
+                        help="Parallel workers (default: SATCHEL_MAX_WORKERS).")(func)
+
+
+def chatty(verbose: bool) -> None:
+    """With --verbose, satchel's log (what is added, uploaded, skipped) goes to stderr."""
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        logging.getLogger("satchel").setLevel(logging.INFO)
 
 
 def id_option(func: F) -> F:
@@ -81,19 +129,58 @@ def emit(data: Any, human: str | Sequence[str], *, as_json: bool, quiet: bool) -
         click.echo(human if isinstance(human, str) else "\n".join(human))
 
 
+def current_file() -> Path:
+    """Where the current dataset is kept: per user, in the satchel home (ClearML keeps it in
+    ``~/.clearml_data.json``), so commands run from any folder share it."""
+    from satchel.config import resolve_settings
+
+    return resolve_settings().home / CURRENT_FILE
+
+
 def remember_current(dataset_id: str) -> None:
-    """Record the current dataset of this working folder."""
-    WORKSPACE.mkdir(exist_ok=True)
-    CURRENT.write_text(dataset_id + "\n")
+    """Record the current dataset of this user."""
+    path = current_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dataset_id + "\n")
+
+
+def resolve_id(text: str) -> str:
+    """A version id from what the user typed: the id, or a unique prefix of 8 or more characters (as git takes
+    short hashes). DatasetNotFoundError when nothing starts with it; InvalidArgumentError when several do."""
+    if len(text) >= 32 or len(text) < 8:
+        return text
+    from satchel import Dataset
+
+    found = sorted({d["id"] for d in Dataset.list_datasets(only_completed=False, include_archived=True)
+                    if d["id"].startswith(text)})
+    if len(found) == 1:
+        return str(found[0])
+    if not found:
+        return text  # the lookup then says "no dataset version with id ..."
+    raise InvalidArgumentError(f"id prefix {text!r} is ambiguous: {', '.join(found[:5])}"
+                               f"{' ...' if len(found) > 5 else ''}; type more of the id")
+
+
+def make_link(link: Path, folder: Path, overwrite: bool) -> None:
+    """Make ``link`` a symlink to ``folder`` (``get --link``); an existing symlink is replaced with
+    ``overwrite``, anything else there is refused."""
+    if link.is_symlink() and overwrite:
+        link.unlink()
+    if link.exists() or link.is_symlink():
+        raise InvalidArgumentError(f"--link {str(link)!r} exists; remove it, or pass --overwrite to replace a "
+                                   "symlink there")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(folder, target_is_directory=True)
 
 
 def current_id(dataset_id: str | None) -> str:
-    """``dataset_id`` or the workspace's current dataset."""
+    """``dataset_id`` (or a unique prefix of it) or the user's current dataset."""
     if dataset_id:
-        return dataset_id
-    if CURRENT.is_file():
-        return CURRENT.read_text().strip()
-    raise InvalidArgumentError(f"no --id given and no current dataset in {CURRENT}; pass --id or run `satchel create`")
+        return resolve_id(dataset_id)
+    path = current_file()
+    if path.is_file():
+        return path.read_text().strip()
+    raise InvalidArgumentError(f"no --id given and no current dataset in {path}; pass --id or run `satchel create`")
 
 
 def open_dataset(dataset_id: str | None = None, project: str | None = None, name: str | None = None,
@@ -111,14 +198,15 @@ def open_dataset(dataset_id: str | None = None, project: str | None = None, name
 
 
 def forget_current_if_gone() -> None:
-    """Drop .satchel/current when it names a version that no longer exists."""
+    """Forget the current dataset when it names a version that no longer exists."""
     from satchel import Dataset
 
-    if CURRENT.is_file():
+    path = current_file()
+    if path.is_file():
         try:
-            Dataset.get(dataset_id=CURRENT.read_text().strip())
+            Dataset.get(dataset_id=path.read_text().strip())
         except LookupError:
-            CURRENT.unlink()
+            path.unlink()
 
 
 def human_size(num: int | None) -> str:
