@@ -31,6 +31,22 @@ def render() -> str:
         "`hint:` line on stderr, in the command line's terms (options and commands, not the Python arguments the",
         "same error names when it comes from the library); set `SATCHEL_DEBUG=1` for the traceback.",
         "",
+        "## Differences from `clearml-data`",
+        "",
+        "Every `clearml-data` command and flag exists with the same name and meaning (a test runs its documented",
+        "command lines with only the command name changed). What differs, and why:",
+        "",
+        "| clearml-data | satchel | why |",
+        "|---|---|---|",
+        "| ids are task ids | version ids; any unique prefix of 8+ characters is accepted | as git takes short "
+        "hashes |",
+        "| `sync` that changes nothing deletes the empty version | makes none, says so, exits 0 | the same end state |",
+        "| `close --disable-upload` then fails on pending content | fails the same way (`PendingUploadError`, exit 4)"
+        " | nothing is finalized that is not stored |",
+        "| `--verbose` prints ClearML's task log | prints satchel's log of what happens | there is no task |",
+        "| (none) | `--json`, `--quiet`, `check`, `gc`, `cache`, `archive`, `metadata`, team-mode commands | satchel "
+        "extras |",
+        "",
         "## Exit codes",
         "",
         "| code | meaning |",
