@@ -120,6 +120,10 @@ class Catalog(ABC):
         """(kind, content) of a named metadata blob, or None."""
 
     @abstractmethod
+    def list_metadata(self, version_id: str, prefix: str = "") -> list[str]:
+        """Names of a version's metadata blobs that start with ``prefix``, sorted."""
+
+    @abstractmethod
     def set_storage(self, version_id: str, storage_url: str) -> None:
         """Record where a draft's content is being stored."""
 

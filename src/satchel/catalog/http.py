@@ -91,6 +91,10 @@ class HttpCatalog(Catalog):
             return None
         return str(found["kind"]), base64.b64decode(found["content"])
 
+    def list_metadata(self, version_id: str, prefix: str = "") -> list[str]:
+        names = self.client.get_json(f"{self._v(version_id)}/metadata", prefix=prefix)["names"]
+        return [str(n) for n in names if isinstance(n, str)]
+
     def set_storage(self, version_id: str, storage_url: str) -> None:
         self.client.send_json("PUT", f"{self._v(version_id)}/storage", {"storage_url": storage_url})
 

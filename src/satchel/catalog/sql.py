@@ -350,6 +350,13 @@ class SqlCatalog(Catalog):
             row = conn.execute(query).first()
         return None if row is None else (row[0], bytes(row[1]))
 
+    def list_metadata(self, version_id: str, prefix: str = "") -> list[str]:
+        query = sa.select(metadata_table.c.name).where(
+            metadata_table.c.version_id == version_id,
+            metadata_table.c.name.startswith(prefix, autoescape=True)).order_by(metadata_table.c.name)
+        with self.engine.connect() as conn:
+            return [row[0] for row in conn.execute(query)]
+
     def set_storage(self, version_id: str, storage_url: str) -> None:
         with self.engine.begin() as conn:
             self._bump_draft(conn, version_id, step=0, storage_url=storage_url)

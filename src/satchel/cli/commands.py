@@ -527,6 +527,52 @@ def set_description(dataset_id: str | None, description: str, as_json: bool, qui
 
 
 @cli.command()
+@id_option
+@click.option("--save-images", type=click.Path(file_okay=False), help="Also write the reported images here.")
+@output_options
+def reports(dataset_id: str | None, save_images: str | None, as_json: bool, quiet: bool) -> None:
+    """List what scripts reported about a version (Dataset.get_logger()): text, scalars, tables, images...
+
+    \b
+    Example:
+      satchel reports --id ID --save-images report-images
+    """
+    import base64
+
+    ds = open_dataset(dataset_id)
+    found = ds.get_reports()
+    lines = []
+    for report in found:
+        kind, title = report["type"], report.get("title") or ""
+        detail = _report_detail(report)
+        lines.append(f"{kind:<12} {title}  {detail}".rstrip())
+        if kind == "image" and save_images:
+            folder = Path(save_images)
+            folder.mkdir(parents=True, exist_ok=True)
+            suffix = {"image/png": ".png", "image/jpeg": ".jpg"}.get(report["media_type"], ".bin")
+            (folder / (report["name"].rsplit(".", 1)[-1] + suffix)).write_bytes(report["data"])
+    rows = [{**r, "data": base64.b64encode(r["data"]).decode()} if r["type"] == "image" else r for r in found]
+    emit(rows, [*lines, f"{len(found)} report(s)"], as_json=as_json, quiet=quiet)
+
+
+def _report_detail(report: dict[str, Any]) -> str:
+    kind = report["type"]
+    if kind == "text":
+        return str(report["message"])
+    if kind == "scalar":
+        return f"{report['series']} = {report['value']} @ {report['iteration']}"
+    if kind == "single_value":
+        return f"= {report['value']}"
+    if kind == "table":
+        return f"{report['series']}: {len(report['rows'])} rows x {len(report['columns'])} columns"
+    if kind == "histogram":
+        return f"{report['series']}: {len(report['values'])} values"
+    if kind == "image":
+        return f"{report['series']}: {report['media_type']}, {len(report['data'])} bytes"
+    return f"{report.get('series', '')}: {kind}"
+
+
+@cli.command()
 @click.argument("action", type=click.Choice(["get", "set"]))
 @id_option
 @click.option("--name", "metadata_name", default="metadata", show_default=True, help="Metadata name.")

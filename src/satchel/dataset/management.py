@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from satchel.catalog import VersionRecord
-from satchel.dataset import admin, lifecycle
+from satchel.dataset import admin, lifecycle, reports
 from satchel.dataset import metadata as metadata_codec
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.progress import progress
@@ -170,6 +170,24 @@ class DatasetManagement:
         """The value stored with :meth:`set_metadata`, with its type; None when there is none."""
         found = self._ctx.catalog.get_metadata(self.id, metadata_name)
         return None if found is None else metadata_codec.decode(*found)
+
+    def get_logger(self) -> reports.DatasetLogger:
+        """A logger with ClearML's reporting methods (``report_table``, ``report_scalar``, ``report_text``,
+        ``report_image``, ``report_histogram``, ``report_plotly``, ``report_matplotlib_figure``); each report is
+        stored with this version at once (finalized versions too: reports describe, they do not change content)."""
+        return reports.DatasetLogger(lambda name, content: self._ctx.catalog.set_metadata(self.id, name,
+                                                                                         reports.KIND, content))
+
+    def get_reports(self) -> list[dict[str, Any]]:
+        """The version's reports, oldest first: dicts with ``type`` (text, scalar, single_value, table, histogram,
+        image, plotly), ``title``, ``series``, ``iteration``, ``created`` and the type's data (image bytes under
+        ``data``)."""
+        found = []
+        for name in self._ctx.catalog.list_metadata(self.id, reports.PREFIX):
+            stored = self._ctx.catalog.get_metadata(self.id, name)
+            if stored is not None and stored[0] == reports.KIND:
+                found.append({"name": name, **reports.decode(stored[1])})
+        return found
 
     # -- storage facts ---------------------------------------------------------------------------
     def get_default_storage(self) -> str:

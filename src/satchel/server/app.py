@@ -250,6 +250,12 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
         catalog.set_metadata(version_id, name, kind, raw)
         return {"name": name}
 
+    @app.get(f"{API}/versions/{{version_id}}/metadata", tags=["metadata"])
+    def list_metadata(token: Token, version_id: str, prefix: str = "") -> dict[str, Any]:
+        """Names of the version's metadata blobs starting with ``prefix`` (reports: ``satchel.report.``)."""
+        _record(state, token, version_id)
+        return {"names": catalog.list_metadata(version_id, prefix)}
+
     @app.get(f"{API}/versions/{{version_id}}/metadata/{{name}}", tags=["metadata"])
     def get_metadata(token: Token, version_id: str, name: str) -> dict[str, Any]:
         """A named metadata blob (``kind`` null when there is none)."""
