@@ -104,3 +104,31 @@ def _write_toml(path: Path, values: dict[str, Any]) -> None:
         out.write("\n".join(lines) + ("\n" if lines else ""))
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def push(dataset_id: str, to: str | None = None, token: str | None = None) -> dict[str, Any]:
+    """Copy a version, and the ancestors the target lacks, from one catalog to another (``satchel push``).
+
+    Without ``to``: from this machine's embedded catalog to the configured server (``SATCHEL_API_URL`` or
+    ``satchel login``). With ``to``: from the current catalog (embedded or a server) to the server at ``to``,
+    with ``token`` (default: the configured token). Returns ``{"pushed": [ids], "present": [ids]}``."""
+    from satchel.dataset.context import build_context, get_context
+    from satchel.dataset.push import push as push_versions
+
+    settings = resolve_settings()
+    if to is None:
+        if not settings.api_url:
+            raise ConfigError("no server to push to: pass to= (--to URL), or set SATCHEL_API_URL / run "
+                              "`satchel login URL`")
+        source = build_context(resolve_settings(api_url="", api_token=""))
+        target, owned = get_context(), [source]
+    else:
+        source = get_context()
+        target = build_context(resolve_settings(api_url=to.rstrip("/"), api_token=token or settings.api_token or ""))
+        owned = [target]
+    try:
+        report = push_versions(source, target, dataset_id)
+    finally:
+        for ctx in owned:
+            ctx.close()
+    return {"pushed": report.pushed, "present": report.present}

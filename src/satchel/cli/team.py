@@ -175,3 +175,26 @@ def whoami(as_json: bool, quiet: bool) -> None:
 
 def _when(stamp: float) -> str:
     return datetime.datetime.fromtimestamp(stamp, tz=datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@cli.command()
+@click.option("--id", "dataset_id", help="Version to push (default: the current one).")
+@click.option("--to", "url", help="Server to push to (default: the configured one; the source is then this "
+                                  "machine's embedded catalog).")
+@click.option("--token", "token_text", help="Token for --to (default: the configured token).")
+@output_options
+def push(dataset_id: str | None, url: str | None, token_text: str | None, as_json: bool, quiet: bool) -> None:
+    """Copy a version and the ancestors the target lacks to another catalog (embedded to server, server to
+    server), with the same ids; only the content the target lacks is uploaded.
+
+    \b
+    Example:
+      satchel push --id 3f2a9c1d                       # this machine's version to the logged-in server
+      satchel push --id 3f2a9c1d --to https://other.example.com --token sat_...
+    """
+    from satchel import team
+    from satchel.cli.main import current_id
+
+    done = team.push(current_id(dataset_id), to=url, token=token_text)
+    emit(done, f"pushed {len(done['pushed'])} version(s), {len(done['present'])} already there",
+         as_json=as_json, quiet=quiet)

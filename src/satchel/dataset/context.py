@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from satchel.catalog import Catalog, open_sql_catalog
@@ -126,11 +129,45 @@ def build_context(settings: Settings) -> Context:
     )
 
 
+_offline: Context | None = None
+
+
+def offline_settings(folder: Path, cache_dir: Path | None = None) -> Settings:
+    """Settings of an offline session kept in ``folder``: its own SQLite catalog and storage folder, no server
+    (whatever the environment says); the cache may be shared with the online settings."""
+    return resolve_settings(home=folder, api_url="", api_token="", default_storage=str(folder / "storage"),
+                            catalog_url=f"sqlite:///{folder / 'catalog.db'}",
+                            **({"cache_dir": str(cache_dir)} if cache_dir else {}))
+
+
+def set_offline(enabled: bool) -> Path | None:
+    """Switch offline mode (ClearML's ``Dataset.set_offline``): on, every call works in a new session folder
+    ``$SATCHEL_HOME/offline/session-<time>-<id>`` with no server; off, back to the settings. Returns the folder."""
+    global _offline
+    with _context_lock:
+        if enabled and _offline is None:
+            online = resolve_settings(**_configured)
+            folder = online.home / "offline" / f"session-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            _offline = build_context(offline_settings(folder, online.cache_dir))
+        elif not enabled and _offline is not None:
+            _offline.close()
+            _offline = None
+        return None if _offline is None else _offline.settings.home
+
+
+def offline_folder() -> Path | None:
+    """The session folder while offline mode is on, else None."""
+    return None if _offline is None else _offline.settings.home
+
+
 def get_context() -> Context:
     """The process-wide Context: created on first use, and again whenever a ``SATCHEL_*`` variable (or ``HOME``)
     changed since (as ``monkeypatch.setenv`` in a test or a notebook cell does). Arguments given to
-    :func:`configure` keep winning over the environment. A ``Dataset`` keeps the context it was made with."""
+    :func:`configure` keep winning over the environment. A ``Dataset`` keeps the context it was made with.
+    In offline mode, the offline session's context."""
     global _context, _context_environment
+    if _offline is not None:
+        return _offline
     environment = _environment()
     with _context_lock:
         if _context is None or environment != _context_environment:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from satchel.catalog import VersionRecord
-from satchel.dataset import admin, lifecycle, reports
+from satchel.dataset import admin, context, lifecycle, reports
 from satchel.dataset import metadata as metadata_codec
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.progress import progress
@@ -264,6 +264,56 @@ class DatasetManagement:
         reports = admin.delete_versions(ctx, targets, force=force, delete_files=delete_files)
         admin.delete_link_sources(ctx, doomed_links)
         return reports
+
+    # -- offline mode (ClearML's) ----------------------------------------------------------------
+    @classmethod
+    def set_offline(cls, offline_mode: bool = False) -> None:
+        """Offline mode on: from now on this process works in a new offline session folder (embedded catalog
+        and storage, no server), to publish later with :meth:`import_offline_session`; off: back online."""
+        folder = context.set_offline(offline_mode)
+        if folder is not None:
+            log.info("offline mode: working in %s", folder)
+
+    @classmethod
+    def is_offline(cls) -> bool:
+        """True while offline mode is on."""
+        return context.offline_folder() is not None
+
+    def get_offline_mode_folder(self) -> Path | None:
+        """The offline session folder holding this version (pass it, or a zip of it, to
+        :meth:`import_offline_session`); None for a version made online."""
+        home = self._ctx.settings.home
+        return home if home.parent.name == "offline" and (home / "catalog.db").is_file() else None
+
+    @classmethod
+    def import_offline_session(cls, session_folder_zip: str | Path, upload: bool = True,
+                               finalize: bool = False) -> str:
+        """Publish an offline session (its folder, or a zip of it) to the current catalog, a server in team mode:
+        every version with its lineage, under the same ids; content is uploaded (only what the target lacks).
+        Finalized versions are finalized; drafts stay drafts unless ``finalize``. ``upload=False`` records a
+        draft's changes without storing its content (finalized versions always bring their content). Returns
+        the id of the session's last version."""
+        import tempfile
+
+        from satchel.dataset import push
+
+        if context.offline_folder() is not None:
+            raise InvalidArgumentError("import_offline_session publishes an offline session online: call "
+                                       "Dataset.set_offline(False) first")
+        target = get_context()
+        with tempfile.TemporaryDirectory(prefix="satchel-session-") as scratch:
+            folder = push.session_folder(session_folder_zip, Path(scratch))
+            source = context.build_context(context.offline_settings(folder, target.settings.cache_dir))
+            try:
+                records = source.catalog.find_versions()
+                if not records:
+                    raise InvalidArgumentError(f"offline session {folder} holds no dataset version")
+                report = push.PushReport()
+                for record in records:
+                    push.push(source, target, record.id, upload=upload, finalize_drafts=finalize, report=report)
+            finally:
+                source.close()
+        return records[-1].id
 
     @classmethod
     def rename(cls, new_dataset_name: str, dataset_project: str, dataset_name: str) -> None:
