@@ -155,3 +155,18 @@ def test_delete_external_files_deletes_sources_no_other_version_links(home: Path
     assert not (tmp_path / "remote/only.bin").exists()
     assert (tmp_path / "remote/shared.bin").read_text() == "shared"
     assert read_tree(Path(Dataset.get(dataset_id=keeper.id).get_local_copy())) == {"shared.bin": b"shared"}
+
+
+def test_version_strings_as_clearml_accepts_them(home: Path, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    for bad in ["", "   ", "1.0\x01x", "x" * 201]:
+        with pytest.raises(ValueError, match="refused"):
+            Dataset.create(dataset_name="ds", dataset_project="p", dataset_version=bad)
+    nightly = Dataset.create(dataset_name="ds", dataset_project="p", dataset_version=" nightly ")
+    assert nightly.version == "nightly" and "not semantic" in caplog.text
+    older = make_version(tmp_path / "a", {"a.txt": "a"}, dataset_version="2.0.0")
+    newer_but_lower = make_version(tmp_path / "b", {"b.txt": "b"}, dataset_version="1.5.0")
+    picked = Dataset.get(dataset_project="p", dataset_name="ds", only_completed=True)
+    assert picked.id == older.id  # the highest semantic version, not the newest
+    listed = {d["id"]: d["latest"] for d in Dataset.list_datasets(dataset_project="p")}
+    assert listed == {older.id: True, newer_but_lower.id: False}  # search agrees with get

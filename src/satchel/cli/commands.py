@@ -308,7 +308,7 @@ def list_files(dataset_id: str | None, project: str | None, name: str | None, da
 @output_options
 def search(project: str | None, name: str | None, tags: tuple[str, ...], ids: tuple[str, ...], include_drafts: bool,
            non_recursive_project_search: bool, as_json: bool, quiet: bool) -> None:
-    """Search dataset versions; prints a table.
+    """Search dataset versions; prints a table (* marks each dataset's latest version, the one `get` takes).
 
     \b
     Example:
@@ -317,9 +317,10 @@ def search(project: str | None, name: str | None, tags: tuple[str, ...], ids: tu
     found = Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
                                   ids=list(ids) or None, only_completed=not include_drafts,
                                   recursive_project_search=not non_recursive_project_search)
-    header = f"{'id':32}  {'project/name':30}  {'version':9}  {'status':9}  {'files':>7}  {'size':>10}  tags"
+    header = f"{'id':32}  {'project/name':30}  {'version':10}  {'status':9}  {'files':>7}  {'size':>10}  tags"
     lines = [header] + [
-        f"{d['id']:32}  {d['project'] + '/' + d['name']:30}  {d['version']:9}  {d['status']:9}  "
+        f"{d['id']:32}  {d['project'] + '/' + d['name']:30}  {d['version'] + ('*' if d['latest'] else ''):10}  "
+        f"{d['status']:9}  "
         f"{d['file_count'] if d['file_count'] is not None else '-':>7}  {human_size(d['total_size']):>10}  "
         f"{','.join(d['tags'])}" for d in found
     ]

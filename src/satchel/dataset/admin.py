@@ -12,6 +12,7 @@ from typing import Any
 from satchel.catalog import FINAL_STATUSES, STATUS_PUBLISHED, VersionRecord
 from satchel.dataset.context import Context, get_context
 from satchel.dataset.lifecycle import publish_manifest
+from satchel.dataset.versions import latest
 from satchel.errors import AccessDeniedError, ConflictError, DatasetNotFoundError, InvalidArgumentError
 from satchel.objects import Manifest, ObjectStore, split_link
 from satchel.objects import check as store_check
@@ -33,7 +34,8 @@ def in_project(record: VersionRecord, project: str | None, recursive: bool) -> b
 def list_datasets(ctx: Context, *, project: str | None, partial_name: str | None, tags: Sequence[str] | None,
                   ids: Sequence[str] | None, only_completed: bool, recursive: bool,
                   include_archived: bool) -> list[dict[str, Any]]:
-    """Matching versions as dicts, newest first."""
+    """Matching versions as dicts, newest first; ``latest`` marks, per dataset, the version ``Dataset.get`` picks
+    among them (the highest semantic version, as ClearML; see versions.latest)."""
     records = ctx.catalog.find_versions(tags=list(tags or []), include_archived=include_archived,
                                         statuses=FINAL_STATUSES if only_completed else None)
     pattern = re.compile(re.escape(partial_name), re.IGNORECASE) if partial_name else None
@@ -42,7 +44,12 @@ def list_datasets(ctx: Context, *, project: str | None, partial_name: str | None
         if in_project(r, project, recursive) and (pattern is None or pattern.search(r.name))
         and (ids is None or r.id in ids)
     ]
-    return [describe(r) for r in sorted(chosen, key=lambda r: r.created_at, reverse=True)]
+    groups: dict[tuple[str, str], list[VersionRecord]] = {}
+    for record in chosen:
+        groups.setdefault((record.project, record.name), []).append(record)
+    latest_ids = {latest(group).id for group in groups.values()}
+    return [{**describe(r), "latest": r.id in latest_ids}
+            for r in sorted(chosen, key=lambda r: r.created_at, reverse=True)]
 
 
 def describe(record: VersionRecord) -> dict[str, Any]:

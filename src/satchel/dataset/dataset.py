@@ -18,7 +18,7 @@ from satchel.dataset.management import DatasetManagement
 from satchel.dataset.paths import as_patterns, normalize_dataset_path, select_dataset_paths
 from satchel.dataset.progress import progress
 from satchel.dataset.scan import find_sources, hash_sources
-from satchel.dataset.versions import latest, next_version
+from satchel.dataset.versions import check_version_string, latest, next_version
 from satchel.dataset.view import FileEntry, View
 from satchel.errors import (
     ConflictError,
@@ -71,10 +71,7 @@ class Dataset(DatasetManagement):
 
     @version.setter
     def version(self, value: str) -> None:
-        text = str(value).strip()
-        if not text:
-            raise InvalidArgumentError("a dataset version cannot be empty; use a string such as '1.2.0'")
-        self._ctx.catalog.update_fields(self.id, version=text)
+        self._ctx.catalog.update_fields(self.id, version=check_version_string(str(value)))
         self._refresh()
 
     @property
@@ -179,6 +176,8 @@ class Dataset(DatasetManagement):
             raise InvalidArgumentError(f"dataset_version must be a string such as '1.2.0', not "
                                        f"{type(dataset_version).__name__} {dataset_version!r} (the positional order is "
                                        "ClearML's: name, project, tags, parents, use_current_task, version, ...)")
+        if dataset_version is not None:
+            dataset_version = check_version_string(dataset_version)
         ctx = get_context()
         parents = [_resolve(ctx, p) for p in _as_list(parent_datasets)]
         for parent in parents:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 
 from packaging.version import InvalidVersion, Version
 
 from satchel.catalog import VersionRecord
+from satchel.errors import InvalidArgumentError
+
+log = logging.getLogger("satchel")
 
 FIRST_VERSION = "1.0.0"
 _LAST_NUMBER = re.compile(r"(\d+)(\D*)$")
@@ -19,6 +23,20 @@ def parse_version(text: str) -> Version | None:
         return Version(text)
     except InvalidVersion:
         return None
+
+
+def check_version_string(text: str) -> str:
+    """A version string as ClearML accepts it: any non-empty text (surrounding spaces dropped) of at most 200
+    characters without control characters; a non-semantic one (``nightly``) is kept, with a warning, as ClearML
+    does, and ranks below every semantic version when the latest is chosen."""
+    cleaned = text.strip()
+    if not cleaned or len(cleaned) > 200 or any(ord(c) < 32 for c in cleaned):
+        raise InvalidArgumentError(f"dataset version {text!r} is refused: use a non-empty string of at most 200 "
+                                   "characters without control characters, preferably semantic (1.2.0)")
+    if parse_version(cleaned) is None:
+        log.warning("dataset version %r is not semantic (like 1.2.0): versions are bumped and the latest chosen "
+                    "by semantic version", cleaned)
+    return cleaned
 
 
 def bump(text: str) -> str:
