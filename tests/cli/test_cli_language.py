@@ -18,7 +18,8 @@ SOURCE = Path(satchel.__file__).parent
 # Python-only arguments whose errors the command line cannot trigger (it has no option that sets them).
 PYTHON_ONLY = re.compile(r"local_base_folder|source_url|new_dataset_(name|project)|metadata_name|\bmetadata\b|"
                          r"use_current_task|dataset_ids|Dataset\.squash|zipfile|upload_as_external_links|"
-                         r"positional order is ClearML")
+                         r"positional order is ClearML|import_offline_session|report_[a-z]+|reported value|"
+                         r"reports keep|get_offline_mode_folder|pass upload=True")
 PYTHON_IDIOMS = re.compile(r"\b[a-z_]+\(\)|\b[a-z_]+=(True|False|\[)|\bDataset\.|satchel\.check_store|"
                            r"\braise_on_error\b|\bdataset_(id|version|project|name|path|tags)\b|auto_create|"
                            r"\btarget_folder\b|\blocal_copy_path\b|only_published|parent_datasets")
