@@ -4,7 +4,7 @@
 at import time; the first call resolves settings (see :mod:`satchel.config`).
 """
 
-from satchel.dataset import Dataset, FileEntry, check_store, configure
+from satchel.dataset import Dataset, FileEntry, check_store, configure, import_clearml
 from satchel.errors import (
     ConflictError,
     DatasetFinalizedError,
@@ -47,5 +47,6 @@ __all__ = [
     "TargetNotEmptyError",
     "__version__",
     "check_store",
+    "import_clearml",
     "configure",
 ]

@@ -573,6 +573,27 @@ def _report_detail(report: dict[str, Any]) -> str:
     return f"{report.get('series', '')}: {kind}"
 
 
+@cli.command(name="import-clearml")
+@click.argument("source")
+@click.option("--project", help="Only this ClearML project (and its sub-projects).")
+@output_options
+def import_clearml(source: str, project: str | None, as_json: bool, quiet: bool) -> None:
+    """Import ClearML datasets from where ClearML stored them (its output_uri: a folder, file://, s3://, gs://,
+    azure://), with lineage and content; every file is checked against ClearML's SHA-256. Re-running imports
+    only what is new.
+
+    \b
+    Example:
+      satchel import-clearml s3://bucket/clearml --project vision
+    """
+    import satchel
+
+    done = satchel.import_clearml(source, project)
+    emit(done, f"imported {len(done['imported'])} version(s), {len(done['skipped'])} already here"
+         + (f"; {done['links_not_imported']} external link(s) not imported" if done["links_not_imported"] else ""),
+         as_json=as_json, quiet=quiet)
+
+
 @cli.command()
 @click.argument("action", type=click.Choice(["get", "set"]))
 @id_option

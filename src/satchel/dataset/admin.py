@@ -264,3 +264,15 @@ def delete_link_sources(ctx: Context, urls: list[str]) -> None:
         storage, key = ctx.link_source(url)
         storage.delete(key)
         log.info("deleted external file %s", url)
+
+
+def import_clearml(source: str, project: str | None = None) -> dict[str, Any]:
+    """Import the ClearML datasets stored under ``source`` (a folder or storage URL: ClearML's output_uri) into
+    the current catalog, with lineage and content, every file checked against ClearML's SHA-256; versions
+    already imported are skipped. ``satchel import-clearml`` on the command line. Returns the ids imported and
+    skipped. See :mod:`satchel.dataset.clearml_import`."""
+    from satchel.dataset.clearml_import import import_clearml as run
+
+    report = run(get_context(), source, project)
+    return {"imported": report.imported, "skipped": report.skipped,
+            "links_not_imported": report.links_not_imported}
