@@ -106,6 +106,16 @@ def _write_toml(path: Path, values: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _full_id(records: list[Any], text: str) -> str:
+    """``text`` or the one id in ``records`` it is a prefix of (8+ characters), as the CLI takes short ids."""
+    if len(text) >= 32 or len(text) < 8:
+        return text
+    found = sorted({r.id for r in records if r.id.startswith(text)})
+    if len(found) > 1:
+        raise InvalidArgumentError(f"id prefix {text!r} is ambiguous: {', '.join(found[:5])}; type more of the id")
+    return found[0] if found else text
+
+
 def push(dataset_id: str, to: str | None = None, token: str | None = None) -> dict[str, Any]:
     """Copy a version, and the ancestors the target lacks, from one catalog to another (``satchel push``).
 
@@ -123,10 +133,14 @@ def push(dataset_id: str, to: str | None = None, token: str | None = None) -> di
         source = build_context(resolve_settings(api_url="", api_token=""))
         target, owned = get_context(), [source]
     else:
+        if token is None and to.rstrip("/") != (settings.api_url or "").rstrip("/"):
+            raise ConfigError(f"pushing to {to} needs its token: pass token= (--token); the configured token belongs "
+                              f"to {settings.api_url or 'no server'} and is not sent elsewhere")
         source = get_context()
         target = build_context(resolve_settings(api_url=to.rstrip("/"), api_token=token or settings.api_token or ""))
         owned = [target]
     try:
+        dataset_id = _full_id(source.catalog.find_versions(), dataset_id)
         report = push_versions(source, target, dataset_id)
     finally:
         for ctx in owned:

@@ -97,3 +97,19 @@ def test_short_ids_and_their_errors(home: Path, tmp_path: Path) -> None:
     missing = satchel(home, tmp_path, "list --id ffffffff0000")
     assert missing.returncode == 3 and "no dataset version" in missing.stderr
     assert satchel(home, tmp_path, "list --id deadbee").returncode == 3  # under 8 characters: not a prefix
+
+
+def test_nargs_options_negative_values_links_and_skip_close(home: Path, tmp_path: Path) -> None:
+    data = write_tree(tmp_path / "data", {"a.txt": "alpha"})
+    first = json.loads(ok(satchel(home, tmp_path, f"sync --project p --name d --folder {data} --tags -1 x "
+                                                  "--json")))["id"]
+    assert json.loads(ok(satchel(home, tmp_path, "search --json")))[0]["tags"] == ["-1", "x"]
+    flat = json.loads(ok(satchel(home, tmp_path, "squash --name flat --project-name p d --json")))
+    assert flat["final"]
+    draft = json.loads(ok(satchel(home, tmp_path, f"sync --project p --name d --folder {data} --skip-close "
+                                                  "--json")))
+    assert draft["id"] != first and not draft["finalized"]  # kept as the current draft, as clearml-data does
+    link = tmp_path / "view"
+    for _ in range(2):  # a second get --link replaces its own link
+        ok(satchel(home, tmp_path, f"get --id {first} --link {link}"))
+    assert link.is_symlink()

@@ -170,3 +170,28 @@ def test_version_strings_as_clearml_accepts_them(home: Path, tmp_path: Path,
     assert picked.id == older.id  # the highest semantic version, not the newest
     listed = {d["id"]: d["latest"] for d in Dataset.list_datasets(dataset_project="p")}
     assert listed == {older.id: True, newer_but_lower.id: False}  # search agrees with get
+
+
+def test_non_recursive_link_removal_stays_at_its_level(home: Path, tmp_path: Path) -> None:
+    write_tree(tmp_path / "remote", {"top.jpg": "t", "deep/in.jpg": "d"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_external_files((tmp_path / "remote").as_uri())
+    base = (tmp_path / "remote").as_uri()
+    assert ds.remove_files(f"{base}/*.jpg", recursive=False) == 1  # '*' does not cross '/' in the URL then
+    assert ds.list_files() == ["deep/in.jpg"]
+    assert ds.remove_files("*.jpg", recursive=False) == 0  # nor in the dataset path
+    assert ds.remove_files(f"{base}/*.jpg") == 1  # recursive (the default): it does
+    assert ds.list_files() == []
+
+
+def test_a_refused_image_report_keeps_its_file(home: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG" + b"0" * (17 << 20))
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    with pytest.raises(ValueError, match="up to"):
+        ds.get_logger().report_image("t", "s", local_path=big, delete_after_upload=True)
+    assert big.exists()
+    small = tmp_path / "small.png"
+    small.write_bytes(b"\x89PNG small")
+    ds.get_logger().report_image("t", "s", local_path=small, delete_after_upload=True)
+    assert not small.exists() and ds.get_reports()[0]["data"] == b"\x89PNG small"

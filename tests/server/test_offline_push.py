@@ -104,3 +104,66 @@ def test_push_embedded_to_server_then_server_to_server(server_factory: servers.S
     finally:
         first_server.stop()
         second_server.stop()
+
+
+def test_an_interrupted_import_is_finished_by_the_next_and_carries_descriptions(
+        server: servers.SatchelServer, as_client: Any, tmp_path: Path) -> None:
+    as_client(server, make_token(server, "writer"), "laptop")
+    write_tree(tmp_path / "src", {"a.txt": "alpha"})
+    Dataset.set_offline(True)
+    try:
+        done = Dataset.create(dataset_name="d", dataset_project="p")
+        done.add_files(tmp_path / "src")
+        done.set_metadata({"rows": 1}, metadata_name="meta")
+        done.get_logger().report_text("made offline", print_console=False)
+        done.finalize(auto_upload=True)
+        done.publish()
+        draft = Dataset.create(parent_datasets=[done])
+        write_tree(tmp_path / "more", {"b.txt": "bravo"})
+        draft.add_files(tmp_path / "more")
+        draft.upload(show_progress=False)  # its content is in the session's store now
+        folder = draft.get_offline_mode_folder()
+    finally:
+        Dataset.set_offline(False)
+    shutil.rmtree(tmp_path / "more")  # the draft's own files are gone: the session's store still has them
+    assert Dataset.import_offline_session(folder, upload=False, finalize=True) == draft.id
+    pushed = Dataset.get(dataset_id=done.id)
+    assert pushed._record.status == "published" and pushed.get_metadata("meta") == {"rows": 1}
+    assert [r["message"] for r in pushed.get_reports()] == ["made offline"]
+    finished = Dataset.get(dataset_id=draft.id)
+    assert finished.is_final() and read_tree(Path(finished.get_local_copy())) == {"a.txt": b"alpha",
+                                                                                  "b.txt": b"bravo"}
+
+
+def test_delete_external_files_needs_a_token_that_sees_every_project(server: servers.SatchelServer,
+                                                                     as_client: Any, tmp_path: Path) -> None:
+    write_tree(tmp_path / "shared", {"x.txt": "shared"})
+    as_client(server, server.token, "admin")
+    other = Dataset.create(dataset_name="a", dataset_project="audio")
+    other.add_external_files((tmp_path / "shared/x.txt").as_uri())
+    other.finalize()
+    as_client(server, make_token(server, "writer", ["vision"]), "vision")
+    mine = Dataset.create(dataset_name="v", dataset_project="vision")
+    mine.add_external_files((tmp_path / "shared/x.txt").as_uri())
+    mine.finalize()
+    with pytest.raises(PermissionError, match="sees every project"):
+        Dataset.delete(dataset_id=mine.id, delete_external_files=True)
+    assert (tmp_path / "shared/x.txt").read_text() == "shared"
+
+
+def test_push_takes_a_short_id_and_needs_the_other_servers_token(server_factory: servers.SatchelServerFactory,
+                                                                 tmp_path: Path) -> None:
+    node = server_factory.start(tmp_path / "s1")
+    try:
+        home = tmp_path / "home"
+        write_tree(tmp_path / "data", {"a.txt": "alpha"})
+        made = json.loads(satchel(home, "sync", "--project", "p", "--name", "ds", "--folder",
+                                  str(tmp_path / "data"), "--json").stdout)["id"]
+        refused = satchel(home, "push", "--id", made, "--to", node.url)
+        assert refused.returncode == 2 and "needs its token" in refused.stderr
+        assert satchel(home, "login", node.url, "--token", node.token).returncode == 0
+        short = satchel(home, "push", "--id", made[:10], "--json")
+        assert short.returncode == 0, short.stderr
+        assert json.loads(short.stdout)["pushed"] == [made]
+    finally:
+        node.stop()

@@ -223,7 +223,7 @@ def sync(dataset_id: str | None, project: str | None, name: str | None, parents:
     else:
         ds, created = open_dataset(dataset_id), False
     removed, changed = ds.sync_folder(folder, dataset_path=dataset_folder, verbose=verbose)
-    if created and chosen and not removed and not changed:
+    if created and chosen and not removed and not changed and not skip_close:
         Dataset.delete(dataset_id=ds.id, delete_files=False)
         emit({"id": chosen[0], "removed": 0, "added_or_modified": 0, "finalized": True, "unchanged": True},
              f"no changes: {folder} matches {chosen[0]}; no new version was made", as_json=as_json, quiet=quiet)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from satchel.errors import InvalidArgumentError
 
 F = TypeVar("F", bound=Callable[..., Any])
 CURRENT_FILE = "current"
+_NUMBER = re.compile(r"-\d+(\.\d+)?")  # a negative number is a value, as argparse takes it
 
 
 class SatchelCommand(click.Command):
@@ -34,14 +36,15 @@ class SatchelCommand(click.Command):
 
 def expand_multi_values(command: click.Command, args: list[str]) -> list[str]:
     """``args`` with every value that follows a repeatable option (up to the next ``-``-word) given its flag."""
-    multi = {name for p in command.params if isinstance(p, click.Option) and p.multiple for name in p.opts}
+    multi = {name for p in command.params if isinstance(p, click.Option) and p.multiple and p.nargs == 1
+             for name in p.opts}
     out: list[str] = []
     flag: str | None = None
     for arg in args:
         if arg == "--":
             flag = None
             out.append(arg)
-        elif arg.startswith("-") and arg != "-":
+        elif arg.startswith("-") and arg != "-" and not _NUMBER.fullmatch(arg):
             flag = arg if arg in multi else None
             out.append(arg)
         elif flag is not None and out and out[-1] != flag:
@@ -162,13 +165,15 @@ def resolve_id(text: str) -> str:
 
 
 def make_link(link: Path, folder: Path, overwrite: bool) -> None:
-    """Make ``link`` a symlink to ``folder`` (``get --link``); an existing symlink is replaced with
-    ``overwrite``, anything else there is refused."""
-    if link.is_symlink() and overwrite:
+    """Make ``link`` a symlink to ``folder`` (``get --link``); an existing symlink or empty folder there is
+    replaced, anything else is refused."""
+    if link.is_symlink():  # a link from an earlier get: replaced, as clearml-data does
         link.unlink()
-    if link.exists() or link.is_symlink():
-        raise InvalidArgumentError(f"--link {str(link)!r} exists; remove it, or pass --overwrite to replace a "
-                                   "symlink there")
+    elif link.is_dir() and not any(link.iterdir()):
+        link.rmdir()
+    if link.exists():
+        raise InvalidArgumentError(f"--link {str(link)!r} exists and is not a symlink or an empty folder; remove it "
+                                   "or choose another path")
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(folder, target_is_directory=True)
 

@@ -246,7 +246,15 @@ def check_store(storage_url: str | None = None, *, read_data: bool = False, repa
 
 
 def links_only_in(ctx: Context, targets: list[VersionRecord]) -> list[str]:
-    """URLs of external links that the ``targets`` link and no other version of the catalog does."""
+    """URLs of external links that the ``targets`` link and no other version of the catalog does. In team mode
+    only a token that sees every project can know that (AccessDeniedError otherwise)."""
+    if ctx.team_mode:
+        from satchel.catalog.http import HttpCatalog
+
+        if isinstance(ctx.catalog, HttpCatalog) and ctx.catalog.client.get_json("/whoami").get("projects"):
+            raise AccessDeniedError("delete_external_files needs a token that sees every project (an unlimited "
+                                    "one): a project this token cannot see may link the same files",
+                                    url=ctx.settings.api_url or "", status=403)
     doomed = {r.id for r in targets}
     urls = {split_link(e.link)[0] for r in targets for e in ctx.views.view(r).values() if e.link}
     for record in ctx.catalog.find_versions():

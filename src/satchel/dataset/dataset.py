@@ -334,7 +334,7 @@ class Dataset(DatasetManagement):
         state = self._draft_state(self._require_draft("remove files"))
         matched = [] if "://" in dataset_path else select_dataset_paths(state.current, dataset_path,
                                                                          recursive=recursive)
-        matched = sorted(set(matched) | set(links.paths_linking(state.current, dataset_path)))
+        matched = sorted(set(matched) | set(links.paths_linking(state.current, dataset_path, recursive=recursive)))
         removed = draft.remove_paths(self._ctx, state, matched)
         log.info("dataset %s: %d file(s) removed matching %r", self.id, removed, dataset_path)
         return removed

@@ -114,13 +114,20 @@ def find_all_links(ctx: Context, urls: list[str], *, patterns: list[str], datase
     return [rows[p] for p in sorted(rows)]
 
 
-def paths_linking(view: Mapping[str, ManifestEntry], pattern: str) -> list[str]:
+def paths_linking(view: Mapping[str, ManifestEntry], pattern: str, *, recursive: bool = True) -> list[str]:
     """Dataset paths of the external links whose URL is ``pattern`` or matches it as a wildcard (ClearML's
-    ``remove_files("s3://bucket/raw/*")``)."""
+    ``remove_files("s3://bucket/raw/*")``); without ``recursive`` a ``*`` does not cross ``/``."""
     found = []
     for path, entry in view.items():
         if entry.link:
             url, _ = split_link(entry.link)
-            if url == pattern or fnmatch.fnmatchcase(url, pattern):
+            if url == pattern or _url_matches(url, pattern, recursive):
                 found.append(path)
     return sorted(found)
+
+
+def _url_matches(url: str, pattern: str, recursive: bool) -> bool:
+    if recursive:
+        return fnmatch.fnmatchcase(url, pattern)
+    parts, wanted = url.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))

@@ -11,12 +11,13 @@ version is finalized in the target; a draft stays a draft unless asked otherwise
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from satchel.catalog import DraftRow, VersionRecord
+from satchel.catalog import STATUS_PUBLISHED, DraftRow, VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.view import View, merge_views
 from satchel.errors import ConflictError, DatasetNotFoundError, InvalidArgumentError
@@ -37,55 +38,73 @@ def push(source: Context, target: Context, version_id: str, *, upload: bool = Tr
     """Push ``version_id`` (and the ancestors ``target`` lacks) from ``source`` to ``target``."""
     report = report or PushReport()
     record = source.catalog.get_version(version_id)
-    if _exists(target, record.id):
+    finalize = record.is_final or finalize_drafts
+    there = _existing(target, record.id)
+    if there is not None and (there.is_final or not finalize):
         if record.id not in report.present:
             report.present.append(record.id)
         return report
     for parent in record.parents:
         push(source, target, parent, upload=upload, finalize_drafts=finalize_drafts, report=report)
-    _push_one(source, target, record, upload=upload, finalize=record.is_final or finalize_drafts)
+    _push_one(source, target, record, upload=upload or finalize, finalize=finalize, resume=there is not None)
     report.pushed.append(record.id)
     return report
 
 
-def _exists(ctx: Context, version_id: str) -> bool:
+def _existing(ctx: Context, version_id: str) -> VersionRecord | None:
     try:
-        ctx.catalog.get_version(version_id)
+        return ctx.catalog.get_version(version_id)
     except DatasetNotFoundError:
-        return False
-    return True
+        return None
 
 
-def _push_one(source: Context, target: Context, record: VersionRecord, *, upload: bool, finalize: bool) -> None:
+def _push_one(source: Context, target: Context, record: VersionRecord, *, upload: bool, finalize: bool,
+              resume: bool) -> None:
+    """Create (or, with ``resume``, finish: an earlier push stopped half-way) the version in ``target``."""
     from satchel.dataset.dataset import Dataset
 
-    if finalize and not upload:
-        raise InvalidArgumentError(f"version {record.id} is finalized (or finalize=True): it can only be pushed with "
-                                   "its content; pass upload=True")
-    rows = _changes(source, record)
-    fresh = VersionRecord(id=record.id, project=record.project, name=record.name, version=record.version,
-                          created_at=time.time(), parents=record.parents, tags=record.tags,
-                          description=record.description)
-    try:
-        target.catalog.create_version(fresh)
-    except ConflictError as exc:
-        raise ConflictError(f"cannot push {record.project}/{record.name} v{record.version} ({record.id}): {exc}. "
-                            "Rename the version (ds.version = ...) or the dataset first") from exc
-    target.catalog.change_draft(record.id, rows)
-    pushed = Dataset(target.catalog.get_version(record.id), target)
-    if upload:
-        pushed.upload(show_progress=False)
-    if finalize:
-        pushed.finalize()
+    with tempfile.TemporaryDirectory(prefix="satchel-push-") as scratch:
+        rows = _changes(source, record, Path(scratch))
+        if not resume:
+            fresh = VersionRecord(id=record.id, project=record.project, name=record.name, version=record.version,
+                                  created_at=time.time(), parents=record.parents, tags=record.tags,
+                                  description=record.description)
+            try:
+                target.catalog.create_version(fresh)
+            except ConflictError as exc:
+                raise ConflictError(f"cannot push {record.project}/{record.name} v{record.version} ({record.id}): "
+                                    f"{exc}. Rename the version (ds.version = ...) or the dataset first") from exc
+        target.catalog.change_draft(record.id, rows)
+        pushed = Dataset(target.catalog.get_version(record.id), target)
+        if upload:
+            pushed.upload(show_progress=False)
+        if finalize:
+            pushed.finalize()
+    _copy_descriptions(source, target, record)
     log.info("pushed %s/%s v%s (%s)", record.project, record.name, record.version, record.id)
 
 
-def _changes(source: Context, record: VersionRecord) -> list[DraftRow]:
-    """The version's changes against its parents, with a local file to read each stored file from."""
+def _copy_descriptions(source: Context, target: Context, record: VersionRecord) -> None:
+    """Metadata and reports, the archived flag and the published status go along."""
+    for name in source.catalog.list_metadata(record.id):
+        stored = source.catalog.get_metadata(record.id, name)
+        if stored is not None:
+            target.catalog.set_metadata(record.id, name, *stored)
+    if record.archived:
+        target.catalog.update_fields(record.id, archived=True)
+    if record.status == STATUS_PUBLISHED:
+        target.catalog.publish_version(record.id)
+
+
+def _changes(source: Context, record: VersionRecord, scratch: Path) -> list[DraftRow]:
+    """The version's changes against its parents, with a local file to read each stored file from (a draft's
+    file that is gone from its folder is read back from the source's store, if an upload put it there)."""
     from satchel.dataset.dataset import Dataset
 
     if not record.is_final:
-        return list(source.catalog.draft_rows(record.id).values())
+        rows = list(source.catalog.draft_rows(record.id).values())
+        return [_from_store(source, record, row, scratch) if row.source and not Path(row.source).is_file() else row
+                for row in rows]
     view: View = source.views.view(record)
     parents = merge_views(source.views.view(source.catalog.get_version(p)) for p in record.parents)
     changed = {p: e for p, e in view.items() if parents.get(p) is None or parents[p].hash != e.hash
@@ -96,6 +115,15 @@ def _changes(source: Context, record: VersionRecord) -> list[DraftRow]:
             DraftRow(p, e.hash, e.size, source=str(folder / p) if folder else None) for p, e in sorted(changed.items())]
     rows += [DraftRow(p, None) for p in sorted(set(parents) - set(view))]
     return rows
+
+
+def _from_store(source: Context, record: VersionRecord, row: DraftRow, scratch: Path) -> DraftRow:
+    location = source.store(record.storage_url).index().get(row.hash or "") if record.storage_url else None
+    if location is None:
+        return row  # the target's upload says the source file vanished, naming it
+    copy = scratch / (row.hash or "content")
+    source.store(str(record.storage_url)).read_to_file(str(row.hash), location, copy)
+    return DraftRow(row.path, row.hash, row.size, source=str(copy), link=row.link)
 
 
 def session_folder(session_folder_zip: str | Path, scratch: Path) -> Path:

@@ -93,8 +93,6 @@ class DatasetLogger:
             path = Path(local_path)
             data = path.read_bytes()
             media = _media_type(path.suffix)
-            if delete_after_upload:
-                path.unlink()
         elif image is not None or matrix is not None:
             data, media = _png(image if image is not None else matrix), "image/png"
         else:
@@ -104,6 +102,8 @@ class DatasetLogger:
                                        f"{MAX_IMAGE_BYTES} bytes: report a smaller one")
         self._save({"type": "image", "title": str(title), "series": str(series), "iteration": iteration,
                     "media_type": media, "data": base64.b64encode(data).decode()})
+        if delete_after_upload and local_path is not None:  # only once the report is stored
+            Path(local_path).unlink(missing_ok=True)
 
     def report_plotly(self, title: str, series: str, figure: Any, iteration: int | None = None) -> None:
         """A plotly figure (a ``plotly`` Figure or its dict), kept as its JSON."""
