@@ -552,7 +552,8 @@ def reports(dataset_id: str | None, save_images: str | None, as_json: bool, quie
             folder.mkdir(parents=True, exist_ok=True)
             suffix = {"image/png": ".png", "image/jpeg": ".jpg"}.get(report["media_type"], ".bin")
             (folder / (report["name"].rsplit(".", 1)[-1] + suffix)).write_bytes(report["data"])
-    rows = [{**r, "data": base64.b64encode(r["data"]).decode()} if r["type"] == "image" else r for r in found]
+    rows = [{**r, "data": base64.b64encode(r["data"]).decode()} if r["type"] in ("image", "media") else r
+            for r in found]
     emit(rows, [*lines, f"{len(found)} report(s)"], as_json=as_json, quiet=quiet)
 
 
@@ -568,7 +569,7 @@ def _report_detail(report: dict[str, Any]) -> str:
         return f"{report['series']}: {len(report['rows'])} rows x {len(report['columns'])} columns"
     if kind == "histogram":
         return f"{report['series']}: {len(report['values'])} values"
-    if kind == "image":
+    if kind in ("image", "media"):
         return f"{report['series']}: {report['media_type']}, {len(report['data'])} bytes"
     return f"{report.get('series', '')}: {kind}"
 

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import math
+import mimetypes
 import time
 import uuid
 from collections.abc import Callable
@@ -105,6 +106,25 @@ class DatasetLogger:
         if delete_after_upload and local_path is not None:  # only once the report is stored
             Path(local_path).unlink(missing_ok=True)
 
+    def report_media(self, title: str, series: str, iteration: int | None = None, local_path: str | Path | None = None,
+                     stream: Any = None, file_extension: str | None = None, max_history: int | None = None,
+                     delete_after_upload: bool = False, url: str | None = None) -> None:
+        """A media file (audio, video, HTML...) from ``local_path`` or a binary ``stream``, kept up to
+        ``MAX_IMAGE_BYTES``."""
+        if local_path is not None:
+            data, suffix = Path(local_path).read_bytes(), Path(local_path).suffix
+        elif stream is not None:
+            data, suffix = stream.read(MAX_IMAGE_BYTES + 1), file_extension or ""
+        else:
+            raise InvalidArgumentError("report_media needs local_path or stream (url is not read)")
+        if len(data) > MAX_IMAGE_BYTES:
+            raise InvalidArgumentError(f"the media is over {MAX_IMAGE_BYTES} bytes; reports keep media up to that")
+        self._save({"type": "media", "title": str(title), "series": str(series), "iteration": iteration,
+                    "media_type": mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream",
+                    "data": base64.b64encode(bytes(data)).decode()})
+        if delete_after_upload and local_path is not None:
+            Path(local_path).unlink(missing_ok=True)
+
     def report_plotly(self, title: str, series: str, figure: Any, iteration: int | None = None) -> None:
         """A plotly figure (a ``plotly`` Figure or its dict), kept as its JSON."""
         spec = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else figure
@@ -128,7 +148,7 @@ class DatasetLogger:
 def decode(content: bytes) -> dict[str, Any]:
     """A stored report; images come back as bytes under ``data``."""
     report: dict[str, Any] = json.loads(content)
-    if report.get("type") == "image" and isinstance(report.get("data"), str):
+    if report.get("type") in ("image", "media") and isinstance(report.get("data"), str):
         report["data"] = base64.b64decode(report["data"])
     return report
 
