@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -231,7 +232,7 @@ class SatchelServerFactory:
         self.process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "satchel_forkserver.py")],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         start_new_session=True)
-        self.lock = __import__("threading").Lock()
+        self.lock = threading.Lock()
 
     def start(self, data: Path, *, database: str | None = None, storage: str | None = None,
               port: int | None = None, max_object_size: str | None = None, options: dict[str, str] | None = None,

@@ -242,11 +242,4 @@ def _subclasses(root: type[SatchelError]) -> dict[str, type[SatchelError]]:
     return found
 
 
-_ERROR_CLASSES: dict[str, type[SatchelError]] = {}
-
-
-def _register() -> None:
-    _ERROR_CLASSES.update(_subclasses(SatchelError))
-
-
-_register()
+_ERROR_CLASSES: dict[str, type[SatchelError]] = _subclasses(SatchelError)

@@ -106,22 +106,13 @@ def _write_toml(path: Path, values: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _full_id(records: list[Any], text: str) -> str:
-    """``text`` or the one id in ``records`` it is a prefix of (8+ characters), as the CLI takes short ids."""
-    if len(text) >= 32 or len(text) < 8:
-        return text
-    found = sorted({r.id for r in records if r.id.startswith(text)})
-    if len(found) > 1:
-        raise InvalidArgumentError(f"id prefix {text!r} is ambiguous: {', '.join(found[:5])}; type more of the id")
-    return found[0] if found else text
-
-
 def push(dataset_id: str, to: str | None = None, token: str | None = None) -> dict[str, Any]:
     """Copy a version, and the ancestors the target lacks, from one catalog to another (``satchel push``).
 
     Without ``to``: from this machine's embedded catalog to the configured server (``SATCHEL_API_URL`` or
     ``satchel login``). With ``to``: from the current catalog (embedded or a server) to the server at ``to``,
     with ``token`` (default: the configured token). Returns ``{"pushed": [ids], "present": [ids]}``."""
+    from satchel.dataset.admin import full_id
     from satchel.dataset.context import build_context, get_context
     from satchel.dataset.push import push as push_versions
 
@@ -140,7 +131,7 @@ def push(dataset_id: str, to: str | None = None, token: str | None = None) -> di
         target = build_context(resolve_settings(api_url=to.rstrip("/"), api_token=token or settings.api_token or ""))
         owned = [target]
     try:
-        dataset_id = _full_id(source.catalog.find_versions(), dataset_id)
+        dataset_id = full_id(source, dataset_id)
         report = push_versions(source, target, dataset_id)
     finally:
         for ctx in owned:

@@ -41,11 +41,28 @@ CLEARML_PARAMETERS = {
     "set_metadata": ["metadata", "metadata_name", "ui_visible"],
     "rename": ["new_dataset_name", "dataset_project", "dataset_name"],
     "move_to_project": ["new_dataset_project", "dataset_project", "dataset_name"],
+    "add_tags": ["tags"],
+    "set_description": ["description"],
+    "get_metadata": ["metadata_name"],
+    "list_added_files": ["dataset_id"],
+    "list_modified_files": ["dataset_id"],
+    "list_removed_files": ["dataset_id"],
+    "set_offline": ["offline_mode"],
+    "is_offline": [],
+    "get_offline_mode_folder": [],
+    "import_offline_session": ["session_folder_zip", "upload", "finalize"],
+    "get_logger": [],
+    "get_dependency_graph": [],
+    "get_default_storage": [],
+    "is_dirty": [],
+    "is_final": [],
 }
 
 
 @pytest.mark.parametrize("method", sorted(CLEARML_PARAMETERS))
 def test_positional_order_is_clearmls(method: str) -> None:
+    """Every public method of ClearML 2.x's Dataset (the SDK's inspect.signature, listed above) exists with
+    ClearML's parameters in ClearML's order; satchel may add keyword parameters after them."""
     parameters = [p.name for p in inspect.signature(getattr(Dataset, method)).parameters.values() if p.name != "self"]
     assert parameters[: len(CLEARML_PARAMETERS[method])] == CLEARML_PARAMETERS[method]
 

@@ -23,6 +23,7 @@ from satchel.catalog.sql import SCHEMA_VERSION, open_sql_catalog
 from satchel.errors import ConflictError
 from tests import servers
 from tests.conftest import random_tree, read_tree, s3_backend, write_tree
+from tests.dataset.test_races_and_leaks import ADD_IN_ANOTHER_PROCESS
 
 pytestmark = pytest.mark.slow
 
@@ -213,13 +214,6 @@ def test_a_restart_drops_what_killed_uploads_left_behind(server_factory: servers
     assert not stale.exists() and fresh.exists()
 
 
-ADD_THROUGH = textwrap.dedent("""
-    import sys
-    from satchel import Dataset
-    Dataset.get(dataset_id=sys.argv[1]).add_files(sys.argv[2])
-""")
-
-
 def test_a_finalize_racing_an_add_through_the_other_server_is_a_conflict(
         pair: list[servers.SatchelServer], as_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import satchel.dataset.lifecycle as lifecycle
@@ -236,8 +230,8 @@ def test_a_finalize_racing_an_add_through_the_other_server_is_a_conflict(
         report = original(*args, **kwargs)  # type: ignore[arg-type]
         env = {"SATCHEL_HOME": str(tmp_path / "other"), "SATCHEL_API_URL": pair[1].url, "SATCHEL_API_TOKEN": token,
                "PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path.cwd())}
-        subprocess.run([sys.executable, "-c", ADD_THROUGH, ds.id, str(tmp_path / "late")], check=True, env=env,
-                       timeout=120)
+        subprocess.run([sys.executable, "-c", ADD_IN_ANOTHER_PROCESS, ds.id, str(tmp_path / "late")], check=True,
+                       env=env, timeout=120)
         return report
 
     with monkeypatch.context() as patched:

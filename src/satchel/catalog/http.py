@@ -54,6 +54,10 @@ class HttpCatalog(Catalog):
                 return found
             offset = int(page["next_offset"])
 
+    def whoami(self) -> dict[str, Any]:
+        """The server's record of this client's token (id, name, role, projects, expiry)."""
+        return dict(self.client.get_json("/whoami"))
+
     def server_stores(self) -> list[str]:
         """The server's stores this token may read (``server://...``), whether or not versions still use them."""
         found = []

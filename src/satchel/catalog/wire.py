@@ -78,18 +78,6 @@ def row_from_json(data: Any) -> DraftRow:
                     None if source is None else from_wire(source), _optional_text(data.get("link"), "link"))
 
 
-def path_to_json(path: str) -> str:
-    return to_wire(path)
-
-
-def path_from_json(data: Any) -> str:
-    wire = _text(data, "path", empty=False)
-    try:
-        return path_from_wire(wire)
-    except PathError as exc:
-        raise InvalidArgumentError(f"path {wire!r}: {exc}") from exc
-
-
 def _id(value: Any, field: str) -> str:
     if not isinstance(value, str) or not is_valid_id(value):
         raise InvalidArgumentError(f"{field}: {value!r} is not a version id (letters, digits, _ and -)")

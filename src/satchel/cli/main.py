@@ -148,20 +148,12 @@ def remember_current(dataset_id: str) -> None:
 
 
 def resolve_id(text: str) -> str:
-    """A version id from what the user typed: the id, or a unique prefix of 8 or more characters (as git takes
-    short hashes). DatasetNotFoundError when nothing starts with it; InvalidArgumentError when several do."""
-    if len(text) >= 32 or len(text) < 8:
-        return text
-    from satchel import Dataset
+    """A version id from what the user typed (the id, or a unique prefix of 8+ characters) in the current
+    catalog; see ``satchel.dataset.admin.full_id``."""
+    from satchel.dataset.admin import full_id
+    from satchel.dataset.context import get_context
 
-    found = sorted({d["id"] for d in Dataset.list_datasets(only_completed=False, include_archived=True)
-                    if d["id"].startswith(text)})
-    if len(found) == 1:
-        return str(found[0])
-    if not found:
-        return text  # the lookup then says "no dataset version with id ..."
-    raise InvalidArgumentError(f"id prefix {text!r} is ambiguous: {', '.join(found[:5])}"
-                               f"{' ...' if len(found) > 5 else ''}; type more of the id")
+    return full_id(get_context(), text)
 
 
 def make_link(link: Path, folder: Path, overwrite: bool) -> None:
@@ -179,9 +171,9 @@ def make_link(link: Path, folder: Path, overwrite: bool) -> None:
 
 
 def current_id(dataset_id: str | None) -> str:
-    """``dataset_id`` (or a unique prefix of it) or the user's current dataset."""
+    """``dataset_id`` as given, or the user's current dataset."""
     if dataset_id:
-        return resolve_id(dataset_id)
+        return dataset_id
     path = current_file()
     if path.is_file():
         return path.read_text().strip()
@@ -198,7 +190,7 @@ def open_dataset(dataset_id: str | None = None, project: str | None = None, name
     if (project or name or version) and not (project and name):
         raise InvalidArgumentError("--project, --name (and --version) go together: pass both --project and --name")
     if dataset_id or not project:
-        return Dataset.get(dataset_id=current_id(dataset_id))
+        return Dataset.get(dataset_id=resolve_id(current_id(dataset_id)))
     return Dataset.get(dataset_project=project, dataset_name=name, dataset_version=version)
 
 

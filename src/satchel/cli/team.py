@@ -193,13 +193,8 @@ def push(dataset_id: str | None, url: str | None, token_text: str | None, as_jso
       satchel push --id 3f2a9c1d --to https://other.example.com --token sat_...
     """
     from satchel import team
-    from satchel.cli.main import current_file
+    from satchel.cli.main import current_id
 
-    if not dataset_id:
-        path = current_file()
-        if not path.is_file():
-            raise click.UsageError("no --id given and no current dataset; pass --id")
-        dataset_id = path.read_text().strip()
-    done = team.push(dataset_id, to=url, token=token_text)
+    done = team.push(current_id(dataset_id), to=url, token=token_text)  # a short id is resolved in the source
     emit(done, f"pushed {len(done['pushed'])} version(s), {len(done['present'])} already there",
          as_json=as_json, quiet=quiet)

@@ -251,7 +251,7 @@ def links_only_in(ctx: Context, targets: list[VersionRecord]) -> list[str]:
     if ctx.team_mode:
         from satchel.catalog.http import HttpCatalog
 
-        if isinstance(ctx.catalog, HttpCatalog) and ctx.catalog.client.get_json("/whoami").get("projects"):
+        if isinstance(ctx.catalog, HttpCatalog) and ctx.catalog.whoami().get("projects"):
             raise AccessDeniedError("delete_external_files needs a token that sees every project (an unlimited "
                                     "one): a project this token cannot see may link the same files",
                                     url=ctx.settings.api_url or "", status=403)
@@ -284,3 +284,16 @@ def import_clearml(source: str, project: str | None = None) -> dict[str, Any]:
     report = run(get_context(), source, project)
     return {"imported": report.imported, "skipped": report.skipped,
             "links_not_imported": report.links_not_imported}
+
+
+def full_id(ctx: Context, text: str) -> str:
+    """A version id from what a user typed: the id itself, or a unique prefix of 8 or more characters of an id in
+    ``ctx``'s catalog (as git takes short hashes). InvalidArgumentError when several ids start with it; an unknown
+    prefix is returned as it is, so the lookup that follows says "no dataset version with id ..."."""
+    if len(text) >= 32 or len(text) < 8:
+        return text
+    found = sorted({r.id for r in ctx.catalog.find_versions() if r.id.startswith(text)})
+    if len(found) > 1:
+        raise InvalidArgumentError(f"id prefix {text!r} is ambiguous: {', '.join(found[:5])}"
+                                   f"{' ...' if len(found) > 5 else ''}; type more of the id")
+    return found[0] if found else text

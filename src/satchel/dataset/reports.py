@@ -91,39 +91,38 @@ class DatasetLogger:
         """An image from ``local_path`` (any image file), or ``image``/``matrix`` (a numpy array or a PIL image,
         stored as PNG; needs Pillow)."""
         if local_path is not None:
-            path = Path(local_path)
-            data = path.read_bytes()
-            media = _media_type(path.suffix)
+            data, media = Path(local_path).read_bytes(), _media_type(Path(local_path).suffix)
         elif image is not None or matrix is not None:
             data, media = _png(image if image is not None else matrix), "image/png"
         else:
             raise InvalidArgumentError("report_image needs local_path, image or matrix (url is not read)")
-        if len(data) > MAX_IMAGE_BYTES:
-            raise InvalidArgumentError(f"the image is {len(data)} bytes; reports keep images up to "
-                                       f"{MAX_IMAGE_BYTES} bytes: report a smaller one")
-        self._save({"type": "image", "title": str(title), "series": str(series), "iteration": iteration,
-                    "media_type": media, "data": base64.b64encode(data).decode()})
-        if delete_after_upload and local_path is not None:  # only once the report is stored
-            Path(local_path).unlink(missing_ok=True)
+        self._save_bytes("image", title, series, iteration, data, media,
+                         Path(local_path) if delete_after_upload and local_path is not None else None)
 
     def report_media(self, title: str, series: str, iteration: int | None = None, local_path: str | Path | None = None,
                      stream: Any = None, file_extension: str | None = None, max_history: int | None = None,
                      delete_after_upload: bool = False, url: str | None = None) -> None:
-        """A media file (audio, video, HTML...) from ``local_path`` or a binary ``stream``, kept up to
-        ``MAX_IMAGE_BYTES``."""
+        """A media file (audio, video, HTML...) from ``local_path`` or a binary ``stream``."""
         if local_path is not None:
             data, suffix = Path(local_path).read_bytes(), Path(local_path).suffix
         elif stream is not None:
-            data, suffix = stream.read(MAX_IMAGE_BYTES + 1), file_extension or ""
+            data, suffix = bytes(stream.read(MAX_IMAGE_BYTES + 1)), file_extension or ""
         else:
             raise InvalidArgumentError("report_media needs local_path or stream (url is not read)")
+        self._save_bytes("media", title, series, iteration, data, _media_type(suffix),
+                         Path(local_path) if delete_after_upload and local_path is not None else None)
+
+    def _save_bytes(self, kind: str, title: str, series: str, iteration: int | None, data: bytes, media_type: str,
+                    delete: Path | None) -> None:
+        """Store an image or media report (at most ``MAX_IMAGE_BYTES``); ``delete`` the source file only once
+        the report is stored."""
         if len(data) > MAX_IMAGE_BYTES:
-            raise InvalidArgumentError(f"the media is over {MAX_IMAGE_BYTES} bytes; reports keep media up to that")
-        self._save({"type": "media", "title": str(title), "series": str(series), "iteration": iteration,
-                    "media_type": mimetypes.guess_type(f"x{suffix}")[0] or "application/octet-stream",
-                    "data": base64.b64encode(bytes(data)).decode()})
-        if delete_after_upload and local_path is not None:
-            Path(local_path).unlink(missing_ok=True)
+            raise InvalidArgumentError(f"the {kind} is {len(data)} bytes; reports keep {kind} up to "
+                                       f"{MAX_IMAGE_BYTES} bytes: report a smaller one")
+        self._save({"type": kind, "title": str(title), "series": str(series), "iteration": iteration,
+                    "media_type": media_type, "data": base64.b64encode(data).decode()})
+        if delete is not None:
+            delete.unlink(missing_ok=True)
 
     def report_plotly(self, title: str, series: str, figure: Any, iteration: int | None = None) -> None:
         """A plotly figure (a ``plotly`` Figure or its dict), kept as its JSON."""
@@ -138,8 +137,7 @@ class DatasetLogger:
         """A matplotlib figure, kept as a PNG image."""
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
-        self._save({"type": "image", "title": str(title), "series": str(series), "iteration": iteration,
-                    "media_type": "image/png", "data": base64.b64encode(buffer.getvalue()).decode()})
+        self._save_bytes("image", title, series, iteration, buffer.getvalue(), "image/png", None)
 
     def flush(self, wait: bool = False) -> None:
         """Reports are stored as they are made: nothing to flush."""
@@ -182,9 +180,7 @@ def _png(array_or_image: Any) -> bytes:
 
 
 def _media_type(suffix: str) -> str:
-    return {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-            ".webp": "image/webp", ".svg": "image/svg+xml", ".bmp": "image/bmp"}.get(suffix.lower(),
-                                                                                     "application/octet-stream")
+    return mimetypes.guess_type(f"x{suffix.lower()}")[0] or "application/octet-stream"
 
 
 def _sequence(values: Any) -> list[Any]:

@@ -65,6 +65,7 @@ class ServerState:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.catalog: SqlCatalog = open_sql_catalog(config.database_url)
         self.tokens = TokenStore(self.catalog.engine)
+        self.root = open_storage(config.storage_url, options=config.storage_options)
         self._stores: dict[str, ObjectStore] = {}
         self._lock = threading.Lock()
 
@@ -82,9 +83,8 @@ class ServerState:
 
     def namespaces(self) -> list[str]:
         """Every namespace with a store in the server's storage (each has its format file)."""
-        root = open_storage(self.config.storage_url, options=self.config.storage_options)
         found = set()
-        for info in root.list("projects/"):
+        for info in self.root.list("projects/"):
             parts = info.key.split("/")
             if len(parts) == 3 and parts[2] == "satchel-store.json":
                 found.add(parts[1])

@@ -110,11 +110,14 @@ class ApiClient:
             response = ApiResponse(raw)
             if response.status in ok:
                 return response
-            if response.status in _RETRY_STATUSES and attempt < _RETRIES and idempotent:
-                response.close()
+            error = self._error(response, method, path)
+            # A gateway's 502/503/504 is retried here; a satchel error the server reports (its storage failed:
+            # StorageTransientError) is raised, and the storage layer's RetryingStorage retries it once, not twice.
+            if response.status in _RETRY_STATUSES and attempt < _RETRIES and idempotent \
+                    and isinstance(error, ServerUnavailableError):
                 self._wait(attempt, method, url, f"HTTP {response.status}")
                 continue
-            raise self._error(response, method, path)
+            raise error
         raise AssertionError("unreachable")
 
     def get_json(self, path: str, **params: Any) -> Any:
