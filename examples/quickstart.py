@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import struct
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 from satchel import Dataset
@@ -17,14 +19,29 @@ from satchel.dataset.context import get_context
 from satchel.units import format_size
 
 
+def png(width: int, height: int, rgb: bytes) -> bytes:
+    """A PNG image (8-bit RGB) of ``rgb`` pixels, written without an imaging library."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + rgb[y * width * 3 : (y + 1) * width * 3] for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def make_sample(folder: Path, seed: int = 7) -> None:
-    """A small image-like dataset: 200 binary 'images' in 4 classes plus a labels file."""
+    """A small image dataset: 200 PNG images (noise, tinted by class) in 4 classes plus a labels CSV."""
     rng = random.Random(seed)
     for i in range(200):
-        path = folder / f"class_{i % 4}" / f"img_{i:04d}.bin"
+        path = folder / f"class_{i % 4}" / f"img_{i:04d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(rng.randbytes(rng.randint(2_000, 20_000)))
-    (folder / "labels.csv").write_text("".join(f"img_{i:04d},{i % 4}\n" for i in range(200)))
+        side = rng.randint(24, 64)
+        tint = [(200, 60, 60), (60, 160, 60), (60, 90, 200), (190, 170, 40)][i % 4]
+        rgb = bytes(min(255, c + rng.randint(0, 55)) for _ in range(side * side) for c in tint)
+        path.write_bytes(png(side, side, rgb))
+    (folder / "labels.csv").write_text("file,label\n" + "".join(f"class_{i % 4}/img_{i:04d}.png,{i % 4}\n"
+                                                                 for i in range(200)))
 
 
 def main() -> None:
@@ -43,9 +60,9 @@ def main() -> None:
               f"stored at {v1.storage_url} in {time.perf_counter() - started:.2f}s")
 
         for i in range(10):
-            (sample / "class_0" / f"img_{i * 4:04d}.bin").write_bytes(os.urandom(5_000))
+            (sample / "class_0" / f"img_{i * 4:04d}.png").write_bytes(png(32, 32, os.urandom(32 * 32 * 3)))
         (sample / "class_4").mkdir()
-        (sample / "class_4" / "img_new.bin").write_bytes(os.urandom(8_000))
+        (sample / "class_4" / "img_new.png").write_bytes(png(48, 48, os.urandom(48 * 48 * 3)))
         shutil.rmtree(sample / "class_3")
         v2 = Dataset.create(parent_datasets=[v1])
         removed, changed = v2.sync_folder(sample)

@@ -81,6 +81,11 @@ class DatasetStateError(SatchelError, RuntimeError, ValueError):
         self.dataset_id = dataset_id
 
 
+class StoredElsewhereError(DatasetStateError):
+    """A satchel server was asked for the files of a version stored outside it (an ``output_uri`` on S3, say),
+    which it cannot read."""
+
+
 class DatasetFinalizedError(DatasetStateError):
     """The version is finalized, hence immutable."""
 

@@ -52,6 +52,54 @@ def server(host: str, port: int, data: str | None, database: str | None, storage
     run(config, host=host, port=port, workers=workers)
 
 
+@cli.command()
+@click.option("--port", default=8384, show_default=True, type=click.IntRange(0, 65535),
+              help="Port on 127.0.0.1 (the next free one when taken; 0: any free port).")
+def ui(port: int) -> None:
+    """Browse this machine's datasets in a web browser (the embedded home; needs `pip install 'satchel[server]'`).
+
+    Serves the same pages as `satchel server` on 127.0.0.1 only, and prints a link that logs a browser in once.
+    The session's token lives in memory and ends when this command stops (Ctrl-C). In team mode the server
+    serves these pages itself: open its URL instead.
+
+    \b
+    Example:
+      satchel ui --port 8384
+    """
+    import sys
+
+    from satchel.config import resolve_settings
+    from satchel.errors import ConfigError, MissingExtraError
+
+    try:
+        import fastapi  # noqa: F401
+        import jinja2  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError(f"the web UI needs {exc.name}: pip install 'satchel[server]'", extra="server") from exc
+    from satchel.server.main import bind, run_personal
+    from satchel.server.state import ServerConfig
+    from satchel.storage import normalize_url
+
+    settings = resolve_settings()
+    if settings.api_url:
+        raise ConfigError(f"this home is in team mode: the server at {settings.api_url} serves the web UI at "
+                          f"{settings.api_url.rstrip('/')}/ (log in there with your token); `satchel logout` to "
+                          "browse the embedded home instead")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = ServerConfig(data_dir=str(settings.home / "ui"), database_url=settings.catalog_url,
+                          storage_url=normalize_url(settings.default_storage), personal=True,
+                          storage_options={k: v for k, v in settings.storage_options.items()
+                                           if not k.startswith("api_")})
+    sock = bind("127.0.0.1", port, tries=20 if port else 1)
+
+    def announce(url: str) -> None:
+        click.echo(f"satchel ui: open {url}\n(the link logs in once; Ctrl-C stops the UI)")
+        sys.stdout.flush()
+
+    run_personal(config, sock, announce)
+
+
 @cli.group()
 def token() -> None:
     """Create, list and revoke the server's tokens (needs an admin token).

@@ -18,8 +18,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from satchel.catalog.base import VersionRecord
-from satchel.catalog.tokens import ROLES, TokenInfo
-from satchel.catalog.wire import check_project, record_from_json, record_to_json, row_from_json, row_to_json
+from satchel.catalog.tokens import TokenInfo
+from satchel.catalog.wire import record_from_json, record_to_json, row_from_json, row_to_json
 from satchel.errors import (
     AccessDeniedError,
     ConflictError,
@@ -33,19 +33,17 @@ from satchel.errors import (
     StorageTransientError,
 )
 from satchel.objects.pathnames import PathError, path_from_wire
-from satchel.server import files
+from satchel.server import actions, browse_api, files
 from satchel.server.auth import (
     Refused,
     authenticate,
     check_storage_url,
     may_read_store,
-    not_found,
     require_project,
     require_role,
     visible,
 )
 from satchel.server.finalize import checked_stats
-from satchel.server.move import copy_for_move
 from satchel.server.state import ServerConfig, ServerState
 
 log = logging.getLogger("satchel.server")
@@ -97,7 +95,9 @@ def create_app(config: ServerConfig) -> FastAPI:
 
     _catalog_routes(app, state)
     _token_routes(app, state)
-    _file_routes(app, state)
+    if not config.personal:  # satchel ui reads the home's own stores; it serves no file server
+        _file_routes(app, state)
+    browse_api.add_routes(app, state)
     return app
 
 
@@ -105,17 +105,8 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**62
 
 
-def _record(state: ServerState, token: TokenInfo, version_id: str) -> VersionRecord:
-    record = state.catalog.get_version(version_id)
-    if not visible(token, record):
-        raise not_found(version_id)
-    return record
-
-
-def _writable(state: ServerState, token: TokenInfo, version_id: str, action: str) -> VersionRecord:
-    record = _record(state, token, version_id)
-    require_role(token, "writer", action)
-    return record
+_record = actions.readable
+_writable = actions.writable
 
 
 def _catalog_routes(app: FastAPI, state: ServerState) -> None:
@@ -182,28 +173,12 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
     @app.post(f"{API}/versions/{{version_id}}/publish", tags=["versions"])
     def publish(token: Token, version_id: str) -> dict[str, Any]:
         """completed -> published."""
-        _writable(state, token, version_id, "publish datasets")
-        catalog.publish_version(version_id)
-        return record_to_json(catalog.get_version(version_id))
+        return actions.publish(state, token, version_id)
 
     @app.post(f"{API}/datasets/rename", tags=["datasets"])
     def rename(token: Token, body: Annotated[dict[str, Any], Body()]) -> dict[str, int]:
         """Move every version of project/name to new_project/new_name (rename and move)."""
-        names = {k: body.get(k) for k in ("project", "name", "new_project", "new_name")}
-        if not all(isinstance(v, str) and v for v in names.values()):
-            raise InvalidArgumentError("rename needs project, name, new_project and new_name")
-        project, name = str(names["project"]), str(names["name"])
-        new_project, new_name = check_project(names["new_project"], "new_project"), str(names["new_name"])
-        require_role(token, "writer", "rename datasets")
-        if not token.grants(project):
-            raise DatasetNotFoundError(f"no dataset {project}/{name}; check the project and name")
-        require_project(token, new_project, "move datasets into it")
-        records = catalog.find_versions(project=project, name=name)
-        relocated = copy_for_move(state, records, new_project) if new_project != project else {}
-        moved = catalog.rename_dataset(project, name, new_project=new_project, new_name=new_name)
-        for version_id, url in relocated.items():
-            catalog.relocate(version_id, url)
-        return {"moved": moved}
+        return actions.rename(state, token, body)
 
     @app.post(f"{API}/versions/delete", tags=["versions"])
     def delete(token: Token, body: Annotated[dict[str, Any], Body()]) -> dict[str, int]:
@@ -211,10 +186,13 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
         ids = body.get("ids")
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise InvalidArgumentError("delete needs ids: a list of version ids")
-        for version_id in ids:
-            _writable(state, token, version_id, "delete datasets")
-        catalog.delete_versions(ids)
-        return {"deleted": len(ids)}
+        return actions.delete(state, token, ids)
+
+    @app.post(f"{API}/versions/{{version_id}}/delete", tags=["versions"])
+    def delete_one(token: Token, version_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """Delete one version as the web UI does: refused (409) while other versions use it as a parent, and for a
+        published version unless ``published_ok`` is true; its content is freed by the next ``satchel gc``."""
+        return actions.delete_checked(state, token, version_id, published_ok=body.get("published_ok") is True)
 
     @app.put(f"{API}/versions/{{version_id}}/manifest", tags=["versions"])
     def replace_manifest(token: Token, version_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
@@ -279,31 +257,7 @@ def _catalog_routes(app: FastAPI, state: ServerState) -> None:
     @app.patch(f"{API}/versions/{{version_id}}", tags=["versions"])
     def update(token: Token, version_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         """Change ``tags`` (list of strings), ``description`` (string), ``archived`` (boolean) or ``version``."""
-        _writable(state, token, version_id, "change datasets")
-        fields: dict[str, Any] = {}
-        if "tags" in body:
-            if not isinstance(body["tags"], list) or not all(isinstance(t, str) for t in body["tags"]):
-                raise InvalidArgumentError("tags must be a list of strings")
-            fields["tags"] = tuple(body["tags"])
-        if "description" in body:
-            if not isinstance(body["description"], str):
-                raise InvalidArgumentError("description must be a string")
-            fields["description"] = body["description"]
-        if "archived" in body:
-            if not isinstance(body["archived"], bool):
-                raise InvalidArgumentError("archived must be true or false")
-            fields["archived"] = body["archived"]
-        if "version" in body:
-            if not isinstance(body["version"], str) or not body["version"].strip() or len(body["version"]) > 200:
-                raise InvalidArgumentError("version must be a non-empty string such as '1.2.0'")
-            fields["version"] = body["version"].strip()
-        unknown = set(body) - {"tags", "description", "archived", "version"}
-        if unknown:
-            raise InvalidArgumentError(f"fields {sorted(unknown)} cannot be edited; editable: archived, description, "
-                                       "tags, version")
-        if fields:
-            catalog.update_fields(version_id, **fields)
-        return record_to_json(catalog.get_version(version_id))
+        return actions.update(state, token, version_id, body)
 
     @app.post(f"{API}/versions/{{version_id}}/finalize", tags=["drafts"])
     def finalize(token: Token, version_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
@@ -380,29 +334,17 @@ def _token_routes(app: FastAPI, state: ServerState) -> None:
     def create_token(token: Token, body: Annotated[dict[str, Any], Body()]) -> dict[str, object]:
         """A new token (admin): ``name``, ``role`` (reader, writer, admin), ``projects``, ``expires_at``. The
         answer's ``token`` is shown this once."""
-        require_role(token, "admin", "manage tokens")
-        name, role = body.get("name"), body.get("role")
-        projects, expires = body.get("projects") or [], body.get("expires_at")
-        if not isinstance(name, str) or role not in ROLES:
-            raise InvalidArgumentError(f"a token needs a name and a role ({', '.join(ROLES)})")
-        if not isinstance(projects, list) or not all(isinstance(p, str) for p in projects):
-            raise InvalidArgumentError("projects must be a list of project names")
-        if expires is not None and (isinstance(expires, bool) or not isinstance(expires, (int, float))):
-            raise InvalidArgumentError("expires_at must be a Unix time")
-        info, secret = state.tokens.create(name, str(role), projects, expires)
-        return {**info.to_json(), "token": secret}
+        return actions.create_token(state, token, body)
 
     @app.get(f"{API}/tokens", tags=["tokens"])
     def list_tokens(token: Token) -> dict[str, object]:
         """Every token's record (admin); secrets are never shown."""
-        require_role(token, "admin", "manage tokens")
-        return {"tokens": [t.to_json() for t in state.tokens.list()]}
+        return actions.list_tokens(state, token)
 
     @app.delete(f"{API}/tokens/{{token_id}}", tags=["tokens"])
     def revoke_token(token: Token, token_id: str) -> dict[str, object]:
         """Revoke a token (admin); it stops working at once."""
-        require_role(token, "admin", "manage tokens")
-        return state.tokens.revoke(token_id).to_json()
+        return actions.revoke_token(state, token, token_id)
 
 
 def _file_routes(app: FastAPI, state: ServerState) -> None:

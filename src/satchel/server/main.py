@@ -5,11 +5,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from satchel.catalog.sql import open_sql_catalog
 from satchel.catalog.tokens import TokenStore
+from satchel.errors import ConfigError
 from satchel.server.state import CONFIG_ENV, ServerConfig
 
 log = logging.getLogger("satchel.server")
@@ -55,11 +59,52 @@ def _drop_stale_uploads(tmp_dir: Path, older_than: float = 3600.0) -> None:
                 path.unlink()
 
 
+def build_app(config: ServerConfig) -> Any:
+    """The ASGI app: the API, and the web UI at ``/``."""
+    from satchel.server.app import create_app
+    from satchel.ui.web import add_ui
+
+    app = create_app(config)
+    add_ui(app)
+    return app
+
+
 def app_from_env():  # type: ignore[no-untyped-def]
     """The ASGI app for uvicorn's workers (the config travels in ``SATCHEL_SERVER_CONFIG``)."""
-    from satchel.server.app import create_app
+    return build_app(ServerConfig.from_env())
 
-    return create_app(ServerConfig.from_env())
+
+def bind(host: str, port: int, tries: int = 1) -> socket.socket:
+    """A listening socket on ``host``: ``port``, or the next free one of ``tries`` ports (0: any free port)."""
+    last: OSError | None = None
+    for candidate in range(port, port + tries) if port else [0]:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind((host, candidate))
+            sock.listen(128)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise ConfigError(f"cannot listen on {host}:{port} ({last}); choose another port with --port (0: any free "
+                      "port)")
+
+
+def run_personal(config: ServerConfig, sock: socket.socket, announce: Callable[[str], None],
+                 log_level: str = "warning") -> None:
+    """Serve one person's embedded home (``satchel ui``) on ``sock`` until stopped. ``announce`` gets the URL
+    with a one-time login code; the admin token behind it lives in memory and ends with the process."""
+    import uvicorn
+
+    from satchel.ui.web import new_login_code
+
+    app = build_app(config)
+    state = app.state.satchel
+    _, token = state.tokens.create("satchel ui", "admin")
+    host, port = sock.getsockname()[:2]
+    announce(f"http://{host}:{port}/login?code={new_login_code(state, token)}")
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False))
+    server.run(sockets=[sock])
 
 
 def run(config: ServerConfig, *, host: str = "127.0.0.1", port: int = 8383, workers: int = 1,

@@ -12,10 +12,16 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from satchel.catalog.sql import SqlCatalog, open_sql_catalog
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
+
+from satchel.catalog.sql import SqlCatalog, open_sql_catalog, tokens_table
 from satchel.catalog.tokens import TokenStore
+from satchel.errors import StoredElsewhereError
 from satchel.objects import ObjectStore
 from satchel.storage import Storage, normalize_url, open_storage
+from satchel.storage.server import namespace_from_url
 from satchel.units import parse_size
 
 CONFIG_ENV = "SATCHEL_SERVER_CONFIG"
@@ -31,6 +37,10 @@ class ServerConfig:
     storage_url: str
     max_object_size: int = DEFAULT_MAX_OBJECT_SIZE
     storage_options: dict[str, str] = field(default_factory=dict, repr=False)
+    personal: bool = False
+    """``satchel ui``: one person's embedded home. Tokens live in memory (they end with the process), versions
+    are read from whatever store they name (the home's storage, S3, ...), and there is no file server."""
+    content_cache_bytes: int = 4 << 30
 
     @classmethod
     def build(cls, data: str | Path, database: str | None = None, storage: str | None = None,
@@ -55,6 +65,13 @@ class ServerConfig:
         return cls(**json.loads(os.environ[CONFIG_ENV]))
 
 
+def memory_token_engine() -> Engine:
+    """An in-memory database holding only the tokens table (``satchel ui``: tokens end with the process)."""
+    engine = sa.create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    tokens_table.create(engine)
+    return engine
+
+
 class ServerState:
     """The catalog, tokens and per-namespace object stores of one server process."""
 
@@ -64,10 +81,12 @@ class ServerState:
         self.tmp_dir = self.data_dir / "tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self.catalog: SqlCatalog = open_sql_catalog(config.database_url)
-        self.tokens = TokenStore(self.catalog.engine)
+        self.tokens = TokenStore(memory_token_engine() if config.personal else self.catalog.engine)
         self.root = open_storage(config.storage_url, options=config.storage_options)
         self._stores: dict[str, ObjectStore] = {}
         self._lock = threading.Lock()
+        self.login_codes: dict[str, str] = {}
+        """One-time login codes (``satchel ui``): code -> the token the login sets."""
 
     def storage(self, namespace: str) -> Storage:
         """The server's storage of one namespace (a project's store)."""
@@ -80,6 +99,23 @@ class ServerState:
                                        options=self.config.storage_options)
                 self._stores[namespace] = ObjectStore(storage, self.data_dir / "cache" / "objects" / namespace)
             return self._stores[namespace]
+
+    def content_store(self, url: str, dataset_id: str = "") -> ObjectStore:
+        """The store a version's ``storage_url`` names, to read its manifest and files. A server reads only its own
+        stores (``server://``); ``satchel ui`` reads any store of the home. StoredElsewhereError otherwise."""
+        if url.startswith("server://"):
+            return self.store(namespace_from_url(url))
+        if not self.config.personal:
+            raise StoredElsewhereError(
+                f"dataset {dataset_id or 'version'} is stored in {url}, outside the server, which cannot read it; "
+                f"get it with `satchel get --id {dataset_id or 'ID'}` on a machine with access to that storage",
+                dataset_id=dataset_id)
+        canonical = normalize_url(url)
+        with self._lock:
+            if canonical not in self._stores:
+                storage = open_storage(canonical, options=self.config.storage_options)
+                self._stores[canonical] = ObjectStore(storage, self.data_dir / "cache" / "objects" / "personal")
+            return self._stores[canonical]
 
     def namespaces(self) -> list[str]:
         """Every namespace with a store in the server's storage (each has its format file)."""

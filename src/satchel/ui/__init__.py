@@ -1,0 +1,1 @@
+"""The web UI (``satchel server`` at ``/``, ``satchel ui`` for one person's embedded home)."""
