@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from satchel.catalog.base import VersionRecord
-from satchel.errors import InvalidArgumentError
-from satchel.objects import ManifestEntry
+from satchel.errors import DatasetStateError, InvalidArgumentError
+from satchel.objects import ManifestEntry, ObjectStore
 from satchel.server.state import ServerState
 
 PREVIEW_MAX_FILE = 64 << 20
@@ -82,7 +82,7 @@ def cached_file(state: ServerState, record: VersionRecord, entry: ManifestEntry)
             os.utime(target)
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    store = state.content_store(str(record.storage_url), record.id)
+    store = _store_of(state, record, entry)
     partial = state.tmp_dir / f"content-{uuid.uuid4().hex}"
     if entry.size <= 8 << 20:
         data = store.read(entry.hash, entry.location)
@@ -92,6 +92,17 @@ def cached_file(state: ServerState, record: VersionRecord, entry: ManifestEntry)
     os.replace(partial, target)
     _trim(folder.parent, state.config.content_cache_bytes, keep=target)
     return target
+
+
+def _store_of(state: ServerState, record: VersionRecord, entry: ManifestEntry) -> ObjectStore:
+    """The store holding an entry: its version's, or for a draft the store of the version it comes from."""
+    holder = record
+    if not record.is_final:
+        holder = state.catalog.get_version(entry.origin) if entry.pack and entry.origin != record.id else record
+    if not entry.pack or not holder.is_final or not holder.storage_url:
+        raise DatasetStateError(f"dataset {record.id}: this file is in a draft and not uploaded yet; upload() the "
+                                "draft, or finalize it, to read it here", dataset_id=record.id)
+    return state.content_store(holder.storage_url, holder.id)
 
 
 def _trim(root: Path, budget: int, keep: Path) -> None:
