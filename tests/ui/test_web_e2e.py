@@ -4,7 +4,6 @@ change a version through the UI and see it through the API, a reader offered no 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -123,7 +122,7 @@ def test_a_change_through_the_ui_is_seen_through_the_api(page: Any, site: Site) 
     assert site.twin(f"/api/v1/versions/{site.versions['v3']}")["archived"] is False
     shot(page, site, "11-version-managed")
 
-    page.goto(f"/dataset?project=vision%2Fpets&name=dogs")
+    page.goto("/dataset?project=vision%2Fpets&name=dogs")
     page.get_by_text("Rename or move this dataset").click()
     page.get_by_label("Project").fill("vision/animals")
     page.get_by_label("Name").fill("hounds")
