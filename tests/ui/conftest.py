@@ -163,6 +163,7 @@ def make_sample(home: Path, tmp: Path) -> tuple[dict[str, str], dict[str, bytes]
     v1.set_metadata({"source": {"camera": "x100", "sites": [1, 2]}}, metadata_name="capture")
     v1.get_logger().report_table("class balance", "counts", table_plot=[["label", "n"], ["cat", 3], ["dog", 3]])
     v1.get_logger().report_scalar("quality", "blur", 0.25, 0)
+    v1.get_logger().report_image("samples", "first", iteration=0, local_path=source / "images" / "cat_1.png")
     v1.finalize(auto_upload=True)
     (source / "images" / "cat_0.png").write_bytes(_png(64, 64, (10, 200, 10)))
     (source / "images" / "cat_5.png").unlink()

@@ -101,6 +101,8 @@ def test_version_page_shows_metadata_as_a_tree_and_reports(page: Any, site: Site
     table = reports.locator("table.data-table")
     assert table.locator("tbody tr").count() == 2 and "cat" in table.inner_text()
     assert "0.25" in reports.inner_text()
+    picture = reports.get_by_alt_text("samples first")
+    assert page.evaluate("img => img.complete && img.naturalWidth", picture.element_handle()) == 41
     shot(page, site, "13-version-metadata-reports")
 
 
@@ -281,3 +283,32 @@ def test_an_admin_manages_tokens_in_the_ui(page: Any, site: Site) -> None:
     row.get_by_role("button", name="revoke token ci reader").click()
     assert "revoked" in page.get_by_role("status").inner_text()
     assert http(f"{site.url}/api/v1/whoami", token=secret).status == 401
+
+
+def test_a_draft_is_browsable_and_its_unuploaded_files_say_so(page: Any, site: Site, tmp_path: Any) -> None:
+    (tmp_path / "new.txt").write_text("not uploaded yet\n")
+    draft = Dataset.create(dataset_name="cats", dataset_project="vision", parent_datasets=[site.versions["v2"]])
+    draft.add_files(tmp_path / "new.txt")
+    login(page, site)
+    page.goto(f"/versions/{draft.id}")
+    assert page.locator("#added").inner_text().startswith("1 files")
+    page.goto(f"/versions/{draft.id}/files")
+    assert "new.txt" in {r.get_attribute("data-path") for r in page.locator("tr.file-row").all()}
+    reply = page.goto(f"/versions/{draft.id}/preview?path=new.txt")
+    assert reply is not None and reply.status == 409
+    assert "not uploaded yet" in page.get_by_role("alert").inner_text()
+    inherited = http(f"{site.url}/versions/{draft.id}/file?path=labels.csv", cookie=site.token)
+    assert inherited.status == 200 and inherited.body == site.sources["labels.csv"]
+
+
+def test_satchel_ui_in_team_mode_points_to_the_server(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SATCHEL_HOME": str(tmp_path / "home"), "SATCHEL_API_URL": "http://127.0.0.1:9",
+           "SATCHEL_API_TOKEN": "sat_x_y"}
+    done = subprocess.run([sys.executable, "-m", "satchel", "ui"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode != 0
+    assert "serves the web UI at http://127.0.0.1:9/" in done.stderr and "satchel logout" in done.stderr

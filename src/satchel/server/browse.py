@@ -11,6 +11,7 @@ request for a version loads its manifests, later pages and sorts of it are answe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -66,11 +67,12 @@ def build_listing(view: View) -> Listing:
 class Browser:
     """Views and listings of one server process, memoized per finalized version."""
 
-    def __init__(self, state: ServerState, keep: int = 4) -> None:
+    def __init__(self, state: ServerState, keep: int = 3) -> None:
         self.state = state
         self.views = ViewLoader(state.catalog, state.content_store, keep=keep)
         self.keep = keep
         self._listings: OrderedDict[str, Listing] = OrderedDict()
+        self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def view(self, record: VersionRecord) -> View:
@@ -80,18 +82,50 @@ class Browser:
         return merge_views(self.views.view(self.state.catalog.get_version(p)) for p in record.parents)
 
     def listing(self, record: VersionRecord) -> Listing:
+        """The version's folder index (built once per finalized version; a request that arrives while it is being
+        built waits for that build instead of starting another)."""
         if not record.is_final:
             return build_listing(self.view(record))
         with self._lock:
             if record.id in self._listings:
                 self._listings.move_to_end(record.id)
                 return self._listings[record.id]
-        built = build_listing(self.view(record))
-        with self._lock:
-            self._listings[record.id] = built
-            while len(self._listings) > self.keep:
-                self._listings.popitem(last=False)
+            building = self._building.setdefault(record.id, threading.Lock())
+        with building:
+            with self._lock:
+                if record.id in self._listings:
+                    return self._listings[record.id]
+            built = build_listing(self.view(record))
+            with self._lock:
+                self._listings[record.id] = built
+                self._building.pop(record.id, None)
+                while len(self._listings) > self.keep:
+                    self._listings.popitem(last=False)
         return built
+
+    def prefetch(self, record: VersionRecord) -> None:
+        """Load a finalized version's view and folder index in the background (the version page does this, so
+        its content page answers at once). At most one prefetch runs at a time; errors surface on the request
+        that needs the view."""
+        if not record.is_final:
+            return
+        with self._lock:
+            if record.id in self._listings or record.id in self._building or _prefetching.locked():
+                return
+
+        def run() -> None:
+            if not _prefetching.acquire(blocking=False):
+                return
+            try:
+                with contextlib.suppress(Exception):  # the request that needs the view reports the error
+                    self.listing(record)
+            finally:
+                _prefetching.release()
+
+        threading.Thread(target=run, name=f"prefetch-{record.id[:8]}", daemon=True).start()
+
+
+_prefetching = threading.Lock()
 
 
 def browser(state: ServerState) -> Browser:
@@ -251,6 +285,7 @@ def version_page(state: ServerState, token: TokenInfo, version_id: str) -> dict[
     children = [_link_of(state, token, c) for c in state.catalog.children_of(record.id)]
     children = [c for c in children if c["visible"]]
     metadata, reports = _metadata(state, record.id)
+    browser(state).prefetch(record)
     writer = token.can("writer")
     return {
         "version": {**record_to_json(record), "status": record.status},
