@@ -312,3 +312,49 @@ def test_satchel_ui_in_team_mode_points_to_the_server(tmp_path: Any) -> None:
                           timeout=60)
     assert done.returncode != 0
     assert "serves the web UI at http://127.0.0.1:9/" in done.stderr and "satchel logout" in done.stderr
+
+
+def test_dataset_filters_by_tag_and_status(site: Site) -> None:
+    def names(query: str) -> dict[str, int]:
+        body = site.twin(f"/api/v1/browse/project?name=vision&{query}")
+        return {d["name"]: d["versions"] for d in body["datasets"]}
+
+    assert names("") == {"cats": 3}
+    assert names("tag=raw") == {"cats": 1}
+    assert names("tag=raw&tag=clean&tag_mode=any") == {"cats": 2}
+    assert names("tag=raw&tag=clean&tag_mode=all") == {}
+    assert names("tag=raw&tag_mode=not") == {"cats": 2}
+    assert names("status=draft") == {}
+    reply = http(f"{site.url}/api/v1/versions/{site.versions['v1']}", "PATCH", token=site.token,
+                 headers={"Content-Type": "application/json"})
+    assert reply.status == 400  # no body: refused, nothing changed
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(f"{site.url}/api/v1/versions/{site.versions['v1']}", method="PATCH",
+                                     data=json.dumps({"archived": True}).encode(),
+                                     headers={"Authorization": f"Bearer {site.token}",
+                                              "Content-Type": "application/json"})
+    urllib.request.urlopen(request).close()
+    assert names("") == {"cats": 2}  # archived versions are left out unless asked for
+    assert names("status=archived") == {"cats": 1}
+    assert names("status=archived&status=completed") == {"cats": 3}
+    bad = http(f"{site.url}/api/v1/browse/project?name=vision&status=gone", token=site.token)
+    assert bad.status == 400 and "use draft, completed, published, archived" in bad.text
+
+
+def test_copy_buttons_put_the_id_on_the_clipboard_and_players_seek(browser: Any, site: Site) -> None:
+    context = browser.new_context(base_url=site.url)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.url)
+    page = context.new_page()
+    login(page, site)
+    page.goto(f"/versions/{site.versions['v1']}")
+    page.locator('button.copy[data-copy="version-id"]').click()
+    assert page.evaluate("navigator.clipboard.readText()") == site.versions["v1"]
+    page.goto(f"/versions/{site.versions['v1']}/preview?path=audio/tone.wav")
+    player = page.locator("audio").element_handle()
+    page.wait_for_function("a => a.readyState >= 1", arg=player)
+    assert abs(page.evaluate("a => a.duration", player) - 1.0) < 0.01
+    page.evaluate("a => { a.currentTime = 0.8; }", player)
+    page.wait_for_function("a => !a.seeking && a.currentTime > 0.7", arg=player)
+    context.close()

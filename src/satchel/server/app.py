@@ -414,7 +414,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
-def _status_of(exc: SatchelError) -> int:
+def status_of(exc: SatchelError) -> int:
+    """The HTTP status a satchel error answers with."""
     return next((status for cls, status in _STATUS if isinstance(exc, cls)), 400)
 
 
@@ -440,7 +441,7 @@ def _errors(app: FastAPI, state: ServerState) -> None:
 
     @app.exception_handler(SatchelError)
     async def satchel_error(_request: Request, exc: SatchelError) -> JSONResponse:
-        status = _status_of(exc)
+        status = status_of(exc)
         if isinstance(exc, StorageError) and not isinstance(exc, StorageNotFoundError):
             log.warning("storage failure: %s", exc)  # the server's storage URLs stay in its log
             return JSONResponse({"error": {"type": "StorageTransientError",

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import secrets
 import time
+import urllib.parse
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -23,8 +24,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from satchel.catalog.tokens import TokenInfo
-from satchel.errors import AccessDeniedError, DatasetNotFoundError, InvalidArgumentError, SatchelError
+from satchel.errors import InvalidArgumentError, SatchelError
 from satchel.server import actions, browse, browse_api
+from satchel.server.app import status_of
 from satchel.server.auth import Refused
 from satchel.server.state import ServerState
 from satchel.ui import lineage
@@ -84,12 +86,20 @@ def twin_url(route: str, /, **params: Any) -> str:
     return f"/api/v1/browse{route}" + (f"?{urlencode(pairs)}" if pairs else "")
 
 
+def same_site(request: Request) -> bool:
+    """Does the request come from a page of this site (or say nothing of where it comes from)? The Origin's
+    host must be the one the request was sent to (the scheme may differ behind a TLS proxy)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urllib.parse.urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+
+
 async def checked_form(request: Request) -> tuple[TokenInfo, dict[str, Any]]:
     """The session and the posted form, after the CSRF and Origin checks (Refused 403 when they fail)."""
     info, raw = session(request)
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise FormRefused(403, f"a form from {origin} may not change anything here")
+    if not same_site(request):
+        raise FormRefused(403, f"a form from {request.headers.get('origin')} may not change anything here")
     form = await request.form()
     if not hmac.compare_digest(str(form.get("csrf", "")), csrf_of(raw)):
         raise FormRefused(403, "the form's CSRF value is missing or wrong; reload the page and submit it again")
@@ -129,8 +139,7 @@ def _errors(app: FastAPI) -> None:
 
 
 def _page_error(request: Request, exc: Exception) -> HTMLResponse:
-    status = 404 if isinstance(exc, DatasetNotFoundError) else 403 if isinstance(exc, (Refused, AccessDeniedError)) \
-        else 409 if "Conflict" in type(exc).__name__ or "State" in type(exc).__name__ else 400
+    status = exc.status if isinstance(exc, Refused) else status_of(exc) if isinstance(exc, SatchelError) else 400
     return render(request, "error.html", "Error", None, status=status, error=str(exc), status_code=status)
 
 
@@ -167,10 +176,9 @@ def _login_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login(request: Request) -> Response:
-        origin = request.headers.get("origin")
         form = await request.form()
         target = _safe_next(str(form.get("next", "/")))
-        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+        if not same_site(request):
             return render(request, "login.html", "Log in", None, status=403, next=target,
                           error="a login form from another site is refused")
         token = str(form.get("token", "")).strip()
