@@ -577,22 +577,35 @@ def _report_detail(report: dict[str, Any]) -> str:
 @cli.command(name="import-clearml")
 @click.argument("source")
 @click.option("--project", help="Only this ClearML project (and its sub-projects).")
+@click.option("--skip-links", is_flag=True, help="Leave ClearML's external links out (their sources are not read).")
+@click.option("--clearml-api", metavar="URL",
+              help="The ClearML server's API (e.g. http://clearml:8008), to bring version strings, tags and "
+                   "descriptions along; credentials from CLEARML_API_ACCESS_KEY and CLEARML_API_SECRET_KEY.")
+@click.option("--clearml-access-key", help="ClearML API access key (default: $CLEARML_API_ACCESS_KEY).")
+@click.option("--clearml-secret-key", help="ClearML API secret key (default: $CLEARML_API_SECRET_KEY).")
 @output_options
-def import_clearml(source: str, project: str | None, as_json: bool, quiet: bool) -> None:
+def import_clearml(source: str, project: str | None, skip_links: bool, clearml_api: str | None,
+                   clearml_access_key: str | None, clearml_secret_key: str | None, as_json: bool,
+                   quiet: bool) -> None:
     """Import ClearML datasets from where ClearML stored them (its output_uri: a folder, file://, s3://, gs://,
-    azure://), with lineage and content; every file is checked against ClearML's SHA-256. Re-running imports
-    only what is new.
+    azure://), with lineage, content, metadata and external links; every file is checked against ClearML's
+    SHA-256. With --clearml-api, version strings, tags and descriptions come from the ClearML server (else
+    versions are numbered in lineage order). Re-running imports only what is new.
 
     \b
     Example:
-      satchel import-clearml s3://bucket/clearml --project vision
+      satchel import-clearml s3://bucket/clearml --project vision --clearml-api http://clearml:8008
     """
     import satchel
 
-    done = satchel.import_clearml(source, project)
+    done = satchel.import_clearml(source, project, skip_links=skip_links, clearml_api=clearml_api,
+                                  clearml_access_key=clearml_access_key, clearml_secret_key=clearml_secret_key)
+    notes = [f"{done['links_imported']} external link(s)"] if done["links_imported"] else []
+    notes += [f"{done['metadata_imported']} metadata item(s)"] if done["metadata_imported"] else []
+    notes += [f"{done['links_not_imported']} external link(s) left out"] if done["links_not_imported"] else []
+    notes += [f"not imported: {item}" for item in done["metadata_not_imported"]]
     emit(done, f"imported {len(done['imported'])} version(s), {len(done['skipped'])} already here"
-         + (f"; {done['links_not_imported']} external link(s) not imported" if done["links_not_imported"] else ""),
-         as_json=as_json, quiet=quiet)
+         + "".join(f"; {n}" for n in notes), as_json=as_json, quiet=quiet)
 
 
 @cli.command()

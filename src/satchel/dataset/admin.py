@@ -274,16 +274,23 @@ def delete_link_sources(ctx: Context, urls: list[str]) -> None:
         log.info("deleted external file %s", url)
 
 
-def import_clearml(source: str, project: str | None = None) -> dict[str, Any]:
+def import_clearml(source: str, project: str | None = None, *, skip_links: bool = False,
+                   clearml_api: str | None = None, clearml_access_key: str | None = None,
+                   clearml_secret_key: str | None = None) -> dict[str, Any]:
     """Import the ClearML datasets stored under ``source`` (a folder or storage URL: ClearML's output_uri) into
-    the current catalog, with lineage and content, every file checked against ClearML's SHA-256; versions
-    already imported are skipped. ``satchel import-clearml`` on the command line. Returns the ids imported and
-    skipped. See :mod:`satchel.dataset.clearml_import`."""
+    the current catalog, with lineage, content, metadata and external links (``skip_links`` leaves them out),
+    every file checked against ClearML's SHA-256; versions already imported are skipped. ``clearml_api`` (the
+    ClearML server's API URL, with its keys or ``CLEARML_API_ACCESS_KEY``/``CLEARML_API_SECRET_KEY``) brings
+    version strings, tags and descriptions along. ``satchel import-clearml`` on the command line. Returns the
+    ids imported and skipped, and what was and was not brought along. See :mod:`satchel.dataset.clearml_import`."""
+    from satchel.dataset.clearml_import import ImportOptions
     from satchel.dataset.clearml_import import import_clearml as run
 
-    report = run(get_context(), source, project)
-    return {"imported": report.imported, "skipped": report.skipped,
-            "links_not_imported": report.links_not_imported}
+    report = run(get_context(), source, ImportOptions(project, skip_links, clearml_api, clearml_access_key,
+                                                      clearml_secret_key))
+    return {"imported": report.imported, "skipped": report.skipped, "links_imported": report.links_imported,
+            "links_not_imported": report.links_not_imported, "metadata_imported": report.metadata_imported,
+            "metadata_not_imported": report.metadata_not_imported}
 
 
 def full_id(ctx: Context, text: str) -> str:
