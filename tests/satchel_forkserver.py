@@ -18,7 +18,8 @@ import sys
 import fastapi  # noqa: F401 - imported once here, shared by every forked server
 import uvicorn  # noqa: F401
 
-import satchel.server.app  # noqa: F401
+import satchel.server.app
+import satchel.ui.web  # noqa: F401
 from satchel.server.main import run
 from satchel.server.state import ServerConfig
 
@@ -33,7 +34,8 @@ def serve(request: dict[str, str]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, force=True)
     config = ServerConfig.build(request["data"], request.get("database"), request.get("storage"),
-                                request.get("max_object_size"), request.get("options") or {})
+                                request.get("max_object_size"), request.get("options") or {},
+                                request.get("preview_cache"))
     run(config, host="127.0.0.1", port=int(request["port"]), log_level="warning")
 
 

@@ -236,22 +236,22 @@ class SatchelServerFactory:
 
     def start(self, data: Path, *, database: str | None = None, storage: str | None = None,
               port: int | None = None, max_object_size: str | None = None, options: dict[str, str] | None = None,
-              timeout: float = 60.0) -> SatchelServer:
+              timeout: float = 60.0, preview_cache: str | None = None) -> SatchelServer:
         """Start a server and wait until it answers; its admin token is read from its data folder (empty when
         another server on the same database created it)."""
         server = self.launch(data, database=database, storage=storage, port=port, max_object_size=max_object_size,
-                             options=options)
+                             options=options, preview_cache=preview_cache)
         return self.wait(server, timeout)
 
     def launch(self, data: Path, *, database: str | None = None, storage: str | None = None,
                port: int | None = None, max_object_size: str | None = None,
-               options: dict[str, str] | None = None) -> SatchelServer:
+               options: dict[str, str] | None = None, preview_cache: str | None = None) -> SatchelServer:
         """Start a server without waiting for it (several may start at once)."""
         data.mkdir(parents=True, exist_ok=True)
         port = port or free_port()
         log = data / "server.log"
         request = {"data": str(data), "port": port, "database": database, "storage": storage, "log": str(log),
-                   "max_object_size": max_object_size, "options": options or {}}
+                   "max_object_size": max_object_size, "options": options or {}, "preview_cache": preview_cache}
         with self.lock:
             assert self.process.stdin and self.process.stdout
             self.process.stdin.write(json.dumps(request) + "\n")

@@ -32,6 +32,7 @@ import pytest
 from PIL import Image
 
 from satchel import Dataset
+from tests.server.conftest import as_client  # noqa: F401 - a fixture the UI tests use too
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -95,10 +96,26 @@ class Site:
     sources: dict[str, bytes] = field(default_factory=dict, repr=False)
     login_code: str | None = None
 
+    @property
+    def session(self) -> str:
+        """A browser session of the site's admin token (the cookie's value)."""
+        if "session" not in self.__dict__:
+            self.__dict__["session"] = session_for(self.url, self.token)
+        return str(self.__dict__["session"])
+
     def twin(self, path: str, token: str | None = None) -> Any:
         reply = http(self.url + path, token=token or self.token)
         assert reply.status == 200, (path, reply.status, reply.body[:500])
         return reply.json()
+
+
+def session_for(url: str, token: str) -> str:
+    """Log in with ``token`` through the login form; the session token the cookie holds."""
+    reply = http(f"{url}/login", "POST", form={"token": token, "next": "/"})
+    assert reply.status == 303, (reply.status, reply.body[:300])
+    found = re.search(r"satchel_session=([^;]+)", reply.headers["set-cookie"])
+    assert found, reply.headers
+    return found.group(1)
 
 
 def _png(width: int, height: int, colour: tuple[int, int, int]) -> bytes:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from satchel import Dataset
 from tests.ui.conftest import Site, login, shot
@@ -14,21 +15,22 @@ from tests.ui.conftest import Site, login, shot
 
 def test_click_through_projects_dataset_version_content_preview_compare(page: Any, site: Site) -> None:
     login(page, site)
-    assert page.title() == "Projects · satchel"
+    expect(page).to_have_title("Projects · satchel")
     assert [r.get_attribute("data-project") for r in page.locator("tr.project-row").all()] == ["vision", "vision/pets"]
     shot(page, site, "01-projects")
 
     page.get_by_role("link", name="vision", exact=True).click()
-    assert page.title() == "vision: datasets · satchel"
+    expect(page).to_have_title("vision: datasets · satchel")
     row = page.locator("tr.dataset-row", has_text="cats")
     assert row.locator("td").nth(1).inner_text() == "3"  # versions
     shot(page, site, "02-datasets")
 
     row.get_by_role("link", name="cats").click()
-    assert page.locator("tr.version-row").count() == 3
+    expect(page.locator("tr.version-row")).to_have_count(3)
     shot(page, site, "03-dataset")
 
     page.get_by_role("link", name="v1.0.1").click()
+    page.wait_for_url(f"**/versions/{site.versions['v2']}")
     assert page.url.endswith(f"/versions/{site.versions['v2']}")
     assert page.locator("#version-id").input_value() == site.versions["v2"]
     assert page.locator("#file-count").inner_text() == str(len(Dataset.get(dataset_id=site.versions["v2"])
@@ -37,11 +39,12 @@ def test_click_through_projects_dataset_version_content_preview_compare(page: An
     shot(page, site, "04-version")
 
     page.get_by_role("navigation", name="Version").get_by_role("link", name="Content").click()
+    page.wait_for_url("**/files")
     assert {r.get_attribute("data-path") for r in page.locator("tr.file-row").all()} == {"extra.txt", "labels.csv"}
     shot(page, site, "05-content")
 
     page.get_by_role("link", name="images/").click()
-    assert page.locator("tr.file-row").count() == 5  # cat_5 was removed in v2
+    expect(page.locator("tr.file-row")).to_have_count(5)  # cat_5 was removed in v2
     page.get_by_role("link", name="cat_0.png", exact=True).click()
     thumbnail = page.get_by_alt_text("thumbnail of images/cat_0.png")
     thumbnail.wait_for()
@@ -51,7 +54,7 @@ def test_click_through_projects_dataset_version_content_preview_compare(page: An
     page.goto(f"/versions/{site.versions['v2']}/files")
     page.get_by_role("link", name="labels.csv", exact=True).click()
     table = page.locator("table.data-table")
-    assert table.locator("tbody tr").count() == 50
+    expect(table.locator("tbody tr")).to_have_count(50)
     assert [c.inner_text().split("\n")[0] for c in table.locator("thead th").all()] == ["file", "label", "weight"]
     assert "integer" in table.locator("thead th").nth(1).inner_text()
     assert "float" in table.locator("thead th").nth(2).inner_text()
@@ -59,6 +62,7 @@ def test_click_through_projects_dataset_version_content_preview_compare(page: An
 
     page.goto(f"/versions/{site.versions['v2']}")
     page.get_by_role("link", name="Compare with parent").click()
+    page.wait_for_url("**/compare?**")
     assert page.locator("#sum-modified").inner_text().startswith("1 ")
     assert page.locator("#sum-removed").inner_text().startswith("1 ")
     assert page.locator("#sum-added").inner_text().startswith("1 ")
@@ -75,11 +79,10 @@ def test_click_through_projects_dataset_version_content_preview_compare(page: An
     shot(page, site, "08-compare-preview")
 
     page.goto(f"/versions/{site.versions['v2']}/lineage")
-    boxes = page.locator("svg.lineage a")
-    assert boxes.count() == 3  # parent, itself, its child
+    expect(page.locator("svg.lineage a")).to_have_count(3)  # parent, itself, its child
     shot(page, site, "09-lineage")
     page.locator(f'svg.lineage a[href="/versions/{site.versions["v3"]}"]').click()
-    assert page.url.endswith(f"/versions/{site.versions['v3']}")
+    page.wait_for_url(f"**/versions/{site.versions['v3']}")
 
 
 def test_log_in_and_out(page: Any, site: Site) -> None:
@@ -94,13 +97,14 @@ def test_log_in_and_out(page: Any, site: Site) -> None:
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert page.evaluate("document.cookie") == ""  # scripts cannot read the session
     page.get_by_role("button", name="Log out").click()
-    assert "/login" in page.url
+    page.wait_for_url("**/login?**")
     page.goto(f"/versions/{site.versions['v1']}")
     assert "/login" in page.url and "next=" in page.url
     login_then = page.url
     page.get_by_label("Token").fill(site.token)
     page.get_by_role("button", name="Log in").click()
-    assert page.url.endswith(f"/versions/{site.versions['v1']}"), login_then  # back where it was going
+    page.wait_for_url(f"**/versions/{site.versions['v1']}")  # back where it was going
+    assert login_then
 
 
 def test_a_change_through_the_ui_is_seen_through_the_api(page: Any, site: Site) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from satchel import Dataset
-from tests.ui.conftest import Site, http, login, shot
+from tests.ui.conftest import Site, http, login, session_for, shot
 
 
 def _pages(site: Site) -> list[str]:
@@ -134,12 +134,12 @@ def test_downloads_are_the_stored_bytes_and_answer_range_requests(site: Site) ->
         assert part.status == 206 and part.body == site.sources[path][10:100]
         assert part.headers["content-range"] == f"bytes 10-99/{len(site.sources[path])}"
     # the player's requests through the browser session (cookie) are served the same way
-    audio = http(f"{site.url}/versions/{v1}/file?path=audio/tone.wav", cookie=site.token,
+    audio = http(f"{site.url}/versions/{v1}/file?path=audio/tone.wav", cookie=site.session,
                  headers={"Range": "bytes=0-43"})
     assert audio.status == 206 and audio.body == site.sources["audio/tone.wav"][:44]
     assert audio.headers["content-type"] == "audio/x-wav"
     # a file that could be a page (HTML, SVG, text) is never served as one
-    text = http(f"{site.url}/versions/{v1}/file?path={urllib.parse.quote('docs/x<b>y.txt')}", cookie=site.token)
+    text = http(f"{site.url}/versions/{v1}/file?path={urllib.parse.quote('docs/x<b>y.txt')}", cookie=site.session)
     assert text.headers["content-type"] == "application/octet-stream"
     assert text.headers["content-disposition"].startswith("attachment")
     assert "sandbox" in text.headers["content-security-policy"]
@@ -163,14 +163,14 @@ def test_hostile_names_are_escaped_and_paths_stay_inside(page: Any, site: Site) 
 
 def test_forms_without_the_csrf_value_or_from_another_site_change_nothing(site: Site) -> None:
     v1 = site.versions["v1"]
-    page = http(f"{site.url}/versions/{v1}", cookie=site.token)
+    page = http(f"{site.url}/versions/{v1}", cookie=site.session)
     csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
     for form, headers in [({}, {}), ({"csrf": "0" * 64}, {}), ({"csrf": csrf}, {"Origin": "https://evil.example"})]:
-        reply = http(f"{site.url}/versions/{v1}/publish", "POST", cookie=site.token, form=form, headers=headers)
+        reply = http(f"{site.url}/versions/{v1}/publish", "POST", cookie=site.session, form=form, headers=headers)
         assert reply.status == 403, (form, headers, reply.status)
         assert "CSRF" in reply.text or "another site" in reply.text or "may not change" in reply.text
     assert site.twin(f"/api/v1/versions/{v1}")["status"] == "completed"
-    reply = http(f"{site.url}/versions/{v1}/publish", "POST", cookie=site.token, form={"csrf": csrf},
+    reply = http(f"{site.url}/versions/{v1}/publish", "POST", cookie=site.session, form={"csrf": csrf},
                  headers={"Origin": site.url})
     assert reply.status == 303
     assert site.twin(f"/api/v1/versions/{v1}")["status"] == "published"
@@ -179,11 +179,11 @@ def test_forms_without_the_csrf_value_or_from_another_site_change_nothing(site: 
 def test_pages_refuse_without_a_session_and_say_what_is_missing(site: Site) -> None:
     reply = http(f"{site.url}/versions/{site.versions['v1']}")
     assert reply.status == 303 and reply.headers["location"].startswith("/login?next=")
-    missing = http(f"{site.url}/versions/{'f' * 32}", cookie=site.token)
+    missing = http(f"{site.url}/versions/{'f' * 32}", cookie=site.session)
     assert missing.status == 404 and "no dataset version" in missing.text
-    bad = http(f"{site.url}/versions/{site.versions['v1']}/files?sort=colour", cookie=site.token)
+    bad = http(f"{site.url}/versions/{site.versions['v1']}/files?sort=colour", cookie=site.session)
     assert bad.status == 400 and "sort must be one of" in bad.text
-    nofile = http(f"{site.url}/versions/{site.versions['v1']}/preview?path=nothing.txt", cookie=site.token)
+    nofile = http(f"{site.url}/versions/{site.versions['v1']}/preview?path=nothing.txt", cookie=site.session)
     assert nofile.status == 404 and "has no file" in nofile.text
 
 
@@ -245,10 +245,13 @@ def test_a_reader_is_offered_no_change_and_refused_one(page: Any, site: Site) ->
     page.goto("/dataset?project=vision&name=cats")
     assert page.get_by_text("Rename or move this dataset").count() == 0
     # a forged form with the reader's own valid CSRF value: refused by the server anyway
-    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', http(f"{site.url}/", cookie=reader).text).group(1)  # type: ignore[union-attr]
+    reader_session = session_for(site.url, reader)
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"',  # type: ignore[union-attr]
+                     http(f"{site.url}/", cookie=reader_session).text).group(1)
     for action, form in [("publish", {}), ("archive", {"archived": "true"}), ("delete", {}),
                          ("edit", {"description": "x", "tags": "y"})]:
-        reply = http(f"{site.url}/versions/{v1}/{action}", "POST", cookie=reader, form={"csrf": csrf, **form})
+        reply = http(f"{site.url}/versions/{v1}/{action}", "POST", cookie=reader_session,
+                     form={"csrf": csrf, **form})
         assert reply.status == 403 and "reader" in reply.text, (action, reply.status)
     record = site.twin(f"/api/v1/versions/{v1}")
     assert (record["status"], record["archived"], record["description"]) == ("completed", False, "first cut")
@@ -264,8 +267,10 @@ def test_a_token_of_another_project_sees_nothing_of_this_one(page: Any, site: Si
         reply = page.goto(path)
         assert reply is not None and reply.status == 404, path
         assert "cats" not in page.content() and "labels" not in page.inner_text("main"), path
-    assert http(f"{site.url}/versions/{site.versions['v1']}/file?path=labels.csv", cookie=other).status == 404
-    assert "vision" not in http(f"{site.url}/?search=cat", cookie=other).text
+    other_session = session_for(site.url, other)
+    assert http(f"{site.url}/versions/{site.versions['v1']}/file?path=labels.csv", cookie=other_session).status \
+        == 404
+    assert "vision" not in http(f"{site.url}/?search=cat", cookie=other_session).text
 
 
 def test_an_admin_manages_tokens_in_the_ui(page: Any, site: Site) -> None:
@@ -297,7 +302,7 @@ def test_a_draft_is_browsable_and_its_unuploaded_files_say_so(page: Any, site: S
     reply = page.goto(f"/versions/{draft.id}/preview?path=new.txt")
     assert reply is not None and reply.status == 409
     assert "not uploaded yet" in page.get_by_role("alert").inner_text()
-    inherited = http(f"{site.url}/versions/{draft.id}/file?path=labels.csv", cookie=site.token)
+    inherited = http(f"{site.url}/versions/{draft.id}/file?path=labels.csv", cookie=site.session)
     assert inherited.status == 200 and inherited.body == site.sources["labels.csv"]
 
 

@@ -23,8 +23,11 @@ from satchel.cli.main import cli, emit, output_options
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Worker processes.")
 @click.option("--max-object-size", default="64GiB", show_default=True,
               help="Largest object (pack) the file server accepts; bigger uploads get HTTP 413.")
+@click.option("--preview-cache", default="4GiB", show_default=True,
+              help="Disk the web UI's verified file copies may use (in DATA/cache/content); files over a quarter "
+                   "of it are downloaded whole, streamed, without previews.")
 def server(host: str, port: int, data: str | None, database: str | None, storage: str | None, workers: int,
-           max_object_size: str) -> None:
+           max_object_size: str, preview_cache: str) -> None:
     """Run the satchel server: catalog API, file server and tokens (needs `pip install 'satchel[server]'`).
 
     On first start it creates an admin token in DATA/admin-token (mode 0600). Several servers may share one
@@ -48,7 +51,8 @@ def server(host: str, port: int, data: str | None, database: str | None, storage
     settings = resolve_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig.build(data or settings.home / "server", database, storage, max_object_size,
-                                {k: v for k, v in settings.storage_options.items() if not k.startswith("api_")})
+                                {k: v for k, v in settings.storage_options.items() if not k.startswith("api_")},
+                                preview_cache)
     run(config, host=host, port=port, workers=workers)
 
 

@@ -323,6 +323,33 @@ class ObjectStore:
                     payload = blob[begin : begin + location.length]
                     yield content_hash, self._verified(content_hash, location, payload)
 
+    def iter_verified(self, content_hash: str, location: Location) -> Iterator[bytes]:
+        """Yield one (large) entry's raw bytes as they are read, checking its hash as they go: the last step
+        raises IntegrityError when the whole does not match (a consumer that forwards the bytes must treat that
+        as a failed transfer). Bounded memory."""
+        key = pack_key(location.pack)
+        self._check_plausible(content_hash, location)
+        hasher = new_hasher()
+        written = 0
+        try:
+            chunks = self.storage.iter_range(key, location.offset, location.length, _STREAM_CHUNK)
+            for data in codec.stream_decode(location.codec, chunks, _STREAM_CHUNK):
+                written += len(data)
+                if written > location.size:
+                    raise IntegrityError(f"object {content_hash} in {self.url}/{key} decodes to more than its "
+                                         f"{location.size} bytes", object_key=key, content_hash=content_hash)
+                hasher.update(data)
+                yield data
+        except StorageNotFoundError as exc:
+            raise ObjectMissingError(f"pack {self.url}/{key} is missing", object_key=key,
+                                     content_hash=content_hash) from exc
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"object {content_hash} in {self.url}/{key} cannot be decoded: {exc}",
+                                 object_key=key, content_hash=content_hash) from exc
+        if written != location.size or hasher.hexdigest() != content_hash:
+            raise IntegrityError(f"object {content_hash} in {self.url}/{key} does not match its hash",
+                                 object_key=key, content_hash=content_hash)
+
     def read_to_file(self, content_hash: str, location: Location, dest: Path) -> None:
         """Stream one (large) entry into ``dest``, verifying it; ``dest`` is removed on failure."""
         key = pack_key(location.pack)

@@ -109,9 +109,11 @@ def delete_checked(state: ServerState, token: TokenInfo, version_id: str, *, pub
     record = writable(state, token, version_id, "delete datasets")
     children = state.catalog.children_of(version_id)
     if children:
-        raise ConflictError(f"dataset version {version_id} is a parent of {len(children)} other version(s), e.g. "
-                            f"{children[0]}; delete those first, or run `satchel delete --id {version_id} --force` "
-                            "(the children are flattened first and stay readable)")
+        shown = [c for c in children if visible(token, state.catalog.get_version(c))]
+        example = f", e.g. {shown[0]}" if shown else " (in projects this token does not see)"
+        raise ConflictError(f"dataset version {version_id} is a parent of {len(children)} other version(s){example}; "
+                            f"delete those first, or run `satchel delete --id {version_id} --force` (the children "
+                            "are flattened first and stay readable)")
     if record.status == STATUS_PUBLISHED and not published_ok:
         raise ConflictError(f"dataset version {version_id} is published; confirm that a published version may be "
                             "deleted")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from satchel.catalog.base import VersionRecord
 from satchel.catalog.tokens import TokenInfo
 from satchel.errors import DatasetNotFoundError
@@ -29,6 +31,53 @@ def authenticate(state: ServerState, authorization: str | None) -> TokenInfo:
     if info is None:
         raise Refused(401, "the token is unknown, expired or revoked")
     return info
+
+
+SESSION_COOKIE = "satchel_session"
+SESSION_SECONDS = 12 * 3600
+SESSION_PREFIX = "web session of "
+
+
+def start_session(state: ServerState, token: str) -> str | None:
+    """Log a browser in with ``token``: a new session token with the same role and projects, expiring in 12
+    hours (the cookie holds it, never the token itself); None when ``token`` is not active."""
+    info = state.tokens.authenticate(token)
+    if info is None:
+        return None
+    parent = info.name[len(SESSION_PREFIX):] if info.name.startswith(SESSION_PREFIX) else info.id
+    expires = time.time() + SESSION_SECONDS
+    if info.expires_at is not None:
+        expires = min(expires, info.expires_at)
+    _, secret = state.tokens.create(f"{SESSION_PREFIX}{parent}", info.role, info.projects, expires)
+    return secret
+
+
+def session_of(state: ServerState, cookie: str | None) -> TokenInfo | None:
+    """The session a cookie holds, while both it and the token it was started with are active."""
+    info = state.tokens.authenticate(cookie) if cookie else None
+    if info is None or not info.name.startswith(SESSION_PREFIX):
+        return None
+    try:
+        parent = state.tokens.get(info.name[len(SESSION_PREFIX):])
+    except DatasetNotFoundError:
+        return None
+    return info if parent.active else None
+
+
+def end_session(state: ServerState, cookie: str | None) -> None:
+    """Log out: the session's token stops working at once."""
+    info = session_of(state, cookie)
+    if info is not None:
+        state.tokens.revoke(info.id)
+
+
+def authenticate_any(state: ServerState, authorization: str | None, cookie: str | None) -> TokenInfo:
+    """The caller of a read: a Bearer token, else a browser session (the web UI's "as JSON" links)."""
+    if not authorization:
+        session = session_of(state, cookie)
+        if session is not None:
+            return session
+    return authenticate(state, authorization)
 
 
 def require_role(token: TokenInfo, role: str, action: str) -> None:

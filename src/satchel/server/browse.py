@@ -25,8 +25,9 @@ from satchel.catalog.wire import record_to_json
 from satchel.dataset.view import View, ViewLoader, diff_views, merge_views
 from satchel.errors import DatasetNotFoundError, InvalidArgumentError, SatchelError
 from satchel.objects import ManifestEntry
+from satchel.objects.packs import pack_key
 from satchel.server.actions import readable
-from satchel.server.auth import visible
+from satchel.server.auth import require_role, visible
 from satchel.server.state import ServerState
 
 REPORT_PREFIX = "satchel.report."
@@ -95,10 +96,13 @@ class Browser:
             with self._lock:
                 if record.id in self._listings:
                     return self._listings[record.id]
-            built = build_listing(self.view(record))
+            try:
+                built = build_listing(self.view(record))
+            finally:
+                with self._lock:
+                    self._building.pop(record.id, None)
             with self._lock:
                 self._listings[record.id] = built
-                self._building.pop(record.id, None)
                 while len(self._listings) > self.keep:
                     self._listings.popitem(last=False)
         return built
@@ -279,8 +283,7 @@ def version_page(state: ServerState, token: TokenInfo, version_id: str) -> dict[
                        "removed_bytes": sum(parents_view[p].size for p in removed)}
         except SatchelError as exc:
             content_error = str(exc)
-    if all(changes.get(k) is not None for k in ("added_bytes", "modified_bytes", "removed_bytes")):
-        changes["size_change"] = changes["added_bytes"] + changes["modified_bytes"] - changes["removed_bytes"]
+    changes["size_change"] = _size_change(state, record, stats.get("total_size"))
     parents = [_link_of(state, token, p) for p in record.parents]
     children = [_link_of(state, token, c) for c in state.catalog.children_of(record.id)]
     children = [c for c in children if c["visible"]]
@@ -300,6 +303,22 @@ def version_page(state: ServerState, token: TokenInfo, version_id: str) -> dict[
                     "rename": writer, "delete": writer},
         "content_error": content_error,
     }
+
+
+def _size_change(state: ServerState, record: VersionRecord, total: int | None) -> int | None:
+    """The version's size minus its parents' merged size (None when a size is not known here)."""
+    if total is None:
+        return None
+    if not record.parents:
+        return int(total)
+    if len(record.parents) == 1:
+        parent_total = (state.catalog.get_version(record.parents[0]).stats or {}).get("total_size")
+        if parent_total is not None:
+            return int(total) - int(parent_total)
+    try:
+        return int(total) - sum(e.size for e in browser(state).parents_view(record).values())
+    except SatchelError:
+        return None
 
 
 def _link_of(state: ServerState, token: TokenInfo, version_id: str) -> dict[str, Any]:
@@ -331,7 +350,7 @@ def _metadata_value(kind: str, content: bytes) -> dict[str, Any]:
     """A metadata blob as the page shows it: a JSON tree, a table (columns and rows) or an array's shape."""
     try:
         if kind == "json":
-            return {"kind": "json", "value": json.loads(content)}
+            return {"kind": "json", "value": _bounded(json.loads(content))}
         if kind == "pandas":  # pandas' orient="table": {"schema": {"fields": [...]}, "data": [{...}, ...]}
             table = json.loads(content)
             columns = [str(f.get("name")) for f in table.get("schema", {}).get("fields", [])]
@@ -339,9 +358,32 @@ def _metadata_value(kind: str, content: bytes) -> dict[str, Any]:
             return {"kind": "table", "columns": columns, "rows": rows, "total_rows": len(table.get("data", []))}
         if kind == "numpy":
             return {"kind": "array", **_npy_header(content)}
-    except (ValueError, TypeError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         return {"kind": "unreadable", "error": f"cannot decode this {kind} metadata: {exc}"}
     return {"kind": "unknown", "error": f"metadata kind {kind!r} is unknown to this satchel"}
+
+
+MAX_DEPTH = 24
+MAX_ITEMS = 2000
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """A JSON value cut to what a page shows: at most MAX_DEPTH levels and MAX_ITEMS items per level (deeper or
+    further parts are replaced by a note)."""
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            return "… (nested deeper than a page shows)"
+        items = list(value.items())
+        cut = {str(k): _bounded(v, depth + 1) for k, v in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            cut["…"] = f"{len(items) - MAX_ITEMS} more"
+        return cut
+    if isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            return "… (nested deeper than a page shows)"
+        return [_bounded(v, depth + 1) for v in value[:MAX_ITEMS]] + \
+            ([f"… {len(value) - MAX_ITEMS} more"] if len(value) > MAX_ITEMS else [])
+    return value
 
 
 def _npy_header(content: bytes) -> dict[str, Any]:
@@ -359,9 +401,11 @@ def _npy_header(content: bytes) -> dict[str, Any]:
 
 def _report(name: str, content: bytes) -> dict[str, Any]:
     try:
-        report: dict[str, Any] = json.loads(content)
-    except ValueError:
-        return {"name": name, "type": "unreadable"}
+        report: dict[str, Any] = _bounded(json.loads(content))
+    except (ValueError, RecursionError):
+        report = {}
+    if not isinstance(report, dict) or not isinstance(report.get("type"), str):
+        return {"name": name, "type": "unreadable", "title": "a report satchel cannot read", "details": {}}
     report["name"] = name
     if report.get("type") in ("image", "media") and isinstance(report.get("data"), str):
         media_type = str(report.get("media_type") or "application/octet-stream")
@@ -409,23 +453,27 @@ def lineage_page(state: ServerState, token: TokenInfo, version_id: str) -> dict[
 
 
 def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
-    """Each node's layer: one more than its deepest parent (roots are 0)."""
-    parents: dict[str, list[str]] = {n: [] for n in nodes}
+    """Each node's layer: one more than its deepest parent (roots are 0), found in topological order (Kahn's
+    algorithm, no recursion); nodes left in a loop (hostile rows) go after the rest."""
+    parents: dict[str, set[str]] = {n: set() for n in nodes}
+    children: dict[str, list[str]] = {n: [] for n in nodes}
     for parent, child in edges:
-        parents.setdefault(child, []).append(parent)
+        if parent in parents and child in parents and parent != child:
+            parents[child].add(parent)
+            children[parent].append(child)
+    waiting = {n: len(p) for n, p in parents.items()}
+    ready = [n for n in nodes if waiting[n] == 0]
     layer: dict[str, int] = {}
-
-    def depth(node: str, seen: frozenset[str] = frozenset()) -> int:
-        if node in layer:
-            return layer[node]
-        if node in seen:  # a loop in hostile rows: cut it here
-            return 0
-        found = 1 + max((depth(p, seen | {node}) for p in parents.get(node, [])), default=-1)
-        layer[node] = found
-        return found
-
+    while ready:
+        node = ready.pop()
+        layer[node] = 1 + max((layer[p] for p in parents[node]), default=-1)
+        for child in children[node]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    deepest = max(layer.values(), default=-1)
     for node in nodes:
-        depth(node)
+        layer.setdefault(node, deepest + 1)
     return layer
 
 
@@ -556,12 +604,16 @@ def compare_page(state: ServerState, token: TokenInfo, a: str, b: str, changes: 
 
 # -- delete ----------------------------------------------------------------------------------------------
 def delete_plan(state: ServerState, token: TokenInfo, version_id: str) -> dict[str, Any]:
-    """What deleting the version does: whether it is allowed now (children block it), and the stored bytes only
-    it uses, which the next ``satchel gc --free`` frees (null when too many versions share its store to say)."""
+    """What deleting the version does (a writer's question): whether it is allowed now (children block it), and
+    the stored bytes the next ``satchel gc --free`` frees: the packs holding nothing another version of its store
+    uses (gc keeps a pack whole while any entry in it is used). None when too many versions share the store to
+    tell here."""
     record = readable(state, token, version_id)
+    require_role(token, "writer", "delete datasets")
     children = [_link_of(state, token, c) for c in state.catalog.children_of(version_id)]
+    visible_children = [c for c in children if c["visible"]]
     frees: int | None = None
-    files_freed: int | None = None
+    packs_freed: int | None = None
     note = None
     if record.storage_url and record.is_final:
         others = [r for r in state.catalog.find_versions() if r.storage_url == record.storage_url
@@ -571,24 +623,27 @@ def delete_plan(state: ServerState, token: TokenInfo, version_id: str) -> dict[s
                     "collection frees")
         else:
             try:
-                frees, files_freed = _only_in(state, record, others)
+                frees, packs_freed = _packs_only_in(state, record, others)
             except SatchelError as exc:
                 note = f"cannot tell what it frees: {exc}"
-    return {"version": _summary(record), "children": children, "blocked": bool(children),
-            "published": record.status == STATUS_PUBLISHED, "frees_bytes": frees, "frees_objects": files_freed,
-            "note": note, "allowed": token.can("writer")}
+    return {"version": _summary(record), "children": visible_children,
+            "hidden_children": len(children) - len(visible_children), "blocked": bool(children),
+            "published": record.status == STATUS_PUBLISHED, "frees_bytes": frees, "frees_packs": packs_freed,
+            "note": note, "allowed": True}
 
 
-def _only_in(state: ServerState, record: VersionRecord, others: list[VersionRecord]) -> tuple[int, int]:
+def _packs_only_in(state: ServerState, record: VersionRecord, others: list[VersionRecord]) -> tuple[int, int]:
+    """(bytes, count) of the packs of ``record``'s view that no entry of ``others`` uses."""
     found = browser(state)
-    mine = {(e.pack, e.offset): e.length for e in found.view(record).values() if e.pack and not e.link}
+    candidates = {e.pack for e in found.view(record).values() if e.pack and not e.link}
     for other in others:
         other_view = found.view(other) if other.is_final else _draft_view(found, other)
-        for entry in other_view.values():
-            mine.pop((entry.pack, entry.offset), None)
-        if not mine:
-            break
-    return sum(mine.values()), len(mine)
+        candidates -= {e.pack for e in other_view.values() if e.pack}
+        if not candidates:
+            return 0, 0
+    store = state.content_store(str(record.storage_url), record.id)
+    sizes = [store.storage.head(pack_key(p)) for p in sorted(candidates)]
+    return sum(s or 0 for s in sizes), sum(1 for s in sizes if s is not None)
 
 
 def _draft_view(found: Browser, record: VersionRecord) -> View:

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from satchel.catalog.tokens import TokenInfo
 from satchel.server import browse, preview
-from satchel.server.auth import authenticate
+from satchel.server.auth import SESSION_COOKIE, authenticate_any
 from satchel.server.state import ServerState
 
 API = "/api/v1/browse"
@@ -23,7 +23,8 @@ FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": 
 
 
 def _token(request: Request, authorization: Annotated[str | None, Header()] = None) -> TokenInfo:
-    return authenticate(request.app.state.satchel, authorization)
+    """A Bearer token, or the web UI's session cookie (these routes only read)."""
+    return authenticate_any(request.app.state.satchel, authorization, request.cookies.get(SESSION_COOKIE))
 
 
 Token = Annotated[TokenInfo, Depends(_token)]
@@ -37,12 +38,23 @@ def file_response(state: ServerState, token: TokenInfo, version_id: str, path: s
     """One file's verified bytes. Images, audio and video are served inline (for previews and players, with
     Range requests); everything else as an attachment, so no file of a dataset is ever rendered as a page."""
     record, entry = browse.entry_of(state, token, version_id, path)
+    name = path.rpartition("/")[2]
+    if entry.size > preview.cache_limit(state) and not entry.link:  # streamed once, whole, checked as it goes
+        return StreamingResponse(preview.stream_file(state, record, entry), media_type="application/octet-stream",
+                                 headers={**FILE_HEADERS, "Accept-Ranges": "none", "Content-Length": str(entry.size),
+                                          "Content-Disposition": _attachment(name)})
     local = preview.cached_file(state, record, entry)
     kind = preview.media_type(path)
     inline = not download and (kind in preview.INLINE_TYPES or kind.startswith(("audio/", "video/")))
     return FileResponse(local, media_type=kind if inline else "application/octet-stream",
-                        filename=path.rpartition("/")[2], content_disposition_type="inline" if inline else
+                        filename=name, content_disposition_type="inline" if inline else
                         "attachment", headers=FILE_HEADERS)
+
+
+def _attachment(name: str) -> str:
+    from urllib.parse import quote
+
+    return f"attachment; filename*=utf-8''{quote(name, safe='')}"
 
 
 def thumbnail_response(state: ServerState, token: TokenInfo, version_id: str, path: str) -> Response:

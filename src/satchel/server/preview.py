@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import mimetypes
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,13 @@ from satchel.server.state import ServerState
 PREVIEW_MAX_FILE = 64 << 20
 TEXT_HEAD = 64 << 10
 TABLE_ROWS = 50
+TABLE_COLUMNS = 100
+CELL_CHARS = 200
+PARQUET_GROUP_LIMIT = 64 << 20
 HEX_HEAD = 512
 THUMBNAIL_PIXELS = 320
-IMAGE_MAX_PIXELS = 50_000_000
+IMAGE_MAX_PIXELS = 25_000_000
+_heavy = threading.BoundedSemaphore(2)  # image and Parquet decoding: at most two at a time per process
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
 TEXT_SUFFIXES = {".txt", ".log", ".md", ".markdown", ".rst", ".json", ".jsonl", ".ndjson", ".yaml", ".yml",
                  ".toml", ".ini", ".cfg", ".xml", ".html", ".htm", ".svg", ".py", ".sh", ".js", ".ts", ".c",
@@ -70,19 +76,31 @@ def media_type(path: str) -> str:
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
+def cache_limit(state: ServerState) -> int:
+    """The largest file kept in the content cache (a quarter of its budget): bigger ones are streamed."""
+    return state.config.content_cache_bytes // 4
+
+
 def cached_file(state: ServerState, record: VersionRecord, entry: ManifestEntry) -> Path:
-    """A local, verified copy of one stored file (read from its pack once; later calls reuse it)."""
+    """A local, verified copy of one stored file (read from its pack once; later calls reuse it).
+
+    The copy is kept per store (``cache/content/<store>/<hash>``) and looked for only once the store that holds
+    the entry is known, so a version can only ever get bytes its own store holds: a draft row naming the hash
+    of another project's file finds nothing."""
     if entry.link:
         raise InvalidArgumentError(f"{entry.link.partition(chr(10))[0]} is an external link: satchel stores no "
                                    "bytes for it and the server does not fetch it")
-    folder = Path(state.config.data_dir) / "cache" / "content" / entry.hash[:2]
+    store = _store_of(state, record, entry)
+    if entry.size > cache_limit(state):
+        raise InvalidArgumentError(f"the file is {entry.size} bytes, more than the preview cache keeps "
+                                   f"({cache_limit(state)} bytes); download it whole")
+    folder = _cache_root(state) / hashlib.sha256(store.url.encode()).hexdigest()[:16] / entry.hash[:2]
     target = folder / entry.hash
     if target.is_file() and target.stat().st_size == entry.size:
         with contextlib.suppress(OSError):
             os.utime(target)
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    store = _store_of(state, record, entry)
     partial = state.tmp_dir / f"content-{uuid.uuid4().hex}"
     if entry.size <= 8 << 20:
         data = store.read(entry.hash, entry.location)
@@ -90,8 +108,19 @@ def cached_file(state: ServerState, record: VersionRecord, entry: ManifestEntry)
     else:
         store.read_to_file(entry.hash, entry.location, partial)
     os.replace(partial, target)
-    _trim(folder.parent, state.config.content_cache_bytes, keep=target)
+    _trim(_cache_root(state), state.config.content_cache_bytes, keep=target)
     return target
+
+
+def _cache_root(state: ServerState) -> Path:
+    return Path(state.config.data_dir) / "cache" / "content"
+
+
+def stream_file(state: ServerState, record: VersionRecord, entry: ManifestEntry) -> Iterator[bytes]:
+    """A file too large for the cache, streamed from its pack; its hash is checked as the bytes go out and a
+    mismatch ends the transfer with an error (the client sees a broken download, never a complete wrong one)."""
+    store = _store_of(state, record, entry)
+    return store.iter_verified(entry.hash, entry.location)
 
 
 def _store_of(state: ServerState, record: VersionRecord, entry: ManifestEntry) -> ObjectStore:
@@ -110,7 +139,7 @@ def _trim(root: Path, budget: int, keep: Path) -> None:
     with _cache_lock:
         files = []
         total = 0
-        for path in root.glob("*/*"):
+        for path in root.glob("*/*/*"):
             with contextlib.suppress(OSError):
                 info = path.stat()
                 files.append((info.st_mtime, info.st_size, path))
@@ -141,7 +170,8 @@ def preview(state: ServerState, record: VersionRecord, path: str, entry: Manifes
     if kind == "image":
         return {**base, **_image_info(local)}
     if kind == "parquet":
-        return {**base, **_parquet(local)}
+        with _heavy:
+            return {**base, **_parquet(local)}
     with open(local, "rb") as source:
         head = source.read(TEXT_HEAD + 1)
     truncated = len(head) > TEXT_HEAD
@@ -156,7 +186,7 @@ def preview(state: ServerState, record: VersionRecord, path: str, entry: Manifes
     if kind == "csv":
         return {**base, **_csv(text, "\t" if path.lower().endswith(".tsv") else ","), "truncated": truncated}
     if kind == "json" and not truncated:
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     return {**base, "kind": kind, "text": text, "truncated": truncated}
 
@@ -213,21 +243,64 @@ def _column_type(values: list[str]) -> str:
 
 
 def _parquet(local: Path) -> dict[str, Any]:
+    """Schema, row count and the first rows of a Parquet file, bounded: row groups are read only while their
+    columns unpack to PARQUET_GROUP_LIMIT bytes in all, strings and bytes are read dictionary-encoded (a repeated
+    huge value is held once) and cut to CELL_CHARS before they become Python values, nested columns are named,
+    not read."""
     try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
     except ImportError:
         return {"note": "Parquet previews need pyarrow (pip install 'satchel[server]')", "kind": "binary",
                 "hex": []}
     try:
-        parquet = pq.ParquetFile(local)
-        batch = next(parquet.iter_batches(batch_size=TABLE_ROWS), None)
-        schema = parquet.schema_arrow
-        rows = [] if batch is None else [[_cell(v) for v in row.values()] for row in batch.to_pylist()]
-        return {"table": {"columns": [{"name": f.name, "type": str(f.type)} for f in schema],
-                          "rows": rows}, "row_count": parquet.metadata.num_rows,
-                "truncated": parquet.metadata.num_rows > len(rows)}
+        schema = pq.read_schema(local)
+        fields = list(schema)[:TABLE_COLUMNS]
+        flat = [f.name for f in fields if not pa.types.is_nested(f.type)]
+        textual = [f.name for f in fields if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+                   or pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        parquet = pq.ParquetFile(local, read_dictionary=textual)
+        meta = parquet.metadata
+        table: dict[str, Any] = {"columns": [{"name": f.name, "type": str(f.type)} for f in fields], "rows": []}
+        result: dict[str, Any] = {"table": table, "row_count": meta.num_rows, "truncated": meta.num_rows > 0}
+        unpacked = 0
+        for index in range(meta.num_row_groups):  # the first rows come a row group at a time: check each first
+            group = meta.row_group(index)
+            unpacked += sum(group.column(i).total_uncompressed_size for i in range(group.num_columns)
+                            if group.column(i).path_in_schema.split(".")[0] in flat)
+            if unpacked > PARQUET_GROUP_LIMIT:
+                result["note"] = (f"its first rows unpack to more than a preview reads ({PARQUET_GROUP_LIMIT >> 20} "
+                                  "MiB)" + ("" if table["rows"] else ": the schema only"))
+                break
+            rows = parquet.read_row_group(index, columns=flat, use_threads=False)
+            rows = rows.slice(0, TABLE_ROWS - len(table["rows"]))
+            values = {name: _column_values(rows.column(name), pa, pc) for name in flat}
+            table["rows"] += [[values[f.name][i] if f.name in values else "(nested)" for f in fields]
+                              for i in range(rows.num_rows)]
+            if len(table["rows"]) >= TABLE_ROWS:
+                break
+        result["truncated"] = meta.num_rows > len(table["rows"])
+        return result
     except Exception as exc:  # pyarrow raises many kinds for a damaged file
         return {"kind": "binary", "hex": [], "note": f"not readable as Parquet: {exc}"}
+
+
+def _column_values(column: Any, pa: Any, pc: Any) -> list[Any]:
+    """A column's values as short Python values (long strings and bytes cut while still in Arrow)."""
+    array = column.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        words = [_cell(w) for w in _short(array.dictionary, pa, pc).to_pylist()]
+        return [None if i is None else words[i] for i in array.indices.to_pylist()]
+    return [_cell(v) for v in _short(array, pa, pc).to_pylist()]
+
+
+def _short(array: Any, pa: Any, pc: Any) -> Any:
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        return pc.utf8_slice_codeunits(array, 0, CELL_CHARS)
+    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
+        return pc.binary_slice(array, 0, CELL_CHARS // 2)
+    return array
 
 
 def _cell(value: Any) -> Any:
@@ -253,7 +326,20 @@ def _image_info(local: Path) -> dict[str, Any]:
 
 
 def thumbnail(local: Path, pixels: int = THUMBNAIL_PIXELS) -> bytes:
-    """A PNG at most ``pixels`` wide and high (InvalidArgumentError for what is not a readable image)."""
+    """A PNG at most ``pixels`` wide and high (InvalidArgumentError for what is not a readable image), made once
+    per cached file and kept next to it."""
+    done = local.with_name(local.name + f".thumb{pixels}.png")
+    if done.is_file():
+        return done.read_bytes()
+    with _heavy:
+        data = _make_thumbnail(local, pixels)
+    partial = local.with_name(f"{local.name}.{uuid.uuid4().hex}.tmp")
+    partial.write_bytes(data)
+    os.replace(partial, done)
+    return data
+
+
+def _make_thumbnail(local: Path, pixels: int) -> bytes:
     try:
         from PIL import Image
     except ImportError as exc:

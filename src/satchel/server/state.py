@@ -44,11 +44,13 @@ class ServerConfig:
 
     @classmethod
     def build(cls, data: str | Path, database: str | None = None, storage: str | None = None,
-              max_object_size: str | int | None = None, storage_options: dict[str, str] | None = None
-              ) -> ServerConfig:
+              max_object_size: str | int | None = None, storage_options: dict[str, str] | None = None,
+              preview_cache: str | int | None = None) -> ServerConfig:
         """Defaults: SQLite and a storage folder inside ``data``."""
         data_dir = Path(data).expanduser().absolute()
         return cls(
+            content_cache_bytes=4 << 30 if preview_cache is None else parse_size(preview_cache,
+                                                                                  setting="preview_cache"),
             data_dir=str(data_dir),
             database_url=database or f"sqlite:///{data_dir / 'catalog.db'}",
             storage_url=normalize_url(storage or data_dir / "storage"),

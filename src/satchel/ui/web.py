@@ -27,12 +27,17 @@ from satchel.catalog.tokens import TokenInfo
 from satchel.errors import InvalidArgumentError, SatchelError
 from satchel.server import actions, browse, browse_api
 from satchel.server.app import status_of
-from satchel.server.auth import Refused
+from satchel.server.auth import SESSION_COOKIE, SESSION_SECONDS, Refused, end_session, session_of, start_session
 from satchel.server.state import ServerState
 from satchel.ui import lineage
 from satchel.ui.render import page, static_dir
 
-COOKIE = "satchel_session"
+COOKIE = SESSION_COOKIE
+MESSAGES = {"saved": "saved", "published": "published", "archived": "archived", "unarchived": "unarchived",
+            "renamed": "renamed", "deleted": "deleted; `satchel gc --free` frees its content", "revoked": "revoked",
+            "logged-out": "logged out"}
+"""What a page may say after a form: fixed texts chosen by code (a link cannot make a page say anything)."""
+MAX_TOKEN_DAYS = 36500
 Many = Annotated[list[str] | None, Query()]
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self' data:; "
                                            "style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
@@ -54,10 +59,10 @@ def csrf_of(token: str) -> str:
 
 
 def session(request: Request) -> tuple[TokenInfo, str]:
-    """(token record, token) of the request's session cookie; LoginNeeded without a valid one."""
+    """(session's token record, session token) of the request's cookie; LoginNeeded without a valid one."""
     state: ServerState = request.app.state.satchel
     raw = request.cookies.get(COOKIE, "")
-    info = state.tokens.authenticate(raw) if raw else None
+    info = session_of(state, raw)
     if info is None:
         raise LoginNeeded()
     return info, raw
@@ -74,7 +79,8 @@ def render(request: Request, template: str, title: str, twin: str | None, status
     except LoginNeeded:
         pass
     state: ServerState = request.app.state.satchel
-    html = page(template, title=title, twin=twin, user=user, csrf=csrf, message=request.query_params.get("msg"),
+    html = page(template, title=title, twin=twin, user=user, csrf=csrf,
+                message=MESSAGES.get(request.query_params.get("msg", "")),
                 personal=state.config.personal, request_path=request.url.path, **data)
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
@@ -92,7 +98,8 @@ def same_site(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None:
         return True
-    return urllib.parse.urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+    hosts = {request.headers.get("host", request.url.netloc), request.headers.get("x-forwarded-host")}
+    return urllib.parse.urlsplit(origin).netloc in hosts
 
 
 async def checked_form(request: Request) -> tuple[TokenInfo, dict[str, Any]]:
@@ -107,6 +114,8 @@ async def checked_form(request: Request) -> tuple[TokenInfo, dict[str, Any]]:
 
 
 def back_to(url: str, message: str) -> RedirectResponse:
+    """Redirect after a form, with one of the fixed MESSAGES (by code)."""
+    assert message in MESSAGES
     sep = "&" if "?" in url else "?"
     return RedirectResponse(f"{url}{sep}{urlencode({'msg': message})}", status_code=303)
 
@@ -168,7 +177,7 @@ def _login_routes(app: FastAPI, state: ServerState) -> None:
         if code:  # satchel ui's one-time login link
             token = state.login_codes.pop(code, None)
             if token is not None:
-                return _start_session(request, token, _safe_next(next))
+                return _start_session(request, state, token, _safe_next(next))
             return render(request, "login.html", "Log in", None, status=401, next=_safe_next(next),
                           error="this login link was used already or is unknown; log in with a token, or restart "
                                 "`satchel ui` for a new link")
@@ -186,20 +195,26 @@ def _login_routes(app: FastAPI, state: ServerState) -> None:
             return render(request, "login.html", "Log in", None, status=401, next=target,
                           error="that token is unknown, expired or revoked; check it (satchel token list) and try "
                                 "again")
-        return _start_session(request, token, target)
+        return _start_session(request, state, token, target)
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         await checked_form(request)
-        response = RedirectResponse("/login?msg=logged+out", status_code=303)
+        end_session(state, request.cookies.get(COOKIE))
+        response = RedirectResponse("/login?msg=logged-out", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
 
 
-def _start_session(request: Request, token: str, target: str) -> Response:
+def _start_session(request: Request, state: ServerState, token: str, target: str) -> Response:
+    """A session token (12 hours, revoked at logout, ends with the token it came from) in the cookie."""
+    session_token = start_session(state, token)
+    if session_token is None:
+        return render(request, "login.html", "Log in", None, status=401, next=target,
+                      error="that token is unknown, expired or revoked")
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
-                        path="/")
+    response.set_cookie(COOKIE, session_token, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/", max_age=SESSION_SECONDS)
     return response
 
 
@@ -347,7 +362,7 @@ def _forms(app: FastAPI, state: ServerState) -> None:
                 target = f"/project?{urlencode({'name': done['project']})}"
                 if not state.catalog.find_versions(project=done["project"]):
                     target = "/"
-            return back_to(target, f"deleted {version_id}; `satchel gc --free` frees its content")
+            return back_to(target, "deleted")
         return _guarded(request, run)
 
     @app.get("/tokens", response_class=HTMLResponse, include_in_schema=False)
@@ -362,8 +377,9 @@ def _forms(app: FastAPI, state: ServerState) -> None:
 
         def run() -> Response:
             days = str(form.get("expires_days", "")).strip()
-            if days and not days.isdigit():
-                raise InvalidArgumentError("expires in days must be a whole number of days, or empty for never")
+            if days and (not days.isdigit() or not 1 <= int(days) <= MAX_TOKEN_DAYS):
+                raise InvalidArgumentError(f"expires in days must be a whole number of days from 1 to "
+                                           f"{MAX_TOKEN_DAYS}, or empty for never")
             projects = [p.strip() for p in str(form.get("projects", "")).split(",") if p.strip()]
             body = {"name": str(form.get("name", "")).strip(), "role": str(form.get("role", "")),
                     "projects": projects, "expires_at": time.time() + int(days) * 86400 if days else None}
@@ -376,7 +392,7 @@ def _forms(app: FastAPI, state: ServerState) -> None:
     async def revoke(request: Request, token_id: str) -> Response:
         token, _ = await checked_form(request)
         return _guarded(request, lambda: (actions.revoke_token(state, token, token_id),
-                                          back_to("/tokens", f"revoked {token_id}"))[1])
+                                          back_to("/tokens", "revoked"))[1])
 
 
 def new_login_code(state: ServerState, token: str) -> str:
