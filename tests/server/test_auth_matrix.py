@@ -65,6 +65,7 @@ QUERIES = {"/api/v1/browse/project": "name=secret", "/api/v1/browse/dataset": "p
            "/api/v1/browse/versions/{version_id}/file": "path=a.txt",
            "/api/v1/browse/versions/{version_id}/thumbnail": "path=pic.png"}
 NAMING_A_PROJECT = ("/api/v1/browse/project", "/api/v1/browse/dataset", "/api/v1/browse/compare")
+WRITERS_READS = ("/api/v1/browse/versions/{version_id}/delete-plan",)  # what a delete would free: a writer's
 
 
 def fill(path: str, values: dict[str, str]) -> str:
