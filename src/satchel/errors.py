@@ -205,6 +205,18 @@ class StorageError(SatchelError, OSError):
         self.key = key
 
 
+class PathNotFoundError(SatchelError, FileNotFoundError):
+    """A dataset version has no file at that path."""
+
+    def __init__(self, message: str, *, dataset_id: str, dataset_path: str) -> None:
+        super().__init__(message)
+        self.dataset_id = dataset_id
+        self.dataset_path = dataset_path
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class StorageNotFoundError(StorageError, FileNotFoundError):
     """The key does not exist in the storage."""
 

@@ -191,3 +191,15 @@ def configure(**settings: Any) -> Settings:
     if old is not None:
         old.close()
     return new.settings
+
+
+def _forget_in_child() -> None:
+    """In a forked child (a DataLoader worker, a multiprocessing pool): drop the parent's context without
+    closing it. Its HTTP connections, database connections and open files belong to the parent; sharing them
+    would interleave two processes' reads on one socket. The child builds its own on first use."""
+    global _context, _offline
+    _context = None
+    _offline = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -491,6 +491,24 @@ class Dataset(DatasetManagement):
         entries = self.file_entries_dict
         return [entries[p] for p in sorted(entries)]
 
+    def open(self, path: str, mode: str = "rb") -> Any:
+        """One file of this (finalized) version as a read-only, seekable binary file, without a local copy of
+        the version: only the bytes read are fetched (large files stored raw: by 1 MiB block), every one of them
+        verified. ``mode`` must be ``"rb"``. See docs/integrations.md."""
+        if mode != "rb":
+            raise InvalidArgumentError(f"mode={mode!r}: dataset files open read-only, with mode='rb'")
+        import fsspec
+
+        record = self._require_final("open files")
+        return fsspec.filesystem("satchel").open(f"{record.id}/{path.lstrip('/')}", "rb")
+
+    def read_bytes(self, path: str) -> bytes:
+        """The verified bytes of one file of this (finalized) version (PathNotFoundError, a FileNotFoundError,
+        when there is none)."""
+        from satchel.dataset.reader import VersionReader
+
+        return VersionReader(self._ctx, self._require_final("read files")).read(path)
+
     def get_local_copy(
         self,
         use_soft_links: bool | None = None,

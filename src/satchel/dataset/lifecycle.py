@@ -144,7 +144,9 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
             raise ConflictError(
                 f"dataset {record.id} changed while it was being finalized: {path!r} is not stored (added by another "
                 "process after the upload?); call finalize() again (with auto_upload=True it is uploaded first)")
-        located[path] = entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec)
+        located[path] = entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec,
+                                       blocks=store.block_table_of(entry.hash, loc) or
+                                       (entry.blocks if entry.pack == loc.pack else ""))
     depth = 1 + max((p.depth for p in parents), default=0)
     if same_store and depth <= MAX_DELTA_DEPTH:
         puts = {p: e for p, e in located.items() if parents_view.get(p) != e}

@@ -68,7 +68,7 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
         else:
             loc = index[entry.hash]
             located[path] = ManifestEntry(entry.hash, entry.size, new_id, loc.pack, loc.offset, loc.length,
-                                          loc.codec)
+                                          loc.codec, blocks=store.block_table_of(entry.hash, loc))
     return located
 
 

@@ -39,6 +39,7 @@ MANIFEST_MAGIC = b"SATCHMF1"
 MANIFEST_FORMAT = 1
 MANIFEST_FORMAT_LINKS = 2  # format 1 plus a column of external links; written only when there are links
 MANIFEST_FORMAT_ESCAPED = 3  # format 2 with paths in wire form (%25, %5C, %80-%FF); written only when needed
+MANIFEST_FORMAT_BLOCKS = 4  # format 3 plus a column naming each entry's block table; written only when needed
 _NO_PACK = 0xFFFFFFFF
 _MAX_RATIO = 1024  # a degenerate but real manifest (a million empty files) compresses ~200x
 _MIN_LIMIT = 64 << 20
@@ -62,6 +63,8 @@ class ManifestEntry(NamedTuple):
     length: int = 0
     codec: int = 0
     link: str = ""
+    blocks: str = ""
+    """The hash of the entry's block table (large files stored raw; see ``satchel.objects.blocks``), or empty."""
 
     @property
     def location(self) -> Location:
@@ -148,9 +151,11 @@ def encode_manifest(manifest: Manifest) -> bytes:
     paths = sorted(manifest.entries)
     rows = list(map(manifest.entries.__getitem__, paths))
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
-    hashes, sizes, row_origins, row_packs, offsets, lengths, codecs, links = columns
+    hashes, sizes, row_origins, row_packs, offsets, lengths, codecs, links, row_tables = columns
     joined, removed = "\0".join(paths), "\0".join(sorted(manifest.removed))
-    escaped = needs_escape(joined) or needs_escape(removed)  # one form for both columns
+    tables = sorted(set(row_tables) - {""})
+    escaped = bool(tables) or needs_escape(joined) or needs_escape(removed)  # one form for both columns; format 4
+    # always writes the wire form
     if escaped:
         joined, removed = to_wire(joined), to_wire(removed)
     check_joined(joined, len(paths))
@@ -162,7 +167,10 @@ def encode_manifest(manifest: Manifest) -> bytes:
     pack_no = {p: i for i, p in enumerate(packs)}
     pack_no[""] = _NO_PACK
     origin_no = {o: i for i, o in enumerate(origins)}
-    version = MANIFEST_FORMAT_ESCAPED if escaped else MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT
+    version = MANIFEST_FORMAT_BLOCKS if tables else MANIFEST_FORMAT_ESCAPED if escaped else \
+        MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT
+    if not all(map(is_content_hash, tables)):
+        raise ValueError(f"manifest block tables {tables[:3]} are not content hashes")
     if not all(map(is_valid_id, [*origins, *manifest.parents])) or not all(map(is_content_hash, packs)):
         raise ValueError(f"manifest origins {origins[:3]}, parents {manifest.parents[:3]} or packs {packs[:3]} are "
                          "not valid ids")
@@ -188,6 +196,12 @@ def encode_manifest(manifest: Manifest) -> bytes:
     ]
     if version != MANIFEST_FORMAT:
         blocks.append("\0".join(links).encode())
+    if version == MANIFEST_FORMAT_BLOCKS:
+        header["tables"] = tables
+        blocks[0] = json.dumps(header, separators=(",", ":")).encode()
+        table_no = {t: i for i, t in enumerate(tables)}
+        table_no[""] = _NO_PACK
+        blocks.append(_column("I", list(map(table_no.__getitem__, row_tables))))
     body = _blocks(*blocks)
     return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
 
@@ -216,9 +230,13 @@ def _header(block: bytes) -> tuple[dict[str, Any], int, int]:
     if not isinstance(header, dict):
         raise ValueError("manifest header is not an object")
     version = header.get("format")
-    if version not in (MANIFEST_FORMAT, MANIFEST_FORMAT_LINKS, MANIFEST_FORMAT_ESCAPED):
+    if version not in (MANIFEST_FORMAT, MANIFEST_FORMAT_LINKS, MANIFEST_FORMAT_ESCAPED, MANIFEST_FORMAT_BLOCKS):
         raise ValueError(f"manifest format {version} is not supported (expected {MANIFEST_FORMAT} to "
-                         f"{MANIFEST_FORMAT_ESCAPED}); upgrade satchel to read it")
+                         f"{MANIFEST_FORMAT_BLOCKS}); upgrade satchel to read it")
+    tables = header.get("tables", [])
+    if version == MANIFEST_FORMAT_BLOCKS and (not isinstance(tables, list)
+                                              or not all(isinstance(t, str) and is_content_hash(t) for t in tables)):
+        raise ValueError("manifest block tables are not a list of content hashes")
     count = header.get("count")
     if not isinstance(count, int) or isinstance(count, bool) or count < 0:
         raise ValueError(f"manifest count {count!r} is not a number of entries")
@@ -280,10 +298,12 @@ def _decode(data: bytes) -> Manifest:
     if not blocks:
         raise ValueError("truncated manifest")
     header, version, count = _header(blocks[0])
-    if len(blocks) != (10 if version == MANIFEST_FORMAT else 11):
+    if len(blocks) != {MANIFEST_FORMAT: 10, MANIFEST_FORMAT_BLOCKS: 12}.get(version, 11):
         raise ValueError("truncated manifest")
     _check_sizes(blocks, count)
-    escaped = version == MANIFEST_FORMAT_ESCAPED
+    if version == MANIFEST_FORMAT_BLOCKS and len(blocks[11]) != 4 * count:
+        raise ValueError("manifest columns disagree on the number of entries")
+    escaped = version in (MANIFEST_FORMAT_ESCAPED, MANIFEST_FORMAT_BLOCKS)  # format 4 paths are in wire form
     paths = _paths(blocks[1], count, escaped=escaped)
     hex_hashes = blocks[2].hex()
     hashes = [hex_hashes[i : i + 64] for i in range(0, len(hex_hashes), 64)]
@@ -292,6 +312,10 @@ def _decode(data: bytes) -> Manifest:
     pack_names[_NO_PACK] = ""
     packs = list(map(pack_names.__getitem__, _read_column("I", blocks[5])))
     links = blocks[10].decode().split("\0") if version != MANIFEST_FORMAT and count else [""] * count
+    table_names = dict(enumerate(header.get("tables", [])))
+    table_names[_NO_PACK] = ""
+    row_tables = list(map(table_names.__getitem__, _read_column("I", blocks[11]))) \
+        if version == MANIFEST_FORMAT_BLOCKS else [""] * count
     columns = (
         hashes,
         _read_column("Q", blocks[3]),
@@ -301,6 +325,7 @@ def _decode(data: bytes) -> Manifest:
         _read_column("Q", blocks[7]),
         list(blocks[8]),
         links,
+        row_tables,
     )
     if len(links) != count:
         raise ValueError("manifest columns disagree on the number of entries")

@@ -27,6 +27,7 @@ from satchel.errors import (
     StorageNotFoundError,
 )
 from satchel.objects import codec
+from satchel.objects.blocks import TABLE_MIN_SIZE, BlockHasher, blocks_key
 from satchel.objects.hashing import hash_bytes, new_hasher
 from satchel.objects.manifest import Manifest, decode_manifest, encode_manifest, manifest_key
 from satchel.objects.packs import (
@@ -65,6 +66,12 @@ class ObjectStore:
         self._loaded: set[str] = set()
         self._lock = threading.Lock()
         self._format_checked = False
+        self._tables: dict[tuple[str, str], str] = {}  # (content hash, pack) -> block table written here
+
+    def block_table_of(self, content_hash: str, location: Location) -> str:
+        """The hash of the block table this process wrote for the entry at ``location``, or "" (an entry
+        stored by another process, or compressed, or small: read whole)."""
+        return self._tables.get((content_hash, location.pack), "") if location.codec == codec.Codec.RAW else ""
 
     @property
     def url(self) -> str:
@@ -216,6 +223,7 @@ class ObjectStore:
         tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_dir / f"pack-{uuid.uuid4().hex}"
         raw_hasher, pack_hasher = new_hasher(), new_hasher()
+        block_hasher = BlockHasher()
         size = 0
         stream = iter(chunks)
         head = bytearray()
@@ -235,6 +243,8 @@ class ObjectStore:
                 emit(PACK_MAGIC)
                 for chunk in itertools.chain([first], stream):
                     raw_hasher.update(chunk)
+                    if not compressor:
+                        block_hasher.update(chunk)
                     size += len(chunk)
                     emit(compressor.compress(chunk) if compressor else chunk)
                 if compressor:
@@ -250,6 +260,12 @@ class ObjectStore:
                 self.storage.put_file(pack_key(pack_id), tmp, consume=True)
         finally:
             tmp.unlink(missing_ok=True)
+        if used == codec.Codec.RAW and size >= TABLE_MIN_SIZE:  # before the index: a reader never misses it
+            table = block_hasher.table(content_hash, size)
+            table_hash = hash_bytes(table)
+            self.storage.put_if_absent(blocks_key(table_hash), table)
+            with self._lock:
+                self._tables[(content_hash, pack_id)] = table_hash
         record = (content_hash, len(PACK_MAGIC), stored, size, int(used))
         index_data = encode_index([record])
         self.storage.put_if_absent(index_key(pack_id), index_data)

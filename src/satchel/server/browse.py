@@ -16,12 +16,12 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from satchel.catalog.base import STATUS_COMPLETED, STATUS_DRAFT, STATUS_PUBLISHED, VersionRecord
 from satchel.catalog.tokens import TokenInfo
 from satchel.catalog.wire import record_to_json
+from satchel.dataset.listing import Listing, build_listing
 from satchel.dataset.view import View, ViewLoader, diff_views, merge_views
 from satchel.errors import DatasetNotFoundError, InvalidArgumentError, SatchelError
 from satchel.objects import ManifestEntry
@@ -37,32 +37,6 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_FOLDERS_SHOWN = 1000
 DELETE_PLAN_MAX_VERSIONS = 200
-
-
-@dataclass
-class Listing:
-    """A version's files grouped by folder: ``files[folder]`` are the paths directly in it, sorted; ``folders``
-    the direct sub-folders of each folder, sorted ('' is the root)."""
-
-    files: dict[str, list[str]]
-    folders: dict[str, list[str]]
-    paths: list[str]
-    sorted_by: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-
-
-def build_listing(view: View) -> Listing:
-    files: dict[str, list[str]] = {}
-    folders: dict[str, set[str]] = {}
-    for path in view:
-        folder = path.rpartition("/")[0]
-        files.setdefault(folder, []).append(path)
-        child = folder
-        while child and child not in folders.get(child.rpartition("/")[0], ()):  # each folder once
-            folders.setdefault(child.rpartition("/")[0], set()).add(child)
-            child = child.rpartition("/")[0]
-    for names in files.values():
-        names.sort()
-    return Listing(files, {k: sorted(v) for k, v in folders.items()}, sorted(view))
 
 
 class Browser:

@@ -47,12 +47,13 @@ _HEX = "[0-9a-f]{64}"
 PACK = re.compile(rf"packs/([0-9a-f]{{2}})/({_HEX})\.pack")
 INDEX = re.compile(rf"packs/([0-9a-f]{{2}})/({_HEX})\.idx")
 MANIFEST = re.compile(rf"manifests/([0-9a-f]{{2}})/({_HEX})")
+BLOCKS = re.compile(rf"blocks/([0-9a-f]{{2}})/({_HEX})")
 REF = re.compile(rf"refs/([A-Za-z0-9_-]{{1,128}})/({_HEX})")
 PIN = re.compile(r"locks/pins/[A-Za-z0-9_.-]{1,200}")
 LEASE = re.compile(r"locks/gc/[A-Za-z0-9_.-]{1,200}")
 DAMAGED = re.compile(r"damaged/[A-Za-z0-9_./-]{1,300}")
 FORMAT = "satchel-store.json"
-_RESERVED = frozenset({"packs", "manifests", "refs", "locks", "damaged"})
+_RESERVED = frozenset({"packs", "manifests", "blocks", "refs", "locks", "damaged"})
 _SMALL_LIMIT = 64 << 20  # indexes, manifests are read whole to check them
 _META_LIMIT = 1 << 20  # pins, leases, the format file
 _READ_BATCH = 16 << 20
@@ -67,11 +68,11 @@ class PayloadTooLarge(SatchelError):
 def key_kind(key: str) -> str:
     """``pack``, ``index``, ``manifest``, ``ref``, ``pin``, ``lease`` or ``format``; InvalidArgumentError else."""
     check_key(key)
-    for kind, pattern in (("pack", PACK), ("index", INDEX), ("manifest", MANIFEST), ("ref", REF), ("pin", PIN),
-                          ("lease", LEASE), ("damaged", DAMAGED)):
+    for kind, pattern in (("pack", PACK), ("index", INDEX), ("manifest", MANIFEST), ("blocks", BLOCKS), ("ref", REF),
+                          ("pin", PIN), ("lease", LEASE), ("damaged", DAMAGED)):
         match = pattern.fullmatch(key)
         if match:
-            if kind in ("pack", "index", "manifest") and match.group(1) != match.group(2)[:2]:
+            if kind in ("pack", "index", "manifest", "blocks") and match.group(1) != match.group(2)[:2]:
                 break
             if kind == "ref" and not is_valid_id(match.group(1)):
                 break
@@ -168,6 +169,9 @@ def verify(store: ObjectStore, key: str, kind: str, path: Path, digest: str, siz
         except ValueError as exc:
             raise IntegrityError(f"upload of {key}: not a valid manifest ({exc}); nothing was stored", object_key=key,
                                  content_hash=digest) from exc
+    if kind == "blocks" and digest != BLOCKS.fullmatch(key).group(2):  # type: ignore[union-attr]
+        raise IntegrityError(f"upload of {key}: its bytes hash to {digest}, not to the block table's name; nothing "
+                             "was stored", object_key=key, content_hash=digest)
     if kind == "index":
         _verify_index(store, key, path, max_size)
     if kind == "ref" and size:

@@ -13,6 +13,7 @@ import uuid
 
 from satchel.catalog.base import VersionRecord
 from satchel.objects import ObjectStore
+from satchel.objects.blocks import blocks_key
 from satchel.objects.manifest import manifest_key
 from satchel.objects.packs import index_key, pack_key
 from satchel.objects.refs import write_ref
@@ -36,6 +37,8 @@ def copy_for_move(state: ServerState, records: list[VersionRecord], new_project:
             for pack in sorted({e.pack for e in manifest.entries.values() if e.pack and not e.link}):
                 _copy(state, source, target, pack_key(pack))
                 _copy(state, source, target, index_key(pack))
+            for table in sorted({e.blocks for e in manifest.entries.values() if e.blocks}):
+                _copy(state, source, target, blocks_key(table))
             _copy(state, source, target, manifest_key(record.manifest))
             write_ref(target.storage, record.id, record.manifest)
         relocated[record.id] = target_url

@@ -1,0 +1,81 @@
+"""``satchel.torch`` with a real (CPU) PyTorch: DataLoader workers and a simulated world of ranks see every file
+exactly once per epoch, shuffling is seeded per epoch, nothing open is pickled; embedded and through a server."""
+
+from __future__ import annotations
+
+import pickle
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from torch.utils.data import DataLoader
+
+from satchel import Dataset, IntegrityError
+from satchel.torch import IterableDataset, MapDataset
+from tests.conftest import store_dir
+
+
+@pytest.fixture
+def files(home: Path, tmp_path: Path) -> dict[str, bytes]:
+    data = {f"shard{i % 3}/item_{i:03d}.bin": bytes([i % 251]) * (100 + 37 * i) for i in range(60)}
+    data["big/blob.bin"] = bytes(range(256)) * 20_000  # 5 MiB: read on its own
+    for rel, content in data.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(content)
+    ds = Dataset.create(dataset_name="items", dataset_project="train")
+    ds.add_files(tmp_path / "src")
+    ds.finalize(auto_upload=True)
+    return data
+
+
+def test_workers_and_ranks_see_every_file_exactly_once_per_epoch(files: dict[str, bytes]) -> None:
+    seen: Counter[str] = Counter()
+    for rank in range(3):
+        ranked = IterableDataset(dataset_project="train", dataset_name="items", rank=rank, world_size=3,
+                                 shuffle=True, seed=11)
+        pickle.dumps(ranked)  # nothing open inside
+        for path, data in DataLoader(ranked, batch_size=None, num_workers=2):
+            assert data == files[path]
+            seen[path] += 1
+    assert seen == Counter(dict.fromkeys(files, 1))
+
+
+def test_shuffle_is_seeded_per_epoch_and_the_split_is_byte_balanced(files: dict[str, bytes]) -> None:
+    stream = IterableDataset(dataset_project="train", dataset_name="items", shuffle=True, seed=3, rank=0,
+                             world_size=1)
+    first = stream.shard(1, 2)
+    stream.set_epoch(1)
+    second = stream.shard(1, 2)
+    assert len(first) > 20 and sorted(first) == sorted(second) and first != second
+    stream.set_epoch(0)
+    assert stream.shard(1, 2) == first
+    sizes = [sum(len(files[p]) for p in IterableDataset(dataset_project="train", dataset_name="items", rank=r,
+                                                        world_size=2).shard()) for r in range(2)]
+    assert abs(sizes[0] - sizes[1]) <= max(len(v) for v in files.values())
+
+
+def test_map_dataset_indexes_the_files_and_works_with_workers(files: dict[str, bytes]) -> None:
+    table = MapDataset(dataset_project="train", dataset_name="items", files=["shard1/*"],
+                       transform=lambda item: (item[0], len(item[1])))
+    assert len(table) == 20
+    loaded = {path: size for batch in DataLoader(table, batch_size=4, num_workers=2)
+              for path, size in zip(batch[0], batch[1].tolist(), strict=True)}
+    assert loaded == {p: len(v) for p, v in files.items() if p.startswith("shard1/")}
+    with pytest.raises(ValueError, match="selects no file"):
+        MapDataset(dataset_project="train", dataset_name="items", files=["nothing/*"])
+
+
+def test_a_damaged_store_is_an_integrity_error_in_a_data_loader(files: dict[str, bytes], home: Path) -> None:
+    for pack in store_dir(home, "train").rglob("*.pack"):
+        data = bytearray(pack.read_bytes())
+        for at in range(16, len(data), 40):  # every entry of the pack is hit
+            data[at] ^= 0x55
+        pack.chmod(0o644)
+        pack.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        for _ in IterableDataset(dataset_project="train", dataset_name="items"):
+            pass
+    with pytest.raises(IntegrityError):
+        MapDataset(dataset_project="train", dataset_name="items", files="big/blob.bin")[0]
+
+
