@@ -143,8 +143,8 @@ class IntegrityError(SatchelError):
         self,
         message: str,
         *,
-        object_key: str,
-        content_hash: str,
+        object_key: str = "",
+        content_hash: str = "",
         dataset_id: str | None = None,
         dataset_path: str | None = None,
     ) -> None:

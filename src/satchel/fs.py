@@ -214,8 +214,7 @@ class SatchelFileSystem(AbstractFileSystem):  # type: ignore[misc]
         return SatchelFile(self, path, reader, inner, block_size=block_size, cache_options=cache_options)
 
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
-        raise PermissionError("satchel:// is read-only; make a new version (Dataset.create, add_files, finalize) "
-                              "to change files")
+        raise PermissionError("satchel:// is read-only; make a new version to change files")
 
     mkdir = makedirs = rm = rm_file = rmdir = mv = cp_file = put_file = pipe_file = touch = _refuse
 

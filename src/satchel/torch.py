@@ -50,7 +50,7 @@ def _selected(reader: VersionReader, files: Sequence[str] | str | None) -> dict[
     chosen = {p: e for p, e in view.items() if any(p == f or fnmatch.fnmatchcase(p, f) for f in patterns)}
     if not chosen:
         raise InvalidArgumentError(f"files={patterns!r} selects no file of dataset {reader.record.id}; give paths "
-                                   "or wildcards (images/*.jpg) as list_files() shows them")
+                                   "or wildcards (images/*.jpg) of its files")
     return chosen
 
 

@@ -75,6 +75,10 @@ def test_a_damaged_store_is_an_integrity_error_in_a_data_loader(files: dict[str,
     with pytest.raises(IntegrityError):
         for _ in IterableDataset(dataset_project="train", dataset_name="items"):
             pass
+    with pytest.raises(IntegrityError):  # raised in a worker, re-raised as itself by the DataLoader
+        for _ in DataLoader(IterableDataset(dataset_project="train", dataset_name="items"), batch_size=None,
+                            num_workers=2):
+            pass
     with pytest.raises(IntegrityError):
         MapDataset(dataset_project="train", dataset_name="items", files="big/blob.bin")[0]
 

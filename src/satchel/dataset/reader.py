@@ -60,7 +60,8 @@ class VersionReader:
         """The entry at ``path`` (PathNotFoundError, a FileNotFoundError, when there is none)."""
         found = self.view.get(path.strip("/"))
         if found is None:
-            raise PathNotFoundError(f"dataset {self.record.id} has no file {path!r}; list_files() shows its files",
+            raise PathNotFoundError(f"dataset {self.record.id} has no file {path!r}; check the path against the "
+                                    "version's file list",
                                     dataset_id=self.record.id, dataset_path=path)
         return found
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -178,3 +179,14 @@ def api_client(url: str, token: str | None) -> ApiClient:
 def quote_segment(text: str) -> str:
     """``text`` as one URL path segment."""
     return quote(text, safe="")
+
+
+def _forget_clients_in_child() -> None:
+    """In a forked child: new pools (the parent's sockets are the parent's; sharing one between two processes
+    interleaves their responses)."""
+    global _clients_lock
+    _clients.clear()
+    _clients_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_clients_in_child)
