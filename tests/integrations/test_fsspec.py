@@ -32,9 +32,10 @@ def sample(home: Path, tmp_path: Path) -> dict[str, Any]:
     files = {"labels.csv": b"file,label\na.png,0\nb.png,1\n", "images/a.png": _png(1), "images/b.png": _png(2),
              "deep/x/y/z.txt": b"deep\n"}
     rng = np.random.default_rng(7)
-    table = pa.table({"id": np.arange(200_000), "noise": rng.random(200_000), "tag": rng.integers(0, 9, 200_000)})
+    rows = 300_000
+    table = pa.table({"id": np.arange(rows), "noise": rng.random(rows), "tag": rng.integers(0, 1 << 40, rows)})
     out = io.BytesIO()
-    pq.write_table(table, out, compression="none", row_group_size=20_000)  # ~4 MiB, stored raw: block table
+    pq.write_table(table, out, row_group_size=30_000)  # ~7 MiB of Parquet: stored raw, with a block table
     files["big.parquet"] = out.getvalue()
     source = tmp_path / "src"
     for rel, data in files.items():
@@ -108,7 +109,7 @@ def test_pandas_pyarrow_duckdb_and_polars_read_the_exact_data(sample: dict[str, 
     con = duckdb.connect()
     con.register_filesystem(fs)
     total = con.execute("SELECT sum(id), count(*) FROM read_parquet('satchel://vision/cats/big.parquet')").fetchone()
-    assert total == (int(np.arange(200_000).sum()), 200_000)
+    assert total == (int(np.arange(300_000).sum()), 300_000)
     with fsspec.open("satchel://vision/cats/big.parquet") as handle:  # Polars takes file objects for other URLs
         polar = pl.read_parquet(handle)
     assert polar["tag"].to_list() == sample["table"]["tag"].to_pylist()
@@ -117,8 +118,9 @@ def test_pandas_pyarrow_duckdb_and_polars_read_the_exact_data(sample: dict[str, 
 
 
 def test_a_footer_read_of_a_large_parquet_file_fetches_only_its_end(sample: dict[str, Any]) -> None:
-    """The file (about 4 MiB, stored raw) has a block table: reading its metadata fetches a block or two."""
+    """The file (about 7 MiB, stored raw) has a block table: reading its metadata fetches a block or two."""
     record = get_context().catalog.get_version(sample["v2"])
+    assert get_context().views.view(record)["big.parquet"].blocks  # the range path is the one under test
     store = get_context().store(str(record.storage_url))
     read: list[int] = []
     original = store.storage.get_range
@@ -132,11 +134,16 @@ def test_a_footer_read_of_a_large_parquet_file_fetches_only_its_end(sample: dict
         fs = fsspec.filesystem("satchel", skip_instance_cache=True)
         with fs.open("vision/cats/big.parquet", block_size=64 << 10) as handle:
             meta = pq.read_metadata(handle)
+        footer = sum(read)
+        with fs.open("vision/cats/big.parquet", block_size=64 << 10) as handle:  # ten rows: one row group
+            first = pq.ParquetFile(handle).read_row_group(0).slice(0, 10)
     finally:
         store.storage.get_range = original  # type: ignore[method-assign]
     size = len(sample["files"]["big.parquet"])
-    assert meta.num_rows == 200_000 and size > 3 << 20
-    assert 0 < sum(read) <= 2 << 20, (read, size)  # at most two 1 MiB blocks of a ~4 MiB file
+    assert meta.num_rows == 300_000 and size > 6 << 20
+    assert 0 < footer <= 2 << 20, (read, size)  # at most two 1 MiB blocks of a ~7 MiB file
+    assert first.column("id").to_pylist() == list(range(10))
+    assert sum(read) <= 4 << 20, (read, size)  # the footer and the first row group's blocks, not the file
 
 
 def test_a_damaged_pack_is_an_integrity_error_never_data(sample: dict[str, Any], home: Path) -> None:

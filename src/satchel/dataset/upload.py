@@ -21,6 +21,7 @@ from satchel.dataset.scan import read_file
 from satchel.errors import SourceFileError
 from satchel.objects import Codec, Location, ObjectStore, PackBuilder, hash_bytes
 from satchel.objects import codec as codecs
+from satchel.objects.blocks import TABLE_MIN_SIZE
 
 LARGE_FILE = 16 << 20
 _READ_CHUNK = 8 << 20
@@ -148,8 +149,8 @@ def store_items(
 ) -> UploadReport:
     """Store every item into ``target``; raise SourceFileError / IntegrityError / StorageError on failure."""
     report = UploadReport()
-    small = [i for i in items if i.size < LARGE_FILE]
-    large = [i for i in items if i.size >= LARGE_FILE]
+    small = [i for i in items if not _stored_alone(i)]
+    large = [i for i in items if _stored_alone(i)]
     small.sort(key=lambda i: (i.local_path is None, i.local_path or "", i.hash))
     pipeline = PackPipeline(target, chunk_bytes, report, on_bytes, packs_in_flight)
     try:
@@ -211,8 +212,27 @@ def _encode(item: UploadItem, level: int | None) -> tuple[str, Codec, bytes, int
     return item.hash, codec, payload, item.size
 
 
+RANGE_READ_SUFFIXES = frozenset({
+    ".parquet", ".arrow", ".feather", ".ipc", ".orc", ".avro", ".lance", ".npy", ".h5", ".hdf5", ".nc",
+    ".tfrecord", ".zip", ".tar", ".mp4", ".mov", ".mkv", ".webm", ".mp3", ".flac", ".ogg", ".wav"})
+"""Large files of formats readers open by range (columnar tables, arrays, archives, media) are stored raw, so
+``satchel://`` reads only the blocks a reader asks for (a Parquet footer, a few row groups, a seek)."""
+
+
+def _range_read(item: UploadItem) -> bool:
+    return os.path.splitext(item.dataset_path)[1].lower() in RANGE_READ_SUFFIXES
+
+
+def _stored_alone(item: UploadItem) -> bool:
+    """Large files get a pack of their own; so do files of range-read formats from 4 MiB (raw, with a block
+    table)."""
+    return item.size >= LARGE_FILE or (item.size >= TABLE_MIN_SIZE and _range_read(item))
+
+
 def _store_large(target: ObjectStore, item: UploadItem, level: int | None) -> int:
     """Store one large item as its own pack; return the bytes stored."""
+    if _range_read(item):
+        level = None
     if item.local_path is not None:
         content_hash, location = target.write_stream(_local_chunks(item), level)
         if content_hash != item.hash:

@@ -23,6 +23,10 @@ class Codec(IntEnum):
 
 ZSTD_LEVEL = 3
 _WORTH_IT = 0.97
+WORTH_IT_LARGE = 0.90
+"""A large file (its own pack) is stored compressed only when zstd saves 10% or more on its start: files that
+are compressed already (JPEG, MP4, snappy Parquet) gain a few percent at most, and stored raw they can be read
+by range (block tables) and without decompression."""
 _local = threading.local()
 
 
@@ -96,11 +100,11 @@ def stream_compressor(level: int) -> zstandard.ZstdCompressionObj:
     return zstandard.ZstdCompressor(level=level, threads=-1).compressobj()
 
 
-def worth_compressing(sample: bytes, level: int | None) -> bool:
-    """Does zstd at ``level`` pay on this sample (the start of a large file)?"""
+def worth_compressing(sample: bytes, level: int | None, ratio: float = WORTH_IT_LARGE) -> bool:
+    """Does zstd at ``level`` pay on this sample (the start of a large file): does it shrink below ``ratio``?"""
     if level is None or not sample:
         return False
-    return len(_compressor(level).compress(sample[: 1 << 20])) < len(sample[: 1 << 20]) * _WORTH_IT
+    return len(_compressor(level).compress(sample[: 1 << 20])) < len(sample[: 1 << 20]) * ratio
 
 
 MAX_ENTRY_SIZE = 1 << 50  # 1 PiB: a larger raw size in an index or manifest is damage, not data
