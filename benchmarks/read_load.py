@@ -113,12 +113,16 @@ def main() -> None:
         cases = [("local folder store", None, {})]
         weed = None
         if args.seaweedfs:
+            import boto3
             from tests import servers
 
             weed = servers.start_seaweedfs(work / "weed")
+            boto3.client("s3", endpoint_url=weed.endpoint, aws_access_key_id=servers.S3_ACCESS_KEY,
+                         aws_secret_access_key=servers.S3_SECRET_KEY, region_name="us-east-1"
+                         ).create_bucket(Bucket="bench")
             cases.append(("SeaweedFS (S3)", "s3://bench/read", {
-                "SATCHEL_S3_ENDPOINT_URL": weed.endpoint, "AWS_ACCESS_KEY_ID": "any", "AWS_SECRET_ACCESS_KEY": "any",
-                "AWS_REGION": "us-east-1"}))
+                "SATCHEL_S3_ENDPOINT_URL": weed.endpoint, "SATCHEL_S3_ACCESS_KEY_ID": servers.S3_ACCESS_KEY,
+                "SATCHEL_S3_SECRET_ACCESS_KEY": servers.S3_SECRET_KEY, "SATCHEL_S3_REGION": "us-east-1"}))
         try:
             for name, storage, extra in cases:
                 home, source = work / f"home-{len(rows)}", work / f"src-{len(rows)}"

@@ -47,6 +47,7 @@ class SatchelFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self._latest: dict[tuple[str, str], tuple[float, str]] = {}
         self._lock = threading.Lock()
         self._context: object = None
+        self._project_names: tuple[float, dict[str, set[str]]] | None = None
 
     def _fresh(self) -> None:
         """Forget what was resolved under another configuration (``satchel.configure``, a new SATCHEL_HOME):
@@ -56,6 +57,7 @@ class SatchelFileSystem(AbstractFileSystem):  # type: ignore[misc]
             with self._lock:
                 self._readers.clear()
                 self._latest.clear()
+                self._project_names = None
                 self._context = ctx
 
     @classmethod
@@ -79,22 +81,33 @@ class SatchelFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 return self._reader(parts[0]), "/".join(parts[1:]), parts[0]
             except DatasetNotFoundError:
                 pass
-        projects = self._projects()
-        for cut in range(len(parts) - 1, 0, -1):
-            project = "/".join(parts[:cut])
-            if project not in projects:
-                continue
-            name, _, version = parts[cut].partition("@")
-            version_id = self._version_id(project, name, version or None)
-            if version_id is not None:
-                return self._reader(version_id), "/".join(parts[cut + 1:]), "/".join(parts[: cut + 1])
+        for attempt in range(2):  # a miss looks again at once: the dataset may be newer than the remembered list
+            projects = self._projects()
+            for cut in range(len(parts) - 1, 0, -1):
+                project = "/".join(parts[:cut])
+                if project not in projects or parts[cut].partition("@")[0] not in projects[project]:
+                    continue
+                name, _, version = parts[cut].partition("@")
+                version_id = self._version_id(project, name, version or None)
+                if version_id is not None:
+                    return self._reader(version_id), "/".join(parts[cut + 1:]), "/".join(parts[: cut + 1])
+            if attempt == 0 and len(parts) > 1:
+                with self._lock:
+                    self._project_names = None
         return None, path, ""
 
     def _projects(self) -> dict[str, set[str]]:
-        """project -> its dataset names (every project the catalog shows this caller)."""
+        """project -> its dataset names (every project the catalog shows this caller), looked up again after
+        LATEST_TTL seconds (through a server, a listing is a few requests: not one per path)."""
+        with self._lock:
+            cached = self._project_names
+        if cached is not None and time.monotonic() - cached[0] < LATEST_TTL:
+            return cached[1]
         found: dict[str, set[str]] = {}
         for record in get_context().catalog.find_versions():
             found.setdefault(record.project, set()).add(record.name)
+        with self._lock:
+            self._project_names = (time.monotonic(), found)
         return found
 
     def _version_id(self, project: str, name: str, version: str | None) -> str | None:
