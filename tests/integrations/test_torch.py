@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from torch.utils.data import DataLoader
@@ -83,3 +84,29 @@ def test_a_damaged_store_is_an_integrity_error_in_a_data_loader(files: dict[str,
         MapDataset(dataset_project="train", dataset_name="items", files="big/blob.bin")[0]
 
 
+
+
+@pytest.mark.embedded_only("the store is an object store the client writes directly, in both modes alike")
+def test_workers_on_an_object_store_are_spawned_and_a_fork_says_so(home: Path, seaweedfs: Any, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """obstore (the S3 and Azure client) does not survive a fork: forked workers get a clear error naming spawn;
+    spawned workers (configured from the environment, as any satchel process) read every file."""
+    import satchel
+    from tests.conftest import s3_backend
+
+    backend = s3_backend(seaweedfs, f"t-{tmp_path.name}")
+    for name, value in backend.options.items():
+        monkeypatch.setenv(f"SATCHEL_{name.upper()}", value)
+    satchel.configure(home=home)
+    data = {f"f{i:02d}.bin": bytes([i]) * (50 + i) for i in range(12)}
+    for rel, content in data.items():
+        (tmp_path / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / rel).write_bytes(content)
+    ds = Dataset.create(dataset_name="cloud", dataset_project="train", output_uri=backend.url)
+    ds.add_files(tmp_path / "src")
+    ds.finalize(auto_upload=True)
+    stream = IterableDataset(dataset_id=ds.id)
+    with pytest.raises(Exception, match="multiprocessing_context='spawn'"):
+        list(DataLoader(stream, batch_size=None, num_workers=2))
+    spawned = DataLoader(stream, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    assert dict(spawned) == data

@@ -39,6 +39,35 @@ _MISSING_CONTAINER = ("NoSuchBucket", "ContainerNotFound", "BucketNotFound")
 _TRANSIENT_WORDS = ("error sending request", "timed out", "timeout", "connection", "reset by peer", "broken pipe")
 
 
+_runtime_pid: int | None = None
+"""The process that started obstore's runtime (threads of the Rust library, which a fork does not copy)."""
+
+
+def _check_not_forked(url: str) -> None:
+    """StorageError in a process forked from one that already used obstore: its runtime's threads did not come
+    along, so every call would hang (obstore is not fork-safe). Workers must be spawned instead."""
+    global _runtime_pid
+    pid = os.getpid()
+    if _runtime_pid is None:
+        _runtime_pid = pid
+    elif _runtime_pid != pid:
+        raise StorageError(
+            f"{url} cannot be read in this process: it was forked from one that had used the object-store client "
+            "(obstore), which does not survive a fork. Start workers with spawn or forkserver, e.g. "
+            "DataLoader(..., multiprocessing_context='spawn') or multiprocessing.get_context('spawn')", url=url)
+
+
+class _ForkGuard:
+    """The obstore module, checking on every use that this process did not fork from one that used it."""
+
+    def __init__(self, module: Any, url: str) -> None:
+        self._module, self._url = module, url
+
+    def __getattr__(self, name: str) -> Any:
+        _check_not_forked(self._url)
+        return getattr(self._module, name)
+
+
 class ObstoreStorage(Storage):
     """Bytes by key in one obstore store (a bucket or container plus a prefix)."""
 
@@ -46,7 +75,7 @@ class ObstoreStorage(Storage):
 
     def __init__(self, store: Any, url: str, *, credentials_hint: str, max_concurrency: int = 8,
                  extra: str = "s3") -> None:
-        self._obs = require("obstore", extra, url)
+        self._obs = _ForkGuard(require("obstore", extra, url), url)
         self._errors = require("obstore.exceptions", extra, url)
         # obstore raises the built-in FileNotFoundError for a missing object.
         self._not_found: tuple[type[Exception], ...] = (FileNotFoundError, self._errors.NotFoundError)
