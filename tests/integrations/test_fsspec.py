@@ -163,3 +163,18 @@ def test_a_damaged_pack_is_an_integrity_error_never_data(sample: dict[str, Any],
         cats.read_bytes("big.parquet")
     with pytest.raises(IntegrityError), cats.open("images/b.png") as handle:
         handle.read()
+
+
+def test_hugging_face_datasets_reads_the_exact_rows(sample: dict[str, Any], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasets import load_dataset
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    loaded = load_dataset("parquet", data_files="satchel://vision/cats/big.parquet", split="train",
+                          cache_dir=str(tmp_path / "hf-cache"))
+    assert loaded.num_rows == 300_000
+    assert loaded.data.table.column("noise").to_pylist() == sample["table"].column("noise").to_pylist()
+    streamed = load_dataset("parquet", data_files="satchel://vision/cats/big.parquet", split="train",
+                            streaming=True)
+    first = [row["tag"] for _, row in zip(range(5), streamed, strict=False)]
+    assert first == sample["table"].column("tag").to_pylist()[:5]
