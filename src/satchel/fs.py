@@ -31,6 +31,7 @@ from satchel.dataset.reader import VersionReader
 from satchel.errors import DatasetNotFoundError, InvalidArgumentError, PathNotFoundError
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+MAX_READERS = 8
 LATEST_TTL = 5.0
 """How long "the latest version" of a dataset is remembered before it is looked up again (seconds)."""
 
@@ -138,6 +139,8 @@ class SatchelFileSystem(AbstractFileSystem):  # type: ignore[misc]
             found = VersionReader(ctx, record)
             with self._lock:
                 self._readers[version_id] = found
+                while len(self._readers) > MAX_READERS:  # each holds a version's view: keep a few
+                    self._readers.pop(next(iter(self._readers)))
         return found
 
     # -- listing --------------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ batch, held in memory only until they are yielded. Nothing open is pickled: a Da
 reader on first use, so ``num_workers > 0`` works, embedded and through a server.
 
 Sharding (``IterableDataset``): the files are split byte-balanced, as ``get_local_copy(part, num_parts)``
-splits them, first across ranks (``rank``/``world_size``, by default ``torch.distributed``'s when it is
-initialized), then across the DataLoader's workers; every file is read exactly once per epoch. With ``shuffle``,
-each shard's order changes per epoch (``set_epoch``), seeded by ``seed``; which shard holds a file does not.
+splits them, first across ranks (``rank``/``world_size``, by default ``torch.distributed``'s, looked up when
+iterating), then across the DataLoader's workers; every file is read exactly once per epoch. Ranks may get
+different numbers of files (the split balances bytes): code that needs equal steps per rank stops at the
+shortest, as with any iterable dataset. With ``shuffle``, each shard's order changes per epoch (``set_epoch``,
+which reaches workers when they are started for the epoch, not ``persistent_workers``), seeded by ``seed``;
+which shard holds a file does not.
 """
 
 from __future__ import annotations
@@ -55,13 +58,18 @@ def _selected(reader: VersionReader, files: Sequence[str] | str | None) -> dict[
 
 
 def _world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """(rank, world size): as given, else ``torch.distributed``'s when it is initialized, else (0, 1)."""
     if rank is None or world_size is None:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
-            return (dist.get_rank() if rank is None else rank), (dist.get_world_size() if world_size is None
-                                                                  else world_size)
-        return (0 if rank is None else rank), (1 if world_size is None else world_size)
+            rank = dist.get_rank() if rank is None else rank
+            world_size = dist.get_world_size() if world_size is None else world_size
+        elif rank is None and world_size is None:
+            return 0, 1
+        else:
+            raise InvalidArgumentError("rank and world_size go together: pass both (e.g. rank=0, world_size=4), or "
+                                       "neither to take torch.distributed's")
     if not 0 <= rank < world_size:
         raise InvalidArgumentError(f"rank must be in 0..world_size-1; got rank={rank}, world_size={world_size}")
     return rank, world_size
@@ -144,8 +152,19 @@ class IterableDataset(torch_data.IterableDataset):  # type: ignore[type-arg]
                  transform: Callable[[tuple[str, bytes]], Any] | None = None) -> None:
         super().__init__()
         self.source = _Source(dataset_id, dataset_project, dataset_name, dataset_version, files, transform)
-        self.rank, self.world_size = _world(rank, world_size)
+        self._rank, self._world_size = rank, world_size
+        if rank is not None and world_size is not None:
+            _world(rank, world_size)  # refused at once when it cannot be right
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+
+    @property
+    def rank(self) -> int:
+        """This process's rank (torch.distributed's, looked up when iterating, unless given)."""
+        return _world(self._rank, self._world_size)[0]
+
+    @property
+    def world_size(self) -> int:
+        return _world(self._rank, self._world_size)[1]
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose order to use (with ``shuffle``); call it before each epoch, as with
@@ -155,12 +174,13 @@ class IterableDataset(torch_data.IterableDataset):  # type: ignore[type-arg]
     def shard(self, worker: int = 0, num_workers: int = 1) -> list[str]:
         """The paths this rank's ``worker`` reads this epoch, in order."""
         entries = self.source.entries
-        ranks = split_parts(entries, self.world_size)
-        mine = ranks[self.rank] if self.rank < len(ranks) else []
+        rank, world_size = _world(self._rank, self._world_size)
+        ranks = split_parts(entries, world_size)
+        mine = ranks[rank] if rank < len(ranks) else []
         workers = split_parts({p: entries[p] for p in mine}, num_workers) if mine else []
         paths = list(workers[worker]) if worker < len(workers) else []
         if self.shuffle:
-            random.Random(f"{self.seed}/{self.epoch}/{self.rank}/{worker}").shuffle(paths)
+            random.Random(f"{self.seed}/{self.epoch}/{rank}/{worker}").shuffle(paths)
         return paths
 
     def __iter__(self) -> Iterator[Any]:

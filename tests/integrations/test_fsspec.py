@@ -178,3 +178,19 @@ def test_hugging_face_datasets_reads_the_exact_rows(sample: dict[str, Any], tmp_
                             streaming=True)
     first = [row["tag"] for _, row in zip(range(5), streamed, strict=False)]
     assert first == sample["table"].column("tag").to_pylist()[:5]
+
+
+def test_a_streamed_file_that_does_not_match_never_arrives_whole(sample: dict[str, Any], home: Path) -> None:
+    record = get_context().catalog.get_version(sample["v1"])
+    store = get_context().store(str(record.storage_url))
+    entry = get_context().views.view(record)["big.parquet"]
+    pack = next(p for p in store_dir(home, "vision").rglob(f"{entry.pack}.pack"))
+    data = bytearray(pack.read_bytes())
+    data[len(data) - 10] ^= 0x01  # in the last piece
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))
+    handed_out = 0
+    with pytest.raises(IntegrityError):
+        for piece in store.iter_verified(entry.hash, entry.location):
+            handed_out += len(piece)
+    assert handed_out < entry.size

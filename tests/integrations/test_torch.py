@@ -110,3 +110,10 @@ def test_workers_on_an_object_store_are_spawned_and_a_fork_says_so(home: Path, s
         list(DataLoader(stream, batch_size=None, num_workers=2))
     spawned = DataLoader(stream, batch_size=None, num_workers=2, multiprocessing_context="spawn")
     assert dict(spawned) == data
+
+
+def test_rank_and_world_size_go_together(files: dict[str, bytes]) -> None:
+    with pytest.raises(ValueError, match="rank and world_size go together"):
+        list(IterableDataset(dataset_project="train", dataset_name="items", rank=2))
+    with pytest.raises(ValueError, match="rank must be in"):
+        IterableDataset(dataset_project="train", dataset_name="items", rank=3, world_size=3)

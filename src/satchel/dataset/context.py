@@ -130,6 +130,7 @@ def build_context(settings: Settings) -> Context:
 
 
 _offline: Context | None = None
+_offline_after_fork: Settings | None = None
 
 
 def offline_settings(folder: Path, cache_dir: Path | None = None) -> Settings:
@@ -165,7 +166,11 @@ def get_context() -> Context:
     changed since (as ``monkeypatch.setenv`` in a test or a notebook cell does). Arguments given to
     :func:`configure` keep winning over the environment. A ``Dataset`` keeps the context it was made with.
     In offline mode, the offline session's context."""
-    global _context, _context_environment
+    global _context, _context_environment, _offline, _offline_after_fork
+    if _offline_after_fork is not None:  # a forked child of an offline process stays offline, on its own handles
+        with _context_lock:
+            if _offline_after_fork is not None:
+                _offline, _offline_after_fork = build_context(_offline_after_fork), None
     if _offline is not None:
         return _offline
     environment = _environment()
@@ -197,7 +202,9 @@ def _forget_in_child() -> None:
     """In a forked child (a DataLoader worker, a multiprocessing pool): drop the parent's context without
     closing it. Its HTTP connections, database connections and open files belong to the parent; sharing them
     would interleave two processes' reads on one socket. The child builds its own on first use."""
-    global _context, _offline
+    global _context, _offline, _offline_after_fork, _context_lock
+    _context_lock = threading.Lock()  # another thread may have held it at the fork
+    _offline_after_fork = _offline.settings if _offline is not None else None
     _context = None
     _offline = None
 

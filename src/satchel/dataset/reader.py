@@ -14,6 +14,8 @@ Every byte handed out is verified:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -24,12 +26,15 @@ from satchel.dataset.context import Context
 from satchel.dataset.fetch import fetch_content
 from satchel.dataset.listing import Listing, build_listing
 from satchel.dataset.view import View
-from satchel.errors import InvalidArgumentError, PathNotFoundError
+from satchel.errors import IntegrityError, InvalidArgumentError, ObjectMissingError, PathNotFoundError
 from satchel.objects import ManifestEntry
 from satchel.objects.blocks import BlockTable, read_blocks
 
 READ_AHEAD_BLOCKS = 4
 """Verified blocks kept per open version (bounded memory: this many times BLOCK_SIZE)."""
+RANGE_READ_MAX = 64 << 20
+"""Longer reads (a whole large file) go through the local cache, on disk, not through memory block by block."""
+log = logging.getLogger("satchel")
 
 
 @dataclass
@@ -40,8 +45,8 @@ class VersionReader:
     record: VersionRecord
     _view: View | None = None
     _listing: Listing | None = None
-    _tables: dict[str, BlockTable | None] = field(default_factory=dict)
-    _blocks: OrderedDict[tuple[str, int], bytes] = field(default_factory=OrderedDict)
+    _tables: dict[tuple[str, str, int], BlockTable | None] = field(default_factory=dict)
+    _blocks: OrderedDict[tuple[str, str, int], bytes] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -75,11 +80,18 @@ class VersionReader:
             return b""
         local = self._cached(entry)
         if local is not None:
-            return _pread(local, start, end - start)
-        table = self._table(entry)
+            with contextlib.suppress(FileNotFoundError):  # evicted in between: read it another way
+                return _pread(local, start, end - start)
+        table = self._table(entry) if end - start <= RANGE_READ_MAX else None
         if table is not None:
-            return self._read_blocks(entry, table, start, end)
-        return _pread(self.fetch(path, entry), start, end - start)
+            try:
+                return self._read_blocks(entry, table, start, end)
+            except (IntegrityError, ObjectMissingError) as exc:  # the whole-file path tries other stored copies
+                log.warning("dataset %s: %s; reading %s whole instead", self.record.id, exc, path)
+        try:
+            return _pread(self.fetch(path, entry), start, end - start)
+        except FileNotFoundError:  # evicted by another process just now: once more
+            return _pread(self.fetch(path, entry), start, end - start)
 
     def fetch(self, path: str, entry: ManifestEntry | None = None) -> str:
         """The local content file of ``path``: fetched whole and verified into the cache when not there."""
@@ -94,6 +106,7 @@ class VersionReader:
         with self.ctx.cache.using_content():
             fetch_content(self.ctx.cache, store, {path: entry}, dataset_id=self.record.id, max_workers=1,
                           raise_on_error=True, on_bytes=lambda _n: None, open_link=self.ctx.link_source)
+        self.ctx.cache.evict(keep=set())  # the cache's size limit holds for streamed reads too
         return self.ctx.cache.content_file(entry.hash)
 
     def _cached(self, entry: ManifestEntry) -> str | None:
@@ -107,35 +120,37 @@ class VersionReader:
     def _table(self, entry: ManifestEntry) -> BlockTable | None:
         if not entry.blocks or entry.link or not entry.pack or not self.record.storage_url:
             return None
+        key = (entry.blocks, entry.hash, entry.size)  # a table is checked against one entry's hash and size
         with self._lock:
-            if entry.blocks in self._tables:
-                return self._tables[entry.blocks]
+            if key in self._tables:
+                return self._tables[key]
         store = self.ctx.store(self.record.storage_url)
         found = read_blocks(store, entry)
         with self._lock:
-            self._tables[entry.blocks] = found
+            self._tables[key] = found
         return found
 
     def _read_blocks(self, entry: ManifestEntry, table: BlockTable, start: int, end: int) -> bytes:
         first, last = start // table.block_size, (end - 1) // table.block_size
         with self._lock:
-            got = {i: self._blocks[(entry.hash, i)] for i in range(first, last + 1) if (entry.hash, i) in self._blocks}
+            got = {i: self._blocks[(entry.blocks, entry.hash, i)] for i in range(first, last + 1)
+                   if (entry.blocks, entry.hash, i) in self._blocks}
         missing = [i for i in range(first, last + 1) if i not in got]
         if missing:  # one range request for the blocks not in the read-ahead, each checked against the table
             store = self.ctx.store(str(self.record.storage_url))
             for index, data in table.read(store, entry, missing[0], missing[-1] + 1):
                 got[index] = data
-                self._remember(entry.hash, index, data)
+                self._remember((entry.blocks, entry.hash, index), data)
         out = bytearray()
         for index in range(first, last + 1):
             base = index * table.block_size
             out += got[index][max(start - base, 0) : min(end - base, len(got[index]))]
         return bytes(out)
 
-    def _remember(self, content_hash: str, index: int, data: bytes) -> None:
+    def _remember(self, key: tuple[str, str, int], data: bytes) -> None:
         with self._lock:
-            self._blocks[(content_hash, index)] = data
-            self._blocks.move_to_end((content_hash, index))
+            self._blocks[key] = data
+            self._blocks.move_to_end(key)
             while len(self._blocks) > max(READ_AHEAD_BLOCKS, 1):
                 self._blocks.popitem(last=False)
 

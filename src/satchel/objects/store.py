@@ -347,6 +347,7 @@ class ObjectStore:
         self._check_plausible(content_hash, location)
         hasher = new_hasher()
         written = 0
+        held = b""  # the last piece goes out only once the whole matched: a wrong file never arrives complete
         try:
             chunks = self.storage.iter_range(key, location.offset, location.length, _STREAM_CHUNK)
             for data in codec.stream_decode(location.codec, chunks, _STREAM_CHUNK):
@@ -355,7 +356,9 @@ class ObjectStore:
                     raise IntegrityError(f"object {content_hash} in {self.url}/{key} decodes to more than its "
                                          f"{location.size} bytes", object_key=key, content_hash=content_hash)
                 hasher.update(data)
-                yield data
+                if held:
+                    yield held
+                held = data
         except StorageNotFoundError as exc:
             raise ObjectMissingError(f"pack {self.url}/{key} is missing", object_key=key,
                                      content_hash=content_hash) from exc
@@ -365,6 +368,8 @@ class ObjectStore:
         if written != location.size or hasher.hexdigest() != content_hash:
             raise IntegrityError(f"object {content_hash} in {self.url}/{key} does not match its hash",
                                  object_key=key, content_hash=content_hash)
+        if held:
+            yield held
 
     def read_to_file(self, content_hash: str, location: Location, dest: Path) -> None:
         """Stream one (large) entry into ``dest``, verifying it; ``dest`` is removed on failure."""

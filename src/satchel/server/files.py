@@ -107,7 +107,7 @@ def authorize(state: ServerState, token: TokenInfo, namespace: str, method: str,
             raise Refused(403, f"token {token.id!r} may not read store {namespace!r}")
         return
     admin_only = kind in ("lease", "damaged") or (method == "DELETE" and kind in ("pack", "index", "manifest",
-                                                                                    "format"))
+                                                                                    "blocks", "format"))
     if admin_only:
         if not token.can("admin") or not may_write_store(token, namespace):
             raise Refused(403, f"only an admin token may {'delete content' if method == 'DELETE' else 'collect'} "
@@ -121,7 +121,7 @@ def authorize(state: ServerState, token: TokenInfo, namespace: str, method: str,
 async def receive(request: Request, state: ServerState, kind: str) -> tuple[Path, str, int]:
     """Stream the body into a temporary file; return (file, BLAKE3 hex, size). PayloadTooLarge over the limit."""
     limits = {"pack": state.config.max_object_size, "other": state.config.max_object_size, "index": _SMALL_LIMIT,
-              "manifest": _SMALL_LIMIT}
+              "manifest": _SMALL_LIMIT, "blocks": 64 + 32 * (state.config.max_object_size // (1 << 20) + 1)}
     limit = limits.get(kind, _META_LIMIT)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -241,7 +241,7 @@ def store_upload(state: ServerState, namespace: str, key: str, kind: str, path: 
     store = state.store(namespace)
     try:
         verify(store, key, kind, path, digest, size, state.config.max_object_size)
-        if kind in ("pack", "index", "manifest"):  # immutable content: the first verified copy stays
+        if kind in ("pack", "index", "manifest", "blocks"):  # immutable content: the first verified copy stays
             if store.storage.head(key) is not None:
                 return 412 if if_none_match else 200
             if kind == "pack":

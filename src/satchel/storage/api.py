@@ -67,8 +67,19 @@ class ApiClient:
                               "to the server's address, e.g. http://127.0.0.1:8383")
         self.url = url.rstrip("/")
         self.token = token
-        self._pool = urllib3.PoolManager(num_pools=4, maxsize=32, retries=False, timeout=_TIMEOUT,
-                                         blocksize=1 << 20)  # file bodies go out in 1 MiB writes, not 16 KiB
+        self._pid = os.getpid()
+        self._pool = self._new_pool()
+
+    @staticmethod
+    def _new_pool() -> urllib3.PoolManager:
+        return urllib3.PoolManager(num_pools=4, maxsize=32, retries=False, timeout=_TIMEOUT,
+                                   blocksize=1 << 20)  # file bodies go out in 1 MiB writes, not 16 KiB
+
+    def _own_pool(self) -> urllib3.PoolManager:
+        """This process's connections (a forked child gets new ones: the parent's sockets are the parent's)."""
+        if self._pid != os.getpid():
+            self._pool, self._pid = self._new_pool(), os.getpid()
+        return self._pool
 
     def endpoint(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """Full URL of an API path (``/versions/ID``); ``params`` become the query string (None values dropped)."""
@@ -98,8 +109,8 @@ class ApiClient:
             if start is not None:
                 payload.seek(start)
             try:
-                raw = self._pool.request(method, url, body=payload, headers=all_headers, preload_content=not stream,
-                                         redirect=False)
+                raw = self._own_pool().request(method, url, body=payload, headers=all_headers,
+                                               preload_content=not stream, redirect=False)
             except urllib3.exceptions.HTTPError as exc:
                 unsent = isinstance(exc, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError too
                 if attempt < _RETRIES and (idempotent or unsent):
