@@ -4,11 +4,11 @@ bombs, huge files, long lineages, malformed reports, forged messages, sessions t
 from __future__ import annotations
 
 import base64
-import http.client
 import io
 import itertools
 import json
 import urllib.parse
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,7 @@ def test_huge_files_are_streamed_whole_and_checked(server_factory: servers.Satch
         import urllib.request
 
         request = urllib.request.Request(url, headers={"Authorization": f"Bearer {server.token}"})
-        with pytest.raises((urllib.error.URLError, http.client.HTTPException, OSError, ValueError)), \
+        with pytest.raises((urllib.error.URLError, HTTPException, OSError, ValueError)), \
                 urllib.request.urlopen(request, timeout=30) as reply:
             body = reply.read()
             assert body != data  # never a complete wrong file: the transfer breaks instead
