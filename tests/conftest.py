@@ -90,6 +90,16 @@ def store_dir(home: Path, project: str | None = None) -> Path:
     return projects / namespace_of(project)
 
 
+def damage_packs(home: Path, project: str) -> None:
+    """Flip bytes all through every pack of ``project``'s store, so that every entry in them is damaged."""
+    for pack in store_dir(home, project).rglob("*.pack"):
+        data = bytearray(pack.read_bytes())
+        for at in range(16, len(data), 40):
+            data[at] ^= 0x55
+        pack.chmod(0o644)
+        pack.write_bytes(bytes(data))
+
+
 def catalog_db(home: Path) -> Path:
     """The SQLite file of the catalog: the home's in embedded mode, the test server's in server mode."""
     if os.environ.get("SATCHEL_API_URL"):

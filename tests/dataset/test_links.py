@@ -19,6 +19,7 @@ from satchel import Dataset, ExternalLinkError
 from satchel.catalog.sql import SCHEMA_VERSION
 from satchel.errors import InvalidArgumentError, StorageNotFoundError
 from tests.conftest import catalog_db, read_tree, write_tree
+from tests.httpd import serving
 
 
 def draft(name: str = "links", **kw: object) -> Dataset:
@@ -168,15 +169,8 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def web(source: Path) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler,
-                                                                                   directory=str(source)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(functools.partial(QuietHandler, directory=str(source))) as url:
+        yield url
 
 
 def test_http_links(home: Path, source: Path, web: str) -> None:

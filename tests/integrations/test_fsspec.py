@@ -17,7 +17,7 @@ from PIL import Image
 
 from satchel import Dataset, IntegrityError
 from satchel.dataset.context import get_context
-from tests.conftest import store_dir
+from tests.conftest import damage_packs, store_dir
 
 
 def _png(seed: int) -> bytes:
@@ -147,12 +147,7 @@ def test_a_footer_read_of_a_large_parquet_file_fetches_only_its_end(sample: dict
 
 
 def test_a_damaged_pack_is_an_integrity_error_never_data(sample: dict[str, Any], home: Path) -> None:
-    for pack in store_dir(home, "vision").rglob("*.pack"):
-        data = bytearray(pack.read_bytes())
-        for at in range(16, len(data), 40):  # every entry of the pack is hit
-            data[at] ^= 0x55
-        pack.chmod(0o644)
-        pack.write_bytes(bytes(data))
+    damage_packs(home, "vision")
     fs = fsspec.filesystem("satchel", skip_instance_cache=True)
     with pytest.raises(IntegrityError):
         fs.cat("vision/cats/big.parquet")

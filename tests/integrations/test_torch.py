@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from satchel import Dataset, IntegrityError
 from satchel.torch import IterableDataset, MapDataset
-from tests.conftest import store_dir
+from tests.conftest import damage_packs
 
 
 @pytest.fixture
@@ -67,12 +67,7 @@ def test_map_dataset_indexes_the_files_and_works_with_workers(files: dict[str, b
 
 
 def test_a_damaged_store_is_an_integrity_error_in_a_data_loader(files: dict[str, bytes], home: Path) -> None:
-    for pack in store_dir(home, "train").rglob("*.pack"):
-        data = bytearray(pack.read_bytes())
-        for at in range(16, len(data), 40):  # every entry of the pack is hit
-            data[at] ^= 0x55
-        pack.chmod(0o644)
-        pack.write_bytes(bytes(data))
+    damage_packs(home, "train")
     with pytest.raises(IntegrityError):
         for _ in IterableDataset(dataset_project="train", dataset_name="items"):
             pass

@@ -27,10 +27,14 @@ class Reply:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
 
 def call(url: str, method: str = "GET", token: str | None = None, body: Any = None, data: bytes | None = None,
-         headers: dict[str, str] | None = None) -> Reply:
-    """One raw HTTP request (no satchel client in between)."""
+         headers: dict[str, str] | None = None, opener: urllib.request.OpenerDirector | None = None) -> Reply:
+    """One raw HTTP request (no satchel client in between); ``opener`` to change how it is sent (redirects)."""
     all_headers = dict(headers or {})
     if token is not None:
         all_headers["Authorization"] = f"Bearer {token}"
@@ -39,7 +43,7 @@ def call(url: str, method: str = "GET", token: str | None = None, body: Any = No
         all_headers["Content-Type"] = "application/json"
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with (opener.open(request, timeout=60) if opener else urllib.request.urlopen(request, timeout=60)) as response:
             return Reply(response.status, response.read(), {k.lower(): v for k, v in response.headers.items()})
     except urllib.error.HTTPError as exc:
         with exc:

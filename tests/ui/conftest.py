@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import json
 import math
 import os
 import re
@@ -32,7 +31,11 @@ import pytest
 from PIL import Image
 
 from satchel import Dataset
-from tests.server.conftest import as_client  # noqa: F401 - a fixture the UI tests use too
+from tests.server.conftest import (
+    Reply,
+    as_client,  # noqa: F401 - a fixture the UI tests use too
+    call,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -40,20 +43,6 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
                  *(["--no-sandbox"] if os.geteuid() == 0 else [])]
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -66,23 +55,15 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 def http(url: str, method: str = "GET", *, token: str | None = None, cookie: str | None = None,
          form: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Reply:
-    """One raw HTTP request, redirects not followed."""
+    """One raw HTTP request as a browser would send it (a session cookie, a form), redirects not followed."""
     all_headers = dict(headers or {})
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
     if cookie:
         all_headers["Cookie"] = f"satchel_session={cookie}"
     data = None
     if form is not None:
         data = urllib.parse.urlencode(form).encode()
         all_headers["Content-Type"] = "application/x-www-form-urlencoded"
-    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-    try:
-        with _opener.open(request, timeout=60) as response:
-            return Reply(response.status, response.read(), {k.lower(): v for k, v in response.headers.items()})
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return Reply(exc.code, exc.read(), {k.lower(): v for k, v in exc.headers.items()})
+    return call(url, method, token, data=data, headers=all_headers, opener=_opener)
 
 
 @dataclass

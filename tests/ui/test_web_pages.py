@@ -86,10 +86,10 @@ def test_the_keyboard_reaches_and_follows_links(page: Any, site: Site) -> None:
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent") == "vision":
             break
+    assert page.evaluate("document.activeElement.textContent") == "vision"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"  # focus is visible
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r".*/project\?name=vision$"))
-    focused = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
-    assert focused is not None
 
 
 def test_version_page_shows_metadata_as_a_tree_and_reports(page: Any, site: Site) -> None:
