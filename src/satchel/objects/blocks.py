@@ -14,9 +14,11 @@ Table layout: ``MAGIC``, block size (u32 LE), file size (u64 LE), the file's con
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from blake3 import blake3
 
@@ -25,6 +27,11 @@ from satchel.objects.codec import Codec
 from satchel.objects.hashing import hash_bytes, is_content_hash, new_hasher
 from satchel.objects.packs import pack_key
 
+if TYPE_CHECKING:  # the store imports this module
+    from satchel.objects.manifest import ManifestEntry
+    from satchel.objects.store import ObjectStore
+
+log = logging.getLogger("satchel")
 BLOCK_SIZE = 1 << 20
 TABLE_MIN_SIZE = 4 << 20
 """Files stored raw from this size up get a block table (smaller ones are read whole: one request anyway)."""
@@ -78,13 +85,9 @@ class BlockTable:
     content_hash: str
     digests: tuple[bytes, ...]
 
-    def read(self, store: object, entry: object, first: int, stop: int) -> Iterator[tuple[int, bytes]]:
+    def read(self, store: ObjectStore, entry: ManifestEntry, first: int, stop: int) -> Iterator[tuple[int, bytes]]:
         """Blocks ``first`` to ``stop - 1`` of ``entry``'s bytes, read in one range request from its pack, each
         checked against the table (IntegrityError, naming the pack, on the first that does not match)."""
-        from satchel.objects.manifest import ManifestEntry
-        from satchel.objects.store import ObjectStore
-
-        assert isinstance(store, ObjectStore) and isinstance(entry, ManifestEntry)
         start = first * self.block_size
         end = min(stop * self.block_size, self.size)
         key = pack_key(entry.pack)
@@ -122,15 +125,9 @@ def decode_table(data: bytes, table_hash: str, content_hash: str, size: int) -> 
                       tuple(digests[i : i + _DIGEST] for i in range(0, len(digests), _DIGEST)))
 
 
-def read_blocks(store: object, entry: object) -> BlockTable | None:
+def read_blocks(store: ObjectStore, entry: ManifestEntry) -> BlockTable | None:
     """The checked block table an entry names, or None when it names none, is not stored raw, or its table is
     missing or damaged (the reader then reads the file whole, verified by its hash)."""
-    import logging
-
-    from satchel.objects.manifest import ManifestEntry
-    from satchel.objects.store import ObjectStore
-
-    assert isinstance(store, ObjectStore) and isinstance(entry, ManifestEntry)
     if not entry.blocks or entry.codec != Codec.RAW or not is_content_hash(entry.blocks):
         return None
     key = blocks_key(entry.blocks)
@@ -141,6 +138,6 @@ def read_blocks(store: object, entry: object) -> BlockTable | None:
             return None
         return decode_table(store.storage.get(key), entry.blocks, entry.hash, entry.size)
     except (StorageNotFoundError, ValueError) as exc:
-        logging.getLogger("satchel").warning("block table %s of %s cannot be used (%s); the file is read whole",
+        log.warning("block table %s of %s cannot be used (%s); the file is read whole",
                                              key, entry.hash, exc)
         return None

@@ -185,8 +185,9 @@ def datasets_page(state: ServerState, token: TokenInfo, project: str, tags: Iter
     unknown = sorted(set(wanted_statuses) - set(STATUSES))
     if unknown:
         raise InvalidArgumentError(f"status {unknown}: use {', '.join(STATUSES)}")
-    records = [r for r in _visible_records(state, token) if r.project == project]
-    subprojects = sorted({r.project for r in _visible_records(state, token) if r.project.startswith(project + "/")})
+    visible_records = _visible_records(state, token)  # one catalog read for both
+    records = [r for r in visible_records if r.project == project]
+    subprojects = sorted({r.project for r in visible_records if r.project.startswith(project + "/")})
     if not records and not subprojects:
         raise DatasetNotFoundError(f"no project {project!r} (or none this token may see); the projects page lists "
                                    "them")

@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from satchel.catalog.tokens import TokenInfo
+from satchel.errors import InvalidArgumentError
 from satchel.server import browse, preview
 from satchel.server.auth import SESSION_COOKIE, authenticate_any
 from satchel.server.state import ServerState
@@ -60,8 +61,6 @@ def _attachment(name: str) -> str:
 def thumbnail_response(state: ServerState, token: TokenInfo, version_id: str, path: str) -> Response:
     record, entry = browse.entry_of(state, token, version_id, path)
     if entry.size > preview.PREVIEW_MAX_FILE:
-        from satchel.errors import InvalidArgumentError
-
         raise InvalidArgumentError(f"{path} is larger than the preview limit; download it")
     data = preview.thumbnail(preview.cached_file(state, record, entry))
     return Response(data, media_type="image/png", headers=FILE_HEADERS)

@@ -26,6 +26,7 @@ from satchel.units import parse_size
 
 CONFIG_ENV = "SATCHEL_SERVER_CONFIG"
 DEFAULT_MAX_OBJECT_SIZE = 64 << 30
+DEFAULT_PREVIEW_CACHE = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class ServerConfig:
     personal: bool = False
     """``satchel ui``: one person's embedded home. Tokens live in memory (they end with the process), versions
     are read from whatever store they name (the home's storage, S3, ...), and there is no file server."""
-    content_cache_bytes: int = 4 << 30
+    content_cache_bytes: int = DEFAULT_PREVIEW_CACHE
 
     @classmethod
     def build(cls, data: str | Path, database: str | None = None, storage: str | None = None,
@@ -49,7 +50,7 @@ class ServerConfig:
         """Defaults: SQLite and a storage folder inside ``data``."""
         data_dir = Path(data).expanduser().absolute()
         return cls(
-            content_cache_bytes=4 << 30 if preview_cache is None else parse_size(preview_cache,
+            content_cache_bytes=DEFAULT_PREVIEW_CACHE if preview_cache is None else parse_size(preview_cache,
                                                                                   setting="preview_cache"),
             data_dir=str(data_dir),
             database_url=database or f"sqlite:///{data_dir / 'catalog.db'}",

@@ -39,7 +39,8 @@ def _when(value: Any) -> str:
     return datetime.datetime.fromtimestamp(float(value), datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _query(**params: Any) -> str:
+def query_string(**params: Any) -> str:
+    """A URL query of ``params`` (lists repeat their key; None, "" and [] are left out)."""
     pairs = [(k, x) for k, v in params.items() if v not in (None, "", [])
              for x in (v if isinstance(v, list) else [v])]
     return urlencode(pairs)
@@ -55,7 +56,7 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(size=_size, signed_size=_signed_size, when=_when, urlpart=lambda v: quote(str(v), safe=""),
                        pretty=_pretty)
-    env.globals.update(query=_query)
+    env.globals.update(query=query_string)
     return env
 
 

@@ -16,6 +16,7 @@ import hmac
 import secrets
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -30,7 +31,7 @@ from satchel.server.app import status_of
 from satchel.server.auth import SESSION_COOKIE, SESSION_SECONDS, Refused, end_session, session_of, start_session
 from satchel.server.state import ServerState
 from satchel.ui import lineage
-from satchel.ui.render import page, static_dir
+from satchel.ui.render import page, query_string, static_dir
 
 COOKIE = SESSION_COOKIE
 MESSAGES = {"saved": "saved", "published": "published", "archived": "archived", "unarchived": "unarchived",
@@ -60,11 +61,15 @@ def csrf_of(token: str) -> str:
 
 def session(request: Request) -> tuple[TokenInfo, str]:
     """(session's token record, session token) of the request's cookie; LoginNeeded without a valid one."""
+    found: tuple[TokenInfo, str] | None = getattr(request.state, "satchel_session", None)
+    if found is not None:  # looked up once per request (the handler, then the page around it)
+        return found
     state: ServerState = request.app.state.satchel
     raw = request.cookies.get(COOKIE, "")
     info = session_of(state, raw)
     if info is None:
         raise LoginNeeded()
+    request.state.satchel_session = (info, raw)
     return info, raw
 
 
@@ -87,9 +92,8 @@ def render(request: Request, template: str, title: str, twin: str | None, status
 
 def twin_url(route: str, /, **params: Any) -> str:
     """The URL of a JSON twin with its query (lists repeat their key)."""
-    pairs = [(k, x) for k, v in params.items() if v not in (None, "", [])
-             for x in (v if isinstance(v, list) else [v])]
-    return f"/api/v1/browse{route}" + (f"?{urlencode(pairs)}" if pairs else "")
+    query = query_string(**params)
+    return f"/api/v1/browse{route}" + (f"?{query}" if query else "")
 
 
 def same_site(request: Request) -> bool:
@@ -162,6 +166,15 @@ def _guarded(request: Request, build: Any) -> Response:
         raise
     except (SatchelError, Refused) as exc:
         return _page_error(request, exc)
+
+
+def _change(request: Request, change: Callable[[], object], target: str, message: str) -> Response:
+    """Make a change, then go to ``target`` saying ``message``; an error page when the change is refused."""
+
+    def run() -> Response:
+        change()
+        return back_to(target, message)
+    return _guarded(request, run)
 
 
 def _safe_next(target: str | None) -> str:
@@ -319,29 +332,28 @@ def _forms(app: FastAPI, state: ServerState) -> None:
         token, form = await checked_form(request)
         tags = [t.strip() for t in str(form.get("tags", "")).split(",") if t.strip()]
         body = {"description": str(form.get("description", "")), "tags": list(dict.fromkeys(tags))}
-        return _guarded(request, lambda: (actions.update(state, token, version_id, body),
-                                          back_to(version_url(version_id), "saved"))[1])
+        return _change(request, lambda: actions.update(state, token, version_id, body), version_url(version_id),
+                       "saved")
 
     @app.post("/versions/{version_id}/publish", include_in_schema=False)
     async def publish(request: Request, version_id: str) -> Response:
         token, _ = await checked_form(request)
-        return _guarded(request, lambda: (actions.publish(state, token, version_id),
-                                          back_to(version_url(version_id), "published"))[1])
+        return _change(request, lambda: actions.publish(state, token, version_id), version_url(version_id),
+                       "published")
 
     @app.post("/versions/{version_id}/archive", include_in_schema=False)
     async def archive(request: Request, version_id: str) -> Response:
         token, form = await checked_form(request)
         archived = form.get("archived") == "true"
-        return _guarded(request, lambda: (actions.update(state, token, version_id, {"archived": archived}),
-                                          back_to(version_url(version_id),
-                                                  "archived" if archived else "unarchived"))[1])
+        return _change(request, lambda: actions.update(state, token, version_id, {"archived": archived}),
+                       version_url(version_id), "archived" if archived else "unarchived")
 
     @app.post("/datasets/rename", include_in_schema=False)
     async def rename(request: Request) -> Response:
         token, form = await checked_form(request)
         body = {k: str(form.get(k, "")) for k in ("project", "name", "new_project", "new_name")}
         target = f"/dataset?{urlencode({'project': body['new_project'].strip(), 'name': body['new_name'].strip()})}"
-        return _guarded(request, lambda: (actions.rename(state, token, body), back_to(target, "renamed"))[1])
+        return _change(request, lambda: actions.rename(state, token, body), target, "renamed")
 
     @app.get("/versions/{version_id}/delete", response_class=HTMLResponse, include_in_schema=False)
     def delete_form(request: Request, version_id: str) -> Response:
@@ -391,8 +403,7 @@ def _forms(app: FastAPI, state: ServerState) -> None:
     @app.post("/tokens/{token_id}/revoke", include_in_schema=False)
     async def revoke(request: Request, token_id: str) -> Response:
         token, _ = await checked_form(request)
-        return _guarded(request, lambda: (actions.revoke_token(state, token, token_id),
-                                          back_to("/tokens", "revoked"))[1])
+        return _change(request, lambda: actions.revoke_token(state, token, token_id), "/tokens", "revoked")
 
 
 def new_login_code(state: ServerState, token: str) -> str:
