@@ -1,10 +1,11 @@
 """satchel: versioned datasets for machine-learning teams.
 
 ``from satchel import Dataset`` gives the ClearML-Data-compatible API. Nothing is configured or read
-at import time; the first call resolves settings (see :mod:`satchel.config`).
+at import time (the API itself loads on first use); the first call resolves settings (see :mod:`satchel.config`).
 """
 
-from satchel.dataset import Dataset, FileEntry, check_store, configure, import_clearml
+from typing import TYPE_CHECKING, Any
+
 from satchel.errors import (
     ConflictError,
     DatasetFinalizedError,
@@ -24,7 +25,22 @@ from satchel.errors import (
     TargetNotEmptyError,
 )
 
+if TYPE_CHECKING:
+    from satchel.dataset import Dataset, FileEntry, check_store, configure, import_clearml
+
 __version__ = "0.1.0"
+_API = ("Dataset", "FileEntry", "check_store", "configure", "import_clearml")
+
+
+def __getattr__(name: str) -> Any:
+    """The Dataset API, imported on first use: a CLI call that needs none of it (a warm ``satchel get``) does not
+    pay for loading it."""
+    if name in _API:
+        from satchel import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ConflictError",

@@ -7,10 +7,11 @@ from typing import Any
 
 import click
 
-from satchel import Dataset
+import satchel
 from satchel.cli.main import (
     chatty,
     cli,
+    current_id,
     emit,
     forget_current_if_gone,
     human_size,
@@ -46,9 +47,9 @@ def create(project: str, name: str, dataset_version: str | None, parents: tuple[
     Example:
       satchel create --project vision --name cats --parents 3f2a9c1d 77e0b2aa --tags raw train
     """
-    ds = Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=list(tags),
-                        parent_datasets=[resolve_id(p) for p in parents], dataset_version=dataset_version,
-                        output_uri=storage, description=description)
+    ds = satchel.Dataset.create(dataset_name=name, dataset_project=project, dataset_tags=list(tags),
+                                parent_datasets=[resolve_id(p) for p in parents], dataset_version=dataset_version,
+                                output_uri=storage, description=description)
     remember_current(ds.id)
     emit({"id": ds.id, "version": ds.version}, f"created {ds.project}/{ds.name} v{ds.version}\nid: {ds.id}",
          as_json=as_json, quiet=quiet)
@@ -214,17 +215,18 @@ def sync(dataset_id: str | None, project: str | None, name: str | None, parents:
         chosen = [resolve_id(p) for p in parents]
         if not chosen:
             try:
-                chosen = [Dataset.get(dataset_project=project, dataset_name=name, only_completed=True).id]
+                chosen = [satchel.Dataset.get(dataset_project=project, dataset_name=name, only_completed=True).id]
             except LookupError:
                 chosen = []
-        ds = Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=chosen, output_uri=storage,
-                            dataset_version=dataset_version, dataset_tags=list(tags) or None)
+        ds = satchel.Dataset.create(dataset_name=name, dataset_project=project, parent_datasets=chosen,
+                                    output_uri=storage, dataset_version=dataset_version,
+                                    dataset_tags=list(tags) or None)
         created = True
     else:
         ds, created = open_dataset(dataset_id), False
     removed, changed = ds.sync_folder(folder, dataset_path=dataset_folder, verbose=verbose)
     if created and chosen and not removed and not changed and not skip_close:
-        Dataset.delete(dataset_id=ds.id, delete_files=False)
+        satchel.Dataset.delete(dataset_id=ds.id, delete_files=False)
         emit({"id": chosen[0], "removed": 0, "added_or_modified": 0, "finalized": True, "unchanged": True},
              f"no changes: {folder} matches {chosen[0]}; no new version was made", as_json=as_json, quiet=quiet)
         return
@@ -254,9 +256,9 @@ def squash(name: str, ids: tuple[str, ...], pairs: tuple[tuple[str, str], ...], 
       satchel squash --name cats-flat --ids ID1 ID2
     """
     chatty(verbose)
-    flat = Dataset.squash(name, dataset_ids=[resolve_id(i) for i in ids] or None,
-                          dataset_project_name_pairs=list(pairs) or None,
-                          output_url=storage)
+    flat = satchel.Dataset.squash(name, dataset_ids=[resolve_id(i) for i in ids] or None,
+                                  dataset_project_name_pairs=list(pairs) or None,
+                                  output_url=storage)
     emit(_summary(flat), f"squashed into {flat.project}/{flat.name} v{flat.version} ({flat.id})", as_json=as_json,
          quiet=quiet)
 
@@ -314,9 +316,9 @@ def search(project: str | None, name: str | None, tags: tuple[str, ...], ids: tu
     Example:
       satchel search --project vision --tags train
     """
-    found = Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
-                                  ids=list(ids) or None, only_completed=not include_drafts,
-                                  recursive_project_search=not non_recursive_project_search)
+    found = satchel.Dataset.list_datasets(dataset_project=project, partial_name=name, tags=list(tags) or None,
+                                          ids=list(ids) or None, only_completed=not include_drafts,
+                                          recursive_project_search=not non_recursive_project_search)
     header = f"{'id':32}  {'project/name':30}  {'version':10}  {'status':9}  {'files':>7}  {'size':>10}  tags"
     lines = [header] + [
         f"{d['id']:32}  {d['project'] + '/' + d['name']:30}  {d['version'] + ('*' if d['latest'] else ''):10}  "
@@ -359,6 +361,15 @@ def get(dataset_id: str | None, project: str | None, name: str | None, dataset_v
     if target and link:
         raise InvalidArgumentError("--link points at the cached read-only copy; --copy writes a writable one: pass one")
     chatty(verbose)
+    if not (target or project or name or dataset_version or files or link or part is not None
+            or num_parts is not None):
+        from satchel.dataset.quick import cached_copy
+
+        chosen = current_id(dataset_id)
+        found = cached_copy(chosen, soft=soft_links)
+        if found is not None:
+            emit({"id": chosen, "path": str(found)}, str(found), as_json=as_json, quiet=quiet)
+            return
     ds = open_dataset(dataset_id, project, name, dataset_version)
     if target:
         path = ds.get_mutable_local_copy(target, overwrite=overwrite, part=part, num_parts=num_parts,
@@ -412,8 +423,8 @@ def compare(source: str, target: str, verbose: bool, as_json: bool, quiet: bool)
     """
     chatty(verbose)
     source, target = resolve_id(source), resolve_id(target)
-    ds = Dataset.get(dataset_id=target)
-    Dataset.get(dataset_id=source)
+    ds = satchel.Dataset.get(dataset_id=target)
+    satchel.Dataset.get(dataset_id=source)
     changes = {"added": ds.list_added_files(source), "modified": ds.list_modified_files(source),
                "removed": ds.list_removed_files(source)}
     human = [f"{kind}: {len(paths)}" for kind, paths in changes.items()]
@@ -470,9 +481,9 @@ def delete(dataset_id: str | None, project: str | None, name: str | None, datase
     Example:
       satchel delete --project vision --name cats --version 1.0.2
     """
-    reports = Dataset.delete(dataset_id=dataset_id, dataset_project=project, dataset_name=name, force=force,
-                                dataset_version=dataset_version, entire_dataset=entire_dataset,
-                                delete_files=not keep_files)
+    reports = satchel.Dataset.delete(dataset_id=dataset_id, dataset_project=project, dataset_name=name, force=force,
+                                        dataset_version=dataset_version, entire_dataset=entire_dataset,
+                                        delete_files=not keep_files)
     forget_current_if_gone()
     freed = sum(r.bytes_freed for r in reports.values())
     emit({"freed_bytes": freed, "stores": {k: vars(v) for k, v in reports.items()}},
@@ -491,7 +502,7 @@ def rename(project: str, name: str, new_name: str, as_json: bool, quiet: bool) -
     Example:
       satchel rename --project vision --name cats --new-name felines
     """
-    Dataset.rename(new_name, dataset_project=project, dataset_name=name)
+    satchel.Dataset.rename(new_name, dataset_project=project, dataset_name=name)
     emit({"project": project, "name": new_name}, f"renamed to {project}/{new_name}", as_json=as_json, quiet=quiet)
 
 
@@ -507,7 +518,7 @@ def move(project: str, name: str, new_project: str, as_json: bool, quiet: bool) 
     Example:
       satchel move --project vision --name cats --new-project archive/vision
     """
-    Dataset.move_to_project(new_project, dataset_project=project, dataset_name=name)
+    satchel.Dataset.move_to_project(new_project, dataset_project=project, dataset_name=name)
     emit({"project": new_project, "name": name}, f"moved to {new_project}/{name}", as_json=as_json, quiet=quiet)
 
 

@@ -42,10 +42,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-
-from filelock import FileLock
+from typing import TYPE_CHECKING
 
 from satchel.objects.hashing import hash_file, new_hasher
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,8 @@ class LocalCache:
 
     def lock(self, name: str) -> FileLock:
         """A blocking inter-process lock."""
+        from filelock import FileLock  # on first use: a cache hit takes no lock
+
         folder = self.root / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         return FileLock(str(folder / f"{name}.lock"))

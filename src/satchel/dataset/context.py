@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from satchel.catalog import Catalog, open_sql_catalog
+from satchel.catalog import Catalog
 from satchel.config import Settings, resolve_settings
 from satchel.dataset.cache import LocalCache
 from satchel.dataset.statcache import StatCache
@@ -120,6 +120,8 @@ def build_context(settings: Settings) -> Context:
 
         catalog = HttpCatalog(api_client(settings.api_url, settings.api_token))
     else:
+        from satchel.catalog.sql import open_sql_catalog
+
         catalog = open_sql_catalog(settings.catalog_url)
     return Context(
         settings=settings,

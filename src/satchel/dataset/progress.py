@@ -6,8 +6,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tqdm.auto import tqdm
-
 
 @contextmanager
 def progress(enabled: bool, total: int, description: str, unit: str = "B") -> Iterator[Callable[[int], None]]:
@@ -15,6 +13,8 @@ def progress(enabled: bool, total: int, description: str, unit: str = "B") -> It
     if not enabled:
         yield _ignore
         return
+    from tqdm.auto import tqdm  # on first use: a quiet call does not pay for importing it
+
     options: dict[str, Any] = {"unit_scale": True, "unit_divisor": 1024} if unit == "B" else {}
     bar = tqdm(total=total, desc=description, unit=unit, leave=False, **options)
     try:

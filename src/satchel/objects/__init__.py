@@ -1,10 +1,36 @@
-"""Content-addressed objects: hashes, codecs, packs and their index, manifests."""
+"""Content-addressed objects: hashes, codecs, packs and their index, manifests.
 
-from satchel.objects.codec import Codec, resolve_compression
-from satchel.objects.hashing import hash_bytes, hash_file
-from satchel.objects.manifest import Manifest, ManifestEntry, link_id, make_link, source_matches, split_link
-from satchel.objects.packs import Location, PackBuilder
-from satchel.objects.store import ObjectStore
+The names below load on first use, so that importing one module of this package (``hashing``) does not
+load the codecs and the store."""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from satchel.objects.codec import Codec, resolve_compression
+    from satchel.objects.hashing import hash_bytes, hash_file
+    from satchel.objects.manifest import (
+        Manifest,
+        ManifestEntry,
+        link_id,
+        make_link,
+        source_matches,
+        split_link,
+    )
+    from satchel.objects.packs import Location, PackBuilder
+    from satchel.objects.store import ObjectStore
+
+_HOMES = {"Codec": "codec", "resolve_compression": "codec", "hash_bytes": "hashing", "hash_file": "hashing",
+          "Manifest": "manifest", "ManifestEntry": "manifest", "link_id": "manifest", "make_link": "manifest",
+          "source_matches": "manifest", "split_link": "manifest", "Location": "packs", "PackBuilder": "packs",
+          "ObjectStore": "store"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Codec",
