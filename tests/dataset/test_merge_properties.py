@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import satchel
 from satchel import Dataset
 from satchel.dataset.context import get_context
-from satchel.dataset.view import merge_views
+from satchel.dataset.view import ViewLoader, diff_views, merge_views
 from satchel.objects import ManifestEntry
 
 names = st.sampled_from([f"f{i}.txt" for i in range(6)] + ["sub/a.txt", "sub/b.txt"])
@@ -71,3 +71,37 @@ def _write(folder: Path, tree: dict[str, str]) -> None:
     for path, text in tree.items():
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_text(text)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(parent=trees, added=trees, removed=st.sets(names, max_size=3))
+def test_changes_from_the_delta_equal_the_full_diff(parent: dict[str, str], added: dict[str, str],
+                                                   removed: set[str]) -> None:
+    """A version's added, modified and removed files, read from its delta manifest, are what comparing the whole
+    views gives, and what the trees say."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        satchel.configure(home=root / "home")
+        try:
+            base = Dataset.create(dataset_name="base", dataset_project="prop")
+            _write(root / "base", parent)
+            base.add_files(root / "base")
+            base.finalize(auto_upload=True)
+            child = Dataset.create(dataset_name="child", dataset_project="prop", parent_datasets=[base])
+            for path in sorted(removed):
+                child.remove_files(path)
+            _write(root / "child", added)
+            child.add_files(root / "child")
+            child.finalize(auto_upload=True)
+            expected = {p: c for p, c in parent.items() if p not in removed} | added
+            want = (sorted(expected.keys() - parent.keys()),
+                    sorted(p for p in expected.keys() & parent.keys() if expected[p] != parent[p]),
+                    sorted(parent.keys() - expected.keys()))
+            ctx = get_context()
+            record = ctx.catalog.get_version(child.id)
+            fresh = ViewLoader(ctx.catalog, ctx.store)  # loads the child's delta from its manifest
+            assert fresh.changes(record) == diff_views(fresh.parents_view(record), fresh.view(record)) == want
+            assert record.id in fresh._deltas  # the answer came from the delta
+            assert (child.list_added_files(), child.list_modified_files(), child.list_removed_files()) == want
+        finally:
+            get_context().close()

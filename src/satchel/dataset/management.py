@@ -51,7 +51,7 @@ class DatasetManagement:
         if not record.is_final:
             state = self._draft_state(record)
             return diff_views(state.parents, state.current)
-        return diff_views(self._ctx.views.parents_view(record), self._ctx.views.view(record))
+        return self._ctx.views.changes(record)
 
     def list_added_files(self, dataset_id: str | None = None) -> list[str]:
         """Paths added against the merged direct parents, or against version ``dataset_id``."""

@@ -9,7 +9,7 @@ from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.lifecycle import large_in_flight, packs_in_flight, publish_manifest, version_stats
 from satchel.dataset.upload import UploadItem, store_items
-from satchel.dataset.view import View, diff_views
+from satchel.dataset.view import View
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
 from satchel.objects import Manifest, ManifestEntry
 from satchel.objects.codec import ZSTD_LEVEL
@@ -34,7 +34,7 @@ def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
     result: Sourced = {p: (e, str(first.storage_url)) for p, e in ctx.views.view(first).items()}
     for record in records[1:]:
         view = ctx.views.view(record)
-        added, modified, removed = diff_views(ctx.views.parents_view(record), view)
+        added, modified, removed = ctx.views.changes(record)
         for path in removed:
             result.pop(path, None)
         for path in (*added, *modified):

@@ -95,12 +95,28 @@ class ViewLoader:
         self.open_store = open_store
         self.keep = keep
         self._memo: OrderedDict[str, tuple[View, set[str]]] = OrderedDict()
+        self._deltas: dict[str, tuple[Mapping[str, ManifestEntry], list[str]]] = {}
         self._lock = threading.Lock()
 
     def parents_view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
-        """The merge of the version's parents' views."""
+        """The merge of the version's parents' views (shared, as ``view``'s are, when there is one parent)."""
         chain = self._enter(record.id, _chain)
-        return merge_views(self._final(self.catalog.get_version(p), chain)[0] for p in record.parents)
+        views = [self._final(self.catalog.get_version(p), chain)[0] for p in record.parents]
+        return views[0] if len(views) == 1 else merge_views(views)
+
+    def changes(self, record: VersionRecord) -> tuple[list[str], list[str], list[str]]:
+        """(added, modified, removed) paths of ``record`` against the merge of its parents, each sorted: what
+        ``diff_views(parents_view(record), view(record))`` gives. A finalized version whose manifest is a delta
+        against its one parent answers from that delta: the cost is its changes, not its size."""
+        view = self.view(record)
+        delta = self._deltas.get(record.id) if record.is_final and len(record.parents) == 1 else None
+        if delta is None:
+            return diff_views(self.parents_view(record), view)
+        base = self.parents_view(record)
+        puts, removed = delta
+        added = sorted(p for p in puts if p not in base)
+        modified = sorted(p for p, e in puts.items() if p in base and base[p].hash != e.hash)
+        return added, modified, sorted({p for p in removed if p in base and p not in view})
 
     def view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
         """The whole file view of ``record`` (``_chain``: the versions whose views are being built, to refuse
@@ -131,7 +147,7 @@ class ViewLoader:
         with self._lock:
             self._memo[record.id] = loaded
             while len(self._memo) > self.keep:
-                self._memo.popitem(last=False)
+                self._deltas.pop(self._memo.popitem(last=False)[0], None)
         return loaded
 
     @staticmethod
@@ -157,6 +173,9 @@ class ViewLoader:
             return manifest.entries, folders
         parents = [self.catalog.get_version(p) for p in manifest.parents]
         _, view, folders = self._merged(record.id, parents, manifest.entries, manifest.removed, chain)
+        if list(manifest.parents) == list(record.parents):
+            with self._lock:
+                self._deltas[record.id] = (manifest.entries, manifest.removed)
         return view, folders
 
     def _merged(self, version_id: str, parents: list[VersionRecord], puts: Mapping[str, ManifestEntry],
