@@ -196,17 +196,21 @@ def check_packs_exist(store: ObjectStore, view: View) -> None:
 
 def version_stats(parents_view: View, view: View) -> dict[str, int]:
     """Statistics kept with a finalized version so listings never recompute them."""
-    added, modified, removed = diff_views(parents_view, view)
-    stats = {
+    sizes = [e.size for e in view.values()]
+    stored = {(e.pack, e.offset): e.length for e in view.values() if not e.link}
+    if parents_view:
+        added, modified, removed = diff_views(parents_view, view)
+    else:  # a flat version (a first version, a squash): everything is added
+        added, modified, removed = list(view), [], []
+    return {
         "file_count": len(view),
-        "total_size": sum(e.size for e in view.values()),
-        "stored_size": sum({(e.pack, e.offset): e.length for e in view.values() if not e.link}.values()),
-        "link_count": sum(1 for e in view.values() if e.link),
+        "total_size": sum(sizes),
+        "stored_size": sum(stored.values()),
+        "link_count": len(view) - sum(1 for e in view.values() if not e.link),
         "added": len(added),
         "modified": len(modified),
         "removed": len(removed),
-        "added_bytes": sum(view[p].size for p in added),
+        "added_bytes": sum(sizes) if not parents_view else sum(view[p].size for p in added),
         "modified_bytes": sum(view[p].size for p in modified),
         "removed_bytes": sum(parents_view[p].size for p in removed),
     }
-    return stats

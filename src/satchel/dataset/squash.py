@@ -3,6 +3,7 @@ that the target store already holds."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from satchel.catalog import DraftRow, VersionRecord
@@ -13,15 +14,26 @@ from satchel.dataset.view import View
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
 from satchel.objects import Manifest, ManifestEntry
 from satchel.objects.codec import ZSTD_LEVEL
+from satchel.objects.manifest import with_origin
 
-Sourced = dict[str, tuple[ManifestEntry, str]]
+
+@dataclass
+class Sourced:
+    """A squashed view and where its entries' locations point: into ``home``, except for the paths of
+    ``elsewhere`` (path -> storage URL). Kept apart so that the common case (one store) costs no per-entry
+    bookkeeping."""
+
+    view: View
+    home: str
+    elsewhere: dict[str, str] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        """The storage URL that ``path``'s location points into."""
+        return self.elsewhere.get(path, self.home)
 
 
 def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
-    """The first version's view, then each next version's own changes (removals included), in order.
-
-    Values carry the storage URL the entry's location points into.
-    """
+    """The first version's view, then each next version's own changes (removals included), in order."""
     if not records:
         raise InvalidArgumentError("squash needs at least one dataset: pass dataset_ids or "
                                    "dataset_project_name_pairs")
@@ -31,29 +43,39 @@ def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
                 f"dataset {record.id} is not finalized; finalize() it before squashing", dataset_id=record.id
             )
     first = records[0]
-    result: Sourced = {p: (e, str(first.storage_url)) for p, e in ctx.views.view(first).items()}
+    result = Sourced(dict(ctx.views.view(first)), str(first.storage_url))
     for record in records[1:]:
-        view = ctx.views.view(record)
+        view, url = ctx.views.view(record), str(record.storage_url)
         added, modified, removed = ctx.views.changes(record)
         for path in removed:
-            result.pop(path, None)
+            result.view.pop(path, None)
+            result.elsewhere.pop(path, None)
         for path in (*added, *modified):
-            result[path] = (view[path], str(record.storage_url))
+            result.view[path] = view[path]
+            if url == result.home:
+                result.elsewhere.pop(path, None)
+            else:
+                result.elsewhere[path] = url
     return result
 
 
 def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_workers: int) -> View:
-    """Entries located in ``target_url``; content only elsewhere is copied there first."""
+    """Entries located in ``target_url``, each with ``new_id`` as its origin; content only elsewhere is copied
+    there first."""
     store = ctx.store(target_url)
-    foreign = {(path, entry.hash, entry.size) for path, (entry, url) in sourced.items()
-               if url != store.url and not entry.link}
-    if foreign:  # drafts' rows keep this content alive against a concurrent collection
-        ctx.catalog.change_draft(new_id, [DraftRow(path, h, size) for path, h, size in sorted(foreign)])
+    candidates = sourced.elsewhere if sourced.home == store.url else sourced.view
+    foreign = {path: sourced.view[path] for path in candidates
+               if sourced.url(path) != store.url and not sourced.view[path].link}
+    located = {path: with_origin(entry, new_id) for path, entry in sourced.view.items()}
+    if not foreign:
+        return located
+    ctx.catalog.change_draft(new_id, [DraftRow(path, e.hash, e.size) for path, e in sorted(foreign.items())])
+    # the draft's rows keep this content alive against a concurrent collection
     index = store.index()
     copies: dict[str, UploadItem] = {}
-    for path, (entry, url) in sourced.items():
-        if url != store.url and not entry.link and entry.hash not in index and entry.hash not in copies:
-            copies[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=ctx.store(url),
+    for path, entry in foreign.items():
+        if entry.hash not in index and entry.hash not in copies:
+            copies[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=ctx.store(sourced.url(path)),
                                             source_location=entry.location)
     if copies:
         store_items(store, list(copies.values()), level=ZSTD_LEVEL, chunk_bytes=64 << 20,
@@ -61,14 +83,10 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
                     packs_in_flight=packs_in_flight(store, max_workers),
                     large_in_flight=large_in_flight(store, max_workers))
         index = store.index()
-    located: View = {}
-    for path, (entry, url) in sourced.items():
-        if url == store.url or entry.link:
-            located[path] = entry._replace(origin=new_id)
-        else:
-            loc = index[entry.hash]
-            located[path] = ManifestEntry(entry.hash, entry.size, new_id, loc.pack, loc.offset, loc.length,
-                                          loc.codec, blocks=store.block_table_of(entry.hash, loc))
+    for path, entry in foreign.items():
+        loc = index[entry.hash]
+        located[path] = ManifestEntry(entry.hash, entry.size, new_id, loc.pack, loc.offset, loc.length, loc.codec,
+                                      blocks=store.block_table_of(entry.hash, loc))
     return located
 
 

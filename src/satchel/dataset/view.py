@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from satchel.catalog import Catalog, DraftRow, VersionRecord
 from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
+from satchel.objects.manifest import gc_paused
 from satchel.objects.pathnames import (
     clash_error,
     find_clash,
@@ -143,7 +144,8 @@ class ViewLoader:
             if record.id in self._memo:
                 self._memo.move_to_end(record.id)
                 return self._memo[record.id]
-        loaded = self._load_final(record, self._enter(record.id, _chain))
+        with gc_paused():  # a view is millions of new entries at most, none in a cycle
+            loaded = self._load_final(record, self._enter(record.id, _chain))
         with self._lock:
             self._memo[record.id] = loaded
             while len(self._memo) > self.keep:

@@ -15,6 +15,8 @@ import json
 import struct
 import sys
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, NamedTuple
@@ -70,6 +72,15 @@ class ManifestEntry(NamedTuple):
     def location(self) -> Location:
         """Where the content is stored (meaningful when ``pack`` is set)."""
         return Location(self.pack, self.offset, self.length, self.size, self.codec)
+
+
+def with_origin(entry: ManifestEntry, origin: str) -> ManifestEntry:
+    """``entry`` with another origin (what ``entry._replace(origin=origin)`` gives, four times faster: a squash
+    of a million entries does this for each)."""
+    return _new_entry(ManifestEntry, (entry[0], entry[1], origin, *entry[3:]))
+
+
+_new_entry = tuple.__new__
 
 
 def make_link(url: str, tag: str | None) -> str:
@@ -148,6 +159,11 @@ def _split_blocks(data: memoryview) -> list[bytes]:
 def encode_manifest(manifest: Manifest) -> bytes:
     """Serialize deterministically (paths sorted). Raises PathError when a path is not a valid dataset path
     (or is both a file and a folder), so no such manifest is ever written."""
+    with gc_paused():
+        return _encode(manifest)
+
+
+def _encode(manifest: Manifest) -> bytes:
     paths = sorted(manifest.entries)
     rows = list(map(manifest.entries.__getitem__, paths))
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
@@ -206,22 +222,31 @@ def encode_manifest(manifest: Manifest) -> bytes:
     return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building or taking apart millions of entries: each of them is a
+    new tuple, which would trigger full collections that find nothing (they hold no cycles)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def decode_manifest(data: bytes) -> Manifest:
     """Parse and check a manifest object. Raises PathError (a ValueError) when a path is not a valid dataset
     path, is listed twice or is both a file and a folder, and ValueError when it is not a readable manifest."""
-    paused = gc.isenabled()
-    gc.disable()  # millions of new tuples would trigger needless full collections
     try:
-        return _decode(data)
+        with gc_paused():
+            return _decode(data)
     except ValueError:
         raise
     except MemoryError as exc:
         raise ValueError("manifest too large to decode (a damaged or hostile object?)") from exc
     except (zstandard.ZstdError, struct.error, LookupError, AttributeError, TypeError) as exc:
         raise ValueError(f"corrupt manifest: {exc!r}") from exc
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _header(block: bytes) -> tuple[dict[str, Any], int, int]:
