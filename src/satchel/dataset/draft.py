@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
+from satchel.dataset.overlay import Overlay
 from satchel.dataset.scan import SourceFile
 from satchel.dataset.view import View
 from satchel.errors import InvalidDatasetPathError
@@ -28,7 +29,7 @@ class DraftState:
     revision: int
     parents: View
     rows: dict[str, DraftRow]
-    current: View
+    current: Overlay
     _folders: Counter[str] | None = field(default=None, repr=False)
 
     def folders(self) -> Counter[str]:

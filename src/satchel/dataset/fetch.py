@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -177,7 +177,7 @@ class Fetcher:
 def fetch_content(
     cache: LocalCache,
     store: ObjectStore,
-    entries: dict[str, ManifestEntry],
+    entries: Mapping[str, ManifestEntry],
     *,
     dataset_id: str,
     max_workers: int,

@@ -10,7 +10,7 @@ from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
-from satchel.dataset.view import View, diff_views
+from satchel.dataset.view import MutableView, View, diff_views
 from satchel.errors import (
     ConflictError,
     IntegrityError,
@@ -19,6 +19,7 @@ from satchel.errors import (
     ObjectMissingError,
 )
 from satchel.objects import Manifest, ObjectStore, hash_bytes
+from satchel.objects.columns import EntryColumns
 from satchel.objects.manifest import encode_manifest
 from satchel.objects.packs import pack_key
 from satchel.objects.pathnames import PathError
@@ -134,7 +135,7 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     same_store = bool(parents) and all(p.storage_url == store.url for p in parents)
     index = store.index()
-    located: View = {}
+    located: MutableView = {}
     for path, entry in view.items():
         if entry.link or (same_store and entry.pack):
             located[path] = entry  # an external link has no stored location
@@ -172,7 +173,7 @@ def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest
         raise InvalidDatasetPathError(f"dataset {version_id}: {exc}; nothing was finalized",
                                       dataset_path=exc.path) from exc
     manifest_hash = hash_bytes(data)
-    packs = {e.pack for e in view.values() if e.pack and not e.link}
+    packs = packs_of(view)
     with pinned(store.storage, packs, [manifest_hash]):
         check_packs_exist(store, view)
         store.put_encoded_manifest(manifest_hash, data)
@@ -181,9 +182,16 @@ def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest
     return manifest_hash
 
 
+def packs_of(view: View) -> set[str]:
+    """The packs ``view``'s stored entries are in."""
+    if isinstance(view, EntryColumns):
+        return view.pack_names()
+    return {e.pack for e in view.values() if e.pack and not e.link}
+
+
 def check_packs_exist(store: ObjectStore, view: View) -> None:
     """Make sure every pack the view points at is still in the store (a collection may have run)."""
-    for pack in sorted({e.pack for e in view.values() if not e.link}):
+    for pack in sorted(packs_of(view)):
         if store.storage.head(pack_key(pack)) is None:
             store.forget_index()
             raise ObjectMissingError(
@@ -196,21 +204,26 @@ def check_packs_exist(store: ObjectStore, view: View) -> None:
 
 def version_stats(parents_view: View, view: View) -> dict[str, int]:
     """Statistics kept with a finalized version so listings never recompute them."""
-    sizes = [e.size for e in view.values()]
-    stored = {(e.pack, e.offset): e.length for e in view.values() if not e.link}
+    if isinstance(view, EntryColumns):
+        summary = view.summary()
+        total, stored, links = summary.total_size, summary.stored_size, summary.link_count
+    else:
+        total = sum(e.size for e in view.values())
+        stored = sum({(e.pack, e.offset): e.length for e in view.values() if not e.link}.values())
+        links = sum(1 for e in view.values() if e.link)
     if parents_view:
         added, modified, removed = diff_views(parents_view, view)
     else:  # a flat version (a first version, a squash): everything is added
         added, modified, removed = list(view), [], []
     return {
         "file_count": len(view),
-        "total_size": sum(sizes),
-        "stored_size": sum(stored.values()),
-        "link_count": len(view) - sum(1 for e in view.values() if not e.link),
+        "total_size": total,
+        "stored_size": stored,
+        "link_count": links,
         "added": len(added),
         "modified": len(modified),
         "removed": len(removed),
-        "added_bytes": sum(sizes) if not parents_view else sum(view[p].size for p in added),
+        "added_bytes": total if not parents_view else sum(view[p].size for p in added),
         "modified_bytes": sum(view[p].size for p in modified),
         "removed_bytes": sum(parents_view[p].size for p in removed),
     }

@@ -3,18 +3,19 @@ that the target store already holds."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.lifecycle import large_in_flight, packs_in_flight, publish_manifest, version_stats
+from satchel.dataset.overlay import Overlay, relabeled
 from satchel.dataset.upload import UploadItem, store_items
 from satchel.dataset.view import View
 from satchel.errors import DatasetNotFinalizedError, InvalidArgumentError
 from satchel.objects import Manifest, ManifestEntry
 from satchel.objects.codec import ZSTD_LEVEL
-from satchel.objects.manifest import with_origin
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Sourced:
     ``elsewhere`` (path -> storage URL). Kept apart so that the common case (one store) costs no per-entry
     bookkeeping."""
 
-    view: View
+    view: MutableMapping[str, ManifestEntry]
     home: str
     elsewhere: dict[str, str] = field(default_factory=dict)
 
@@ -43,7 +44,7 @@ def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
                 f"dataset {record.id} is not finalized; finalize() it before squashing", dataset_id=record.id
             )
     first = records[0]
-    result = Sourced(dict(ctx.views.view(first)), str(first.storage_url))
+    result = Sourced(Overlay(ctx.views.view(first)), str(first.storage_url))
     for record in records[1:]:
         view, url = ctx.views.view(record), str(record.storage_url)
         added, modified, removed = ctx.views.changes(record)
@@ -61,14 +62,14 @@ def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
 
 def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_workers: int) -> View:
     """Entries located in ``target_url``, each with ``new_id`` as its origin; content only elsewhere is copied
-    there first."""
+    there first. Columns stay columns."""
     store = ctx.store(target_url)
     candidates = sourced.elsewhere if sourced.home == store.url else sourced.view
     foreign = {path: sourced.view[path] for path in candidates
                if sourced.url(path) != store.url and not sourced.view[path].link}
-    located = {path: with_origin(entry, new_id) for path, entry in sourced.view.items()}
+    located = relabeled(sourced.view, new_id)
     if not foreign:
-        return located
+        return located.flat() if isinstance(located, Overlay) else located
     ctx.catalog.change_draft(new_id, [DraftRow(path, e.hash, e.size) for path, e in sorted(foreign.items())])
     # the draft's rows keep this content alive against a concurrent collection
     index = store.index()
@@ -83,11 +84,12 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
                     packs_in_flight=packs_in_flight(store, max_workers),
                     large_in_flight=large_in_flight(store, max_workers))
         index = store.index()
+    moved = {}
     for path, entry in foreign.items():
         loc = index[entry.hash]
-        located[path] = ManifestEntry(entry.hash, entry.size, new_id, loc.pack, loc.offset, loc.length, loc.codec,
-                                      blocks=store.block_table_of(entry.hash, loc))
-    return located
+        moved[path] = ManifestEntry(entry.hash, entry.size, new_id, loc.pack, loc.offset, loc.length, loc.codec,
+                                    blocks=store.block_table_of(entry.hash, loc))
+    return Overlay(located, moved).flat()
 
 
 def finalize_flat(ctx: Context, record: VersionRecord, view: View, target_url: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from satchel.catalog import Catalog, DraftRow, VersionRecord
+from satchel.dataset.overlay import Overlay
 from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
 from satchel.objects.manifest import gc_paused
@@ -18,7 +19,9 @@ from satchel.objects.pathnames import (
     folders_of,
 )
 
-View = dict[str, ManifestEntry]
+View = Mapping[str, ManifestEntry]
+"""A version's files, path -> entry: read-only (finalized views are shared and may be columns or overlays)."""
+MutableView = dict[str, ManifestEntry]
 MAX_LINEAGE_DEPTH = 100  # deltas are at most 32 deep (lifecycle.MAX_DELTA_DEPTH); Python recursion allows ~300
 
 
@@ -49,21 +52,20 @@ class LinkEntry:
 
 
 def merge_views(views: Iterable[Mapping[str, ManifestEntry]]) -> View:
-    """Merge in order: a later view overrides an earlier one on the same path."""
-    merged: View = {}
+    """Merge in order: a later view overrides an earlier one on the same path (one view: that view)."""
+    views = list(views)
+    if len(views) == 1:
+        return views[0]
+    merged: MutableView = {}
     for view in views:
-        merged.update(view)
+        merged.update(view.items())
     return merged
 
 
 def apply_changes(base: Mapping[str, ManifestEntry], puts: Mapping[str, ManifestEntry],
-                  removed: Iterable[str]) -> View:
-    """``base`` with ``removed`` paths dropped and ``puts`` set."""
-    result = dict(base)
-    for path in removed:
-        result.pop(path, None)
-    result.update(puts)
-    return result
+                  removed: Iterable[str]) -> Overlay:
+    """``base`` with ``removed`` paths dropped and ``puts`` set (``base`` is not copied: it must not change)."""
+    return Overlay(base, puts, removed)
 
 
 def diff_views(old: Mapping[str, ManifestEntry], new: Mapping[str, ManifestEntry]
@@ -127,7 +129,7 @@ class ViewLoader:
         return self.draft(record, _chain)[2]
 
     def draft(self, record: VersionRecord, _chain: tuple[str, ...] = ()
-              ) -> tuple[View, dict[str, DraftRow], View]:
+              ) -> tuple[View, dict[str, DraftRow], Overlay]:
         """A draft's parents' view, its pending rows, and its checked current view."""
         chain = self._enter(record.id, _chain)
         rows = self.catalog.draft_rows(record.id)
@@ -181,7 +183,7 @@ class ViewLoader:
         return view, folders
 
     def _merged(self, version_id: str, parents: list[VersionRecord], puts: Mapping[str, ManifestEntry],
-                removed: Iterable[str], chain: tuple[str, ...]) -> tuple[View, View, set[str]]:
+                removed: Iterable[str], chain: tuple[str, ...]) -> tuple[View, Overlay, set[str]]:
         """(parents merged, then with ``puts`` and ``removed`` applied, its folders), checked for file-and-folder
         clashes (parents and changes can each be fine and still clash once merged)."""
         bases = [self._final(parent, chain) for parent in parents]

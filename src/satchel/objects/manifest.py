@@ -15,14 +15,15 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import islice
 from typing import Any, NamedTuple
 
 import zstandard
 
+from satchel.objects.columns import Columns, EntryColumns
 from satchel.objects.hashing import hash_bytes, is_content_hash
 from satchel.objects.packs import Location
 from satchel.objects.pathnames import (
@@ -113,7 +114,7 @@ class Manifest:
 
     kind: str
     parents: list[str] = field(default_factory=list)
-    entries: dict[str, ManifestEntry] = field(default_factory=dict)
+    entries: Mapping[str, ManifestEntry] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     folders: set[str] | None = field(default=None, compare=False, repr=False)
 
@@ -123,35 +124,59 @@ def manifest_key(manifest_hash: str) -> str:
     return f"manifests/{manifest_hash[:2]}/{manifest_hash}"
 
 
-def _column(typecode: str, values: list[int]) -> bytes:
-    arr = array(typecode, values)
-    if sys.byteorder == "big":
-        arr.byteswap()
-    return arr.tobytes()
-
-
-def _read_column(typecode: str, data: bytes) -> list[int]:
+def _array(typecode: str, data: memoryview) -> array[int]:
+    """A little-endian column of integers as an array."""
     arr = array(typecode)
     arr.frombytes(data)
     if sys.byteorder == "big":
         arr.byteswap()
-    return arr.tolist()
+    return arr
 
 
-def _blocks(*parts: bytes) -> bytes:
-    out = bytearray()
+def _check_ids(ids: array[int], known: int, what: str, *, missing_allowed: bool) -> None:
+    """Every id names one of ``known`` names (or, with ``missing_allowed``, is the no-such-thing marker)."""
+    if not ids or max(ids) < known:
+        return
+    bad = set(ids) - set(range(known)) - ({_NO_PACK} if missing_allowed else set())
+    if bad:
+        raise ValueError(f"manifest names {what} {min(bad)}, and lists only {known}")
+
+
+def _check_order(paths: list[str]) -> None:
+    """Paths are strictly increasing, as the encoder writes them (so each is listed once, and a lookup can
+    bisect); PathError naming a path listed twice, ValueError when they are out of order."""
+    if all(map(str.__lt__, paths, islice(paths, 1, None))):
+        return
+    check_unique(paths, set(paths))
+    raise ValueError("manifest paths are not in order: damaged, or not written by satchel")
+
+
+def _names(values: list[str]) -> dict[int, str]:
+    """Column id -> name, with the no-such-thing marker naming nothing."""
+    names = dict(enumerate(values))
+    names[_NO_PACK] = ""
+    return names
+
+
+def _framed(*parts: bytes) -> bytearray:
+    """``MANIFEST_MAGIC`` then each part with its length, in one buffer."""
+    out = bytearray(MANIFEST_MAGIC)
     for part in parts:
         out += _LEN.pack(len(part))
         out += part
-    return bytes(out)
+    return out
 
 
-def _split_blocks(data: memoryview) -> list[bytes]:
+def _split_blocks(data: memoryview) -> list[memoryview]:
+    """The length-prefixed blocks, as views into ``data`` (columns copy what they keep, so the decompressed
+    manifest is freed after decoding, and never held twice)."""
     blocks, pos = [], 0
     while pos < len(data):
         (length,) = _LEN.unpack_from(data, pos)
         pos += _LEN.size
-        blocks.append(bytes(data[pos : pos + length]))
+        if pos + length > len(data):
+            raise ValueError("truncated manifest")
+        blocks.append(data[pos : pos + length])
         pos += length
     return blocks
 
@@ -164,62 +189,72 @@ def encode_manifest(manifest: Manifest) -> bytes:
 
 
 def _encode(manifest: Manifest) -> bytes:
-    paths = sorted(manifest.entries)
-    rows = list(map(manifest.entries.__getitem__, paths))
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
-    hashes, sizes, row_origins, row_packs, offsets, lengths, codecs, links, row_tables = columns
-    joined, removed = "\0".join(paths), "\0".join(sorted(manifest.removed))
-    tables = sorted(set(row_tables) - {""})
-    escaped = bool(tables) or needs_escape(joined) or needs_escape(removed)  # one form for both columns; format 4
-    # always writes the wire form
+    entries = manifest.entries
+    cols = entries.columns() if isinstance(entries, EntryColumns) else _columns_of(entries)
+    joined, removed = "\0".join(cols.paths), "\0".join(sorted(manifest.removed))
+    escaped = bool(cols.tables) or needs_escape(joined) or needs_escape(removed)  # one form for both columns;
+    # format 4 always writes the wire form
     if escaped:
         joined, removed = to_wire(joined), to_wire(removed)
-    check_joined(joined, len(paths))
+    check_joined(joined, len(cols.paths))
     check_joined(removed, len(manifest.removed))
-    check_clash(manifest.entries)
-    has_links = any(links)
-    packs = sorted(set(row_packs) - {""})
-    origins = sorted(set(row_origins))
-    pack_no = {p: i for i, p in enumerate(packs)}
-    pack_no[""] = _NO_PACK
-    origin_no = {o: i for i, o in enumerate(origins)}
-    version = MANIFEST_FORMAT_BLOCKS if tables else MANIFEST_FORMAT_ESCAPED if escaped else \
+    check_clash(entries)
+    has_links = cols.links is not None and any(cols.links)
+    version = MANIFEST_FORMAT_BLOCKS if cols.tables else MANIFEST_FORMAT_ESCAPED if escaped else \
         MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT
-    if not all(map(is_content_hash, tables)):
-        raise ValueError(f"manifest block tables {tables[:3]} are not content hashes")
-    if not all(map(is_valid_id, [*origins, *manifest.parents])) or not all(map(is_content_hash, packs)):
-        raise ValueError(f"manifest origins {origins[:3]}, parents {manifest.parents[:3]} or packs {packs[:3]} are "
-                         "not valid ids")
-    header = {
-        "format": version,
-        "kind": manifest.kind,
-        "parents": manifest.parents,
-        "packs": packs,
-        "origins": origins,
-        "count": len(rows),
-    }
+    if not all(map(is_content_hash, cols.tables)):
+        raise ValueError(f"manifest block tables {cols.tables[:3]} are not content hashes")
+    if not all(map(is_valid_id, [*cols.origins, *manifest.parents])) or not all(map(is_content_hash, cols.packs)):
+        raise ValueError(f"manifest origins {cols.origins[:3]}, parents {manifest.parents[:3]} or packs "
+                         f"{cols.packs[:3]} are not valid ids")
+    header: dict[str, Any] = {"format": version, "kind": manifest.kind, "parents": manifest.parents,
+                              "packs": cols.packs, "origins": cols.origins, "count": len(cols.paths)}
+    if version == MANIFEST_FORMAT_BLOCKS:
+        header["tables"] = cols.tables
     blocks = [
         json.dumps(header, separators=(",", ":")).encode(),
         joined.encode("utf-8"),
-        bytes.fromhex("".join(hashes)),
-        _column("Q", list(sizes)),
-        _column("I", list(map(origin_no.__getitem__, row_origins))),
-        _column("I", list(map(pack_no.__getitem__, row_packs))),
-        _column("Q", list(offsets)),
-        _column("Q", list(lengths)),
-        bytes(codecs),
+        cols.hashes,
+        _little_endian(cols.sizes),
+        _little_endian(cols.origin_ids),
+        _little_endian(cols.pack_ids),
+        _little_endian(cols.offsets),
+        _little_endian(cols.lengths),
+        cols.codecs,
         removed.encode("utf-8"),
     ]
     if version != MANIFEST_FORMAT:
-        blocks.append("\0".join(links).encode())
+        blocks.append("\0".join(cols.links or [""] * len(cols.paths)).encode())
     if version == MANIFEST_FORMAT_BLOCKS:
-        header["tables"] = tables
-        blocks[0] = json.dumps(header, separators=(",", ":")).encode()
-        table_no = {t: i for i, t in enumerate(tables)}
-        table_no[""] = _NO_PACK
-        blocks.append(_column("I", list(map(table_no.__getitem__, row_tables))))
-    body = _blocks(*blocks)
-    return bytes(zstandard.ZstdCompressor(level=3).compress(MANIFEST_MAGIC + body))
+        assert cols.table_ids is not None
+        blocks.append(_little_endian(cols.table_ids))
+    return bytes(zstandard.ZstdCompressor(level=3).compress(_framed(*blocks)))
+
+
+def _columns_of(entries: Mapping[str, ManifestEntry]) -> Columns:
+    """Entries held one tuple each (a manifest being built), as the encoder's columns."""
+    paths = sorted(entries)
+    rows = list(map(entries.__getitem__, paths))
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(ManifestEntry._fields)
+    hashes, sizes, row_origins, row_packs, offsets, lengths, codecs, links, row_tables = columns
+    origins = sorted(set(row_origins))
+    packs = sorted(set(row_packs) - {""})
+    tables = sorted(set(row_tables) - {""})
+    origin_no = {o: i for i, o in enumerate(origins)}
+    pack_no = {p: i for i, p in enumerate(packs)} | {"": _NO_PACK}
+    table_no = {t: i for i, t in enumerate(tables)} | {"": _NO_PACK}
+    return Columns(
+        paths, bytes.fromhex("".join(hashes)), array("Q", sizes), origins,
+        array("I", map(origin_no.__getitem__, row_origins)), packs, array("I", map(pack_no.__getitem__, row_packs)),
+        array("Q", offsets), array("Q", lengths), bytes(codecs), list(links) if any(links) else None, tables,
+        array("I", map(table_no.__getitem__, row_tables)) if tables else None)
+
+
+def _little_endian(values: array[int]) -> bytes:
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
 
 
 @contextmanager
@@ -249,9 +284,9 @@ def decode_manifest(data: bytes) -> Manifest:
         raise ValueError(f"corrupt manifest: {exc!r}") from exc
 
 
-def _header(block: bytes) -> tuple[dict[str, Any], int, int]:
+def _header(block: memoryview) -> tuple[dict[str, Any], int, int]:
     """The checked JSON header, its format version and entry count."""
-    header = json.loads(block)
+    header = json.loads(bytes(block))
     if not isinstance(header, dict):
         raise ValueError("manifest header is not an object")
     version = header.get("format")
@@ -276,7 +311,7 @@ def _header(block: bytes) -> tuple[dict[str, Any], int, int]:
     return header, version, count
 
 
-def _check_sizes(blocks: list[bytes], count: int) -> None:
+def _check_sizes(blocks: list[memoryview], count: int) -> None:
     """Every column holds ``count`` values (checked before anything is allocated per entry)."""
     widths = {2: 32, 3: 8, 4: 4, 5: 4, 6: 8, 7: 8, 8: 1}
     for index, width in widths.items():
@@ -286,7 +321,7 @@ def _check_sizes(blocks: list[bytes], count: int) -> None:
         raise ValueError(f"manifest holds an unknown codec {max(blocks[8])}")
 
 
-def _paths(block: bytes, count: int | None, *, escaped: bool) -> list[str]:
+def _paths(block: memoryview, count: int | None, *, escaped: bool) -> list[str]:
     """The checked paths of a column (``count`` None: as many as there are)."""
     wire = utf8(block)
     if not wire and not count:
@@ -330,33 +365,21 @@ def _decode(data: bytes) -> Manifest:
         raise ValueError("manifest columns disagree on the number of entries")
     escaped = version in (MANIFEST_FORMAT_ESCAPED, MANIFEST_FORMAT_BLOCKS)  # format 4 paths are in wire form
     paths = _paths(blocks[1], count, escaped=escaped)
-    hex_hashes = blocks[2].hex()
-    hashes = [hex_hashes[i : i + 64] for i in range(0, len(hex_hashes), 64)]
-    origins = list(map(header["origins"].__getitem__, _read_column("I", blocks[4])))
-    pack_names = dict(enumerate(header["packs"]))
-    pack_names[_NO_PACK] = ""
-    packs = list(map(pack_names.__getitem__, _read_column("I", blocks[5])))
-    links = blocks[10].decode().split("\0") if version != MANIFEST_FORMAT and count else [""] * count
-    table_names = dict(enumerate(header.get("tables", [])))
-    table_names[_NO_PACK] = ""
-    row_tables = list(map(table_names.__getitem__, _read_column("I", blocks[11]))) \
-        if version == MANIFEST_FORMAT_BLOCKS else [""] * count
-    columns = (
-        hashes,
-        _read_column("Q", blocks[3]),
-        origins,
-        packs,
-        _read_column("Q", blocks[6]),
-        _read_column("Q", blocks[7]),
-        list(blocks[8]),
-        links,
-        row_tables,
-    )
-    if len(links) != count:
+    origin_ids = _array("I", blocks[4])
+    pack_ids = _array("I", blocks[5])
+    _check_ids(origin_ids, len(header["origins"]), "origin", missing_allowed=False)
+    _check_ids(pack_ids, len(header["packs"]), "pack", missing_allowed=True)
+    links = str(blocks[10], "utf-8").split("\0") if version != MANIFEST_FORMAT and count else None
+    if links is not None and len(links) != count:
         raise ValueError("manifest columns disagree on the number of entries")
-    make = tuple.__new__
-    entries = dict(zip(paths, map(make, repeat(ManifestEntry), zip(*columns, strict=True)), strict=True))
-    check_unique(paths, entries)
+    table_ids = _array("I", blocks[11]) if version == MANIFEST_FORMAT_BLOCKS else None
+    if table_ids is not None:
+        _check_ids(table_ids, len(header.get("tables", [])), "block table", missing_allowed=True)
+    entries = EntryColumns(
+        ManifestEntry, paths, bytes(blocks[2]), _array("Q", blocks[3]), origin_ids, list(header["origins"]),
+        pack_ids, _names(header["packs"]), _array("Q", blocks[6]), _array("Q", blocks[7]), bytes(blocks[8]),
+        links if links is not None and any(links) else None, table_ids, _names(header.get("tables", [])))
+    _check_order(paths)
     folders = folders_of(entries)
     check_clash(entries, folders)
     removed = _paths(blocks[9], None, escaped=escaped) if blocks[9] else []

@@ -150,12 +150,13 @@ def to_wire(text: str) -> str:
     return escaped
 
 
-def utf8(data: bytes) -> str:
+def utf8(data: bytes | memoryview) -> str:
     """Paths (one, or NUL-joined) from their UTF-8 bytes; PathError when they are not UTF-8."""
     try:
-        return data.decode("utf-8")
+        return str(data, "utf-8")
     except UnicodeDecodeError as exc:
-        raise PathError(f"dataset paths are not UTF-8 ({exc})", path=repr(data[exc.start : exc.end + 16])) from exc
+        raise PathError(f"dataset paths are not UTF-8 ({exc})",
+                        path=repr(bytes(data[exc.start : exc.end + 16]))) from exc
 
 
 def _encodes(text: str) -> bool:

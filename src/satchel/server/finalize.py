@@ -9,6 +9,7 @@ recorded as the client reports them: the server cannot read those stores.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from satchel.catalog.base import STATUS_COMPLETED, VersionRecord
@@ -65,7 +66,7 @@ def checked_stats(state: ServerState, record: VersionRecord, manifest_hash: str,
     return version_stats(parents_view, view)
 
 
-def _check_stored(store: ObjectStore, version_id: str, view: dict[str, Any]) -> None:
+def _check_stored(store: ObjectStore, version_id: str, view: Mapping[str, Any]) -> None:
     sizes: dict[str, int | None] = {}
     indexes: dict[str, dict[str, Any]] = {}
     for path, entry in view.items():

@@ -1,0 +1,127 @@
+"""A view over another without copying it: a version's view is its parent's with a few paths set or removed.
+
+A child of a million-entry version with 1% changes used to copy its parent's dict of a million entries; an
+``Overlay`` holds the parent (shared, never changed) and only the changes, so building it costs the changes.
+Overlays over overlays fold into one level over the bottom view, so a lookup costs one or two dict probes
+whatever the depth of the delta chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
+
+from satchel.objects import ManifestEntry
+from satchel.objects.columns import EntryColumns
+from satchel.objects.manifest import with_origin
+
+
+class Overlay(MutableMapping[str, ManifestEntry]):
+    """``base`` with ``removed`` hidden and ``puts`` set. ``base`` must not change while the overlay is used;
+    setting or deleting a path changes the overlay only (drafts change theirs as their rows change).
+
+    Iteration follows ``base``'s order, then the paths that only the overlay has.
+    """
+
+    __slots__ = ("_base", "_hidden", "_len", "_puts")
+
+    def __init__(self, base: Mapping[str, ManifestEntry], puts: Mapping[str, ManifestEntry] | None = None,
+                 removed: Iterable[str] = ()) -> None:
+        self._base: Mapping[str, ManifestEntry]
+        self._puts: dict[str, ManifestEntry]
+        self._hidden: set[str]
+        self._len: int
+        if isinstance(base, Overlay):
+            self._base, self._puts, self._hidden, self._len = base._base, dict(base._puts), set(base._hidden), len(base)
+        else:
+            self._base, self._puts, self._hidden, self._len = base, {}, set(), len(base)
+        for path in removed:
+            self.pop(path, None)
+        for path, entry in (puts or {}).items():
+            self[path] = entry
+
+    def relabeled(self, origin: str) -> Overlay:
+        """The same view with ``origin`` as every entry's origin, the base's entries relabeled as columns when
+        they are columns (see ``relabeled``)."""
+        return Overlay(relabeled(self._base, origin), {p: with_origin(e, origin) for p, e in self._puts.items()},
+                       self._hidden)
+
+    def flat(self) -> Mapping[str, ManifestEntry]:
+        """The same entries in one mapping: new columns when the base is columns (no entry is built), else a
+        dict."""
+        if isinstance(self._base, EntryColumns):
+            return self._base.patched(self._puts, self._hidden)
+        return dict(self.pairs())
+
+    def __getitem__(self, path: str) -> ManifestEntry:
+        found = self._puts.get(path)
+        if found is not None:
+            return found
+        if path in self._hidden:
+            raise KeyError(path)
+        return self._base[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._puts or (path not in self._hidden and path in self._base)
+
+    def __setitem__(self, path: str, entry: ManifestEntry) -> None:
+        if path not in self:
+            self._len += 1
+        self._puts[path] = entry
+        self._hidden.discard(path)
+
+    def __delitem__(self, path: str) -> None:
+        if path not in self:
+            raise KeyError(path)
+        self._puts.pop(path, None)
+        if path in self._base:
+            self._hidden.add(path)
+        self._len -= 1
+
+    def __iter__(self) -> Iterator[str]:
+        base, hidden = self._base, self._hidden
+        yield from (path for path in base if path not in hidden) if hidden else base
+        yield from (path for path in self._puts if path not in base)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def items(self) -> ItemsView[str, ManifestEntry]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[ManifestEntry]:
+        return _Values(self)
+
+    def pairs(self) -> Iterator[tuple[str, ManifestEntry]]:
+        """(path, entry) in iteration order, the base's entries taken from its own iteration (no lookups)."""
+        base, puts, hidden = self._base, self._puts, self._hidden
+        for path, entry in base.items():
+            if path not in hidden:
+                yield path, puts.get(path, entry)
+        for path, entry in puts.items():
+            if path not in base:
+                yield path, entry
+
+    def __repr__(self) -> str:
+        return f"<Overlay of {len(self)} entries: {len(self._puts)} set, {len(self._hidden)} removed>"
+
+
+class _Items(ItemsView[str, ManifestEntry]):
+    _mapping: Overlay
+
+    def __iter__(self) -> Iterator[tuple[str, ManifestEntry]]:
+        return self._mapping.pairs()
+
+
+class _Values(ValuesView[ManifestEntry]):
+    _mapping: Overlay
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        return (entry for _, entry in self._mapping.pairs())
+
+
+def relabeled(view: Mapping[str, ManifestEntry], origin: str) -> Mapping[str, ManifestEntry]:
+    """``view`` with ``origin`` as every entry's origin (a squash's entries all come from the new version):
+    columns and overlays stay what they are, without building their entries."""
+    if isinstance(view, EntryColumns | Overlay):
+        return view.relabeled(origin)
+    return {path: with_origin(entry, origin) for path, entry in view.items()}

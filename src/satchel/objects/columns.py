@@ -1,0 +1,290 @@
+"""A decoded manifest's entries kept as its columns: a read-only mapping of path -> ManifestEntry whose
+entries are built when asked for.
+
+A million-entry manifest decoded into a dict of ``ManifestEntry`` tuples costs about 1 GB and a second of
+object creation; kept as columns (hashes as 32 raw bytes each, integers in arrays) it costs about 200 MB, its
+paths can be listed, looked up and counted without building any entry, and the collector has next to
+nothing to scan. Everything that is in a column was checked by the decoder (``satchel.objects.manifest``)
+before this object exists, so building an entry cannot fail.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from satchel.objects.manifest import ManifestEntry
+
+_new_tuple = tuple.__new__
+_NONE = 0xFFFFFFFF  # the id column value naming no pack or no block table
+_BISECTIONS = 50_000  # lookups answered by bisection before a dict is built for them
+
+
+@dataclass(frozen=True)
+class ColumnSummary:
+    """Totals over a set of entries: raw bytes, stored bytes (each stored object once), links, packs used."""
+
+    total_size: int
+    stored_size: int
+    link_count: int
+    packs: set[str]
+
+
+def _number(numbers: dict[str, int], name: str) -> int:
+    """The id of ``name``, given the next free one when it is new."""
+    found = numbers.get(name)
+    if found is None:
+        found = numbers[name] = 1 + max((i for i in numbers.values() if i != _NONE), default=-1)
+    return found
+
+
+@dataclass
+class Columns:
+    """Entries as the manifest encoder writes them: paths sorted, names sorted, every id naming one of them
+    (``NONE``: no pack, no block table); ``links`` None when no entry is a link, ``table_ids`` None when no
+    entry has a block table."""
+
+    paths: list[str]
+    hashes: bytes
+    sizes: array[int]
+    origins: list[str]
+    origin_ids: array[int]
+    packs: list[str]
+    pack_ids: array[int]
+    offsets: array[int]
+    lengths: array[int]
+    codecs: bytes
+    links: list[str] | None
+    tables: list[str]
+    table_ids: array[int] | None
+
+
+def _renumbered(ids: array[int], names: Mapping[int, str]) -> tuple[list[str], array[int]]:
+    """(the used names sorted, ``ids`` renumbered into them), NONE kept as NONE."""
+    used = set(ids) - {_NONE}
+    ordered = sorted({names[i] for i in used})
+    number = {name: i for i, name in enumerate(ordered)}
+    table = {i: number[names[i]] for i in used}
+    if all(old == new for old, new in table.items()):
+        return ordered, ids
+    table[_NONE] = _NONE
+    return ordered, array("I", map(table.__getitem__, ids))
+
+
+class EntryColumns(Mapping[str, "ManifestEntry"]):
+    """Read-only path -> ManifestEntry over a manifest's columns, in the manifest's path order: ``paths`` must be
+    strictly increasing (the decoder checks it), so they are unique and can be bisected.
+
+    ``names`` maps each column of small integers to the strings they stand for (origins, packs, block tables);
+    ``links`` is None when no entry is a link.
+    """
+
+    __slots__ = (
+        "_codecs",
+        "_entry_type",
+        "_hashes",
+        "_index",
+        "_lengths",
+        "_links",
+        "_lookups",
+        "_offsets",
+        "_origin_ids",
+        "_origins",
+        "_pack_ids",
+        "_packs",
+        "_paths",
+        "_sizes",
+        "_table_ids",
+        "_tables",
+    )
+
+    def __init__(self, entry_type: type[ManifestEntry], paths: list[str], hashes: bytes, sizes: array[int],
+                 origin_ids: array[int], origins: list[str], pack_ids: array[int], packs: dict[int, str],
+                 offsets: array[int], lengths: array[int], codecs: bytes, links: list[str] | None,
+                 table_ids: array[int] | None, tables: dict[int, str]) -> None:
+        self._entry_type = entry_type
+        self._paths = paths
+        self._index: dict[str, int] | None = None
+        self._lookups = 0
+        self._hashes, self._sizes, self._offsets, self._lengths, self._codecs = hashes, sizes, offsets, lengths, codecs
+        self._origin_ids, self._origins = origin_ids, origins
+        self._pack_ids, self._packs = pack_ids, packs
+        self._links = links
+        self._table_ids, self._tables = table_ids, tables
+
+    def relabeled(self, origin: str) -> EntryColumns:
+        """The same entries with ``origin`` as every entry's origin (sharing every other column)."""
+        copy = object.__new__(EntryColumns)
+        for name in self.__slots__:
+            setattr(copy, name, getattr(self, name))
+        copy._origin_ids, copy._origins = array("I", bytes(4 * len(self))), [origin]
+        return copy
+
+    def patched(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> EntryColumns:
+        """New columns: these without the ``dropped`` paths, with ``puts`` set (replacing or added, in path
+        order). Costs the changes plus a copy of the columns at C speed: no entry is built."""
+        paths, count = self._paths, len(self._paths)
+        gone = {row for row in map(self._row, (*dropped, *puts)) if row is not None}
+        events = sorted([(row, 1, "") for row in gone] + [(bisect_left(paths, p), 0, p) for p in puts])
+        segments: list[tuple[int, int] | str] = []  # runs of kept rows, and put paths, in order
+        cursor = 0
+        for at, drop, path in events:  # at one position: the put first, then the dropped row
+            if at > cursor:
+                segments.append((cursor, at))
+                cursor = at
+            if drop:
+                cursor = at + 1
+            else:
+                segments.append(path)
+        if cursor < count:
+            segments.append((cursor, count))
+        return self._gathered(segments, puts, paths)
+
+    def _gathered(self, segments: list[tuple[int, int] | str], puts: Mapping[str, ManifestEntry],
+                  paths: list[str]) -> EntryColumns:
+        origin_no = {name: i for i, name in enumerate(self._origins)}
+        pack_no = {name: i for i, name in self._packs.items()}
+        table_no = {name: i for i, name in self._tables.items()}
+        with_links = self._links is not None or any(e.link for e in puts.values())
+        with_tables = self._table_ids is not None or any(e.blocks for e in puts.values())
+        out_paths: list[str] = []
+        hashes: list[bytes] = []
+        sizes, offsets, lengths = array("Q"), array("Q"), array("Q")
+        origin_ids, pack_ids, table_ids = array("I"), array("I"), array("I")
+        codecs = bytearray()
+        links: list[str] = []
+        for segment in segments:
+            if isinstance(segment, tuple):
+                a, b = segment
+                out_paths += paths[a:b]
+                hashes.append(self._hashes[a * 32 : b * 32])
+                sizes += self._sizes[a:b]
+                offsets += self._offsets[a:b]
+                lengths += self._lengths[a:b]
+                origin_ids += self._origin_ids[a:b]
+                pack_ids += self._pack_ids[a:b]
+                codecs += self._codecs[a:b]
+                if with_links:
+                    links += self._links[a:b] if self._links is not None else [""] * (b - a)
+                if with_tables:
+                    table_ids += self._table_ids[a:b] if self._table_ids is not None else array("I", [_NONE]) * (b - a)
+                continue
+            entry = puts[segment]
+            out_paths.append(segment)
+            hashes.append(bytes.fromhex(entry.hash))
+            sizes.append(entry.size)
+            offsets.append(entry.offset)
+            lengths.append(entry.length)
+            origin_ids.append(_number(origin_no, entry.origin))
+            pack_ids.append(_NONE if not entry.pack else _number(pack_no, entry.pack))
+            codecs.append(entry.codec)
+            links.append(entry.link) if with_links else None
+            table_ids.append(_NONE if not entry.blocks else _number(table_no, entry.blocks)) if with_tables else None
+        return EntryColumns(
+            self._entry_type, out_paths, b"".join(hashes), sizes, origin_ids,
+            sorted(origin_no, key=origin_no.__getitem__), pack_ids, {i: name for name, i in pack_no.items()},
+            offsets, lengths, bytes(codecs), links if with_links else None, table_ids if with_tables else None,
+            {i: name for name, i in table_no.items()})
+
+    def summary(self) -> ColumnSummary:
+        """Totals a version's statistics need, from the columns."""
+        links = sum(1 for link in self._links if link) if self._links is not None else 0
+        return ColumnSummary(total_size=sum(self._sizes), link_count=links, packs=self.pack_names(),
+                             stored_size=self._stored_size())
+
+    def _stored_size(self) -> int:
+        """Bytes stored for the entries, each stored object (pack, offset) counted once."""
+        seen: set[int] = set()
+        total = 0
+        for pack, offset, length in zip(self._pack_ids, self._offsets, self._lengths, strict=True):
+            key = pack << 48 | offset  # pack ids are below 2**32, offsets (in one pack) below 2**48
+            if pack != _NONE and key not in seen:
+                seen.add(key)
+                total += length
+        return total
+
+    def pack_names(self) -> set[str]:
+        """The packs the entries are stored in."""
+        return {self._packs[i] for i in set(self._pack_ids) if i != _NONE}
+
+    def columns(self) -> Columns:
+        """The columns as the encoder writes them (names sorted and renumbered when they are not)."""
+        origins, origin_ids = _renumbered(self._origin_ids, dict(enumerate(self._origins)))
+        packs, pack_ids = _renumbered(self._pack_ids, self._packs)
+        tables, table_ids = _renumbered(self._table_ids, self._tables) if self._table_ids is not None else ([], None)
+        return Columns(self._paths, self._hashes, self._sizes, origins, origin_ids, packs, pack_ids,
+                       self._offsets, self._lengths, self._codecs, self._links, tables,
+                       table_ids if tables else None)
+
+    def _entry(self, row: int) -> ManifestEntry:
+        start = row * 32
+        return _new_tuple(self._entry_type, (
+            self._hashes[start : start + 32].hex(),
+            self._sizes[row],
+            self._origins[self._origin_ids[row]],
+            self._packs[self._pack_ids[row]],
+            self._offsets[row],
+            self._lengths[row],
+            self._codecs[row],
+            self._links[row] if self._links is not None else "",
+            self._tables[self._table_ids[row]] if self._table_ids is not None else "",
+        ))
+
+    def _row(self, path: str) -> int | None:
+        """The row of ``path``: by bisection in the sorted paths, then, once lookups are many, by a dict built
+        for them (listing and iterating a view need neither; a child's overlay needs a few lookups)."""
+        if self._index is not None:
+            return self._index.get(path)
+        self._lookups += 1
+        if self._lookups > _BISECTIONS:
+            self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
+            return self._index.get(path)
+        row = bisect_left(self._paths, path)
+        return row if row < len(self._paths) and self._paths[row] == path else None
+
+    def __getitem__(self, path: str) -> ManifestEntry:
+        row = self._row(path)
+        if row is None:
+            raise KeyError(path)
+        return self._entry(row)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self._row(path) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def items(self) -> ItemsView[str, ManifestEntry]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[ManifestEntry]:
+        return _Values(self)
+
+    def rows(self) -> Iterator[tuple[str, ManifestEntry]]:
+        """(path, entry) in path order, each entry built from its row (no lookup by path)."""
+        return zip(self._paths, map(self._entry, range(len(self._paths))), strict=True)
+
+    def __repr__(self) -> str:
+        return f"<EntryColumns of {len(self)} entries>"
+
+
+class _Items(ItemsView[str, "ManifestEntry"]):
+    _mapping: EntryColumns
+
+    def __iter__(self) -> Iterator[tuple[str, ManifestEntry]]:
+        return self._mapping.rows()
+
+
+class _Values(ValuesView["ManifestEntry"]):
+    _mapping: EntryColumns
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        columns = self._mapping
+        return map(columns._entry, range(len(columns)))
