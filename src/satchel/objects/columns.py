@@ -201,7 +201,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         seen: set[int] = set()
         total = 0
         for pack, offset, length in zip(self._pack_ids, self._offsets, self._lengths, strict=True):
-            key = pack << 48 | offset  # pack ids are below 2**32, offsets (in one pack) below 2**48
+            key = pack << 64 | offset
             if pack != _NONE and key not in seen:
                 seen.add(key)
                 total += length

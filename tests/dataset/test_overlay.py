@@ -1,0 +1,59 @@
+"""An Overlay (a child's view over its parent's, not copied) behaves as the dict it stands for, through any
+sequence of changes and any depth of overlays over overlays."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from satchel.dataset.overlay import Overlay, relabeled
+from satchel.objects import ManifestEntry
+from satchel.objects.manifest import Manifest, decode_manifest, encode_manifest
+
+names = st.sampled_from([f"f{i}" for i in range(10)])
+entries = st.integers(0, 5).map(lambda i: ManifestEntry(f"{i:064x}", i, "o"))
+views = st.dictionaries(names, entries, max_size=8)
+steps = st.lists(st.tuples(st.booleans(), names, entries), max_size=12)  # (set it?, path, entry)
+
+
+def check(overlay: Overlay, model: dict[str, ManifestEntry]) -> None:
+    assert len(overlay) == len(model)
+    assert sorted(overlay) == sorted(model)
+    assert dict(overlay.items()) == model and sorted(overlay.values()) == sorted(model.values())
+    for name in (f"f{i}" for i in range(10)):
+        assert (name in overlay) == (name in model)
+        assert overlay.get(name) == model.get(name)
+    assert dict(overlay.flat().items()) == model
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=views, levels=st.lists(st.tuples(views, st.sets(names, max_size=4)), min_size=1, max_size=4),
+       changes=steps, as_columns=st.booleans())
+def test_overlays_over_overlays_and_changes_match_the_dict(base: dict[str, ManifestEntry],
+                                                          levels: list[tuple[dict[str, ManifestEntry], set[str]]],
+                                                          changes: list[tuple[bool, str, ManifestEntry]],
+                                                          as_columns: bool) -> None:
+    frozen = dict(base)
+    model = dict(base)
+    view: Mapping[str, ManifestEntry] = base
+    if as_columns:  # the bottom view as a decoded manifest's columns, as finalized versions have it
+        view = decode_manifest(encode_manifest(Manifest("full", entries=base))).entries
+    for puts, removed in levels:
+        view = Overlay(view, puts, removed)
+        for path in removed:
+            model.pop(path, None)
+        model.update(puts)
+        check(view, model)
+    assert isinstance(view, Overlay)
+    for put, path, entry in changes:
+        if put:
+            view[path] = entry
+            model[path] = entry
+        else:
+            assert view.pop(path, None) == model.pop(path, None)
+        check(view, model)
+    relabeled_model = {p: e._replace(origin="new") for p, e in model.items()}
+    assert dict(relabeled(view, "new").items()) == relabeled_model
+    assert base == frozen  # the bottom view is never changed

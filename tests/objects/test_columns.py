@@ -1,0 +1,79 @@
+"""Columnar entries (a decoded manifest) behave as the dict of entries they stand for: lookups, iteration,
+patches, relabels, totals and re-encoding."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from satchel.objects.columns import EntryColumns
+from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, encode_manifest
+from satchel.objects.pathnames import find_clash
+from tests.objects.test_manifest import SETTINGS, entries, full_manifests, paths
+from tests.objects.test_manifest import _raw_blocks as raw_blocks
+from tests.objects.test_manifest import _reassemble as reassemble
+from tests.objects.test_manifest import entry as numbered_entry
+
+
+def columns_of(manifest: Manifest) -> EntryColumns:
+    decoded = decode_manifest(encode_manifest(manifest)).entries
+    assert isinstance(decoded, EntryColumns)
+    return decoded
+
+
+@SETTINGS
+@given(manifest=full_manifests, probes=st.lists(paths, max_size=10))
+def test_columns_answer_as_the_dict_does(manifest: Manifest, probes: list[str]) -> None:
+    columns = columns_of(manifest)
+    model = manifest.entries
+    assert len(columns) == len(model) and list(columns) == sorted(model)
+    assert dict(columns.items()) == model and list(columns.values()) == [model[p] for p in sorted(model)]
+    for path in [*model, *probes]:
+        assert (path in columns) == (path in model)
+        assert columns.get(path) == model.get(path)
+    with pytest.raises(KeyError):
+        columns["\0not a path"]
+
+
+@SETTINGS
+@given(manifest=full_manifests, puts=st.dictionaries(paths, entries, max_size=8), dropped=st.sets(paths, max_size=4))
+def test_a_patch_is_the_dict_changed_and_encodes_the_same(manifest: Manifest, puts: dict[str, ManifestEntry],
+                                                           dropped: set[str]) -> None:
+    dropped_too = dropped | set(list(manifest.entries)[:2])  # paths of the columns too
+    model = {p: e for p, e in manifest.entries.items() if p not in dropped_too} | puts
+    assume(find_clash(model) is None)
+    patched = columns_of(manifest).patched(puts, dropped_too)
+    assert list(patched) == sorted(model) and dict(patched.items()) == model
+    again = decode_manifest(encode_manifest(Manifest("full", [], patched, []))).entries
+    assert dict(again.items()) == model
+    assert encode_manifest(Manifest("full", [], patched, [])) == encode_manifest(Manifest("full", [], model, []))
+
+
+@SETTINGS
+@given(manifest=full_manifests)
+def test_relabel_and_totals(manifest: Manifest) -> None:
+    columns = columns_of(manifest).relabeled("new-origin")
+    model = {p: e._replace(origin="new-origin") for p, e in manifest.entries.items()}
+    assert dict(columns.items()) == model
+    summary = columns.summary()
+    assert summary.total_size == sum(e.size for e in model.values())
+    assert summary.link_count == sum(1 for e in model.values() if e.link)
+    assert summary.packs == {e.pack for e in model.values() if e.pack}
+    stored = {(e.pack, e.offset): e.length for e in model.values() if e.pack}
+    assert summary.stored_size == sum(stored.values())
+
+
+def test_many_lookups_switch_from_bisection_to_a_dict_and_agree() -> None:
+    manifest = Manifest("full", entries={f"d{i % 7}/f{i:06d}": numbered_entry(i) for i in range(60_000)})
+    columns = columns_of(manifest)
+    for path in list(manifest.entries)[::-1]:  # 60,000 lookups: past the bisection budget
+        assert columns[path] == manifest.entries[path]
+    assert "d0/missing" not in columns
+
+
+def test_paths_out_of_order_are_refused() -> None:
+    blocks = raw_blocks(Manifest("full", entries={"a": numbered_entry(1), "b": numbered_entry(2)}))
+    blocks[1] = b"b\0a"  # same paths, listed out of order (a hostile or damaged manifest)
+    with pytest.raises(ValueError, match="not in order"):
+        decode_manifest(reassemble(blocks))
