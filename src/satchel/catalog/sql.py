@@ -23,7 +23,15 @@ from satchel.errors import (
     IntegrityError,
     InvalidArgumentError,
 )
-from satchel.objects.pathnames import PathError, from_wire, is_valid_id, path_from_wire, to_wire
+from satchel.objects.pathnames import (
+    PathError,
+    from_wire,
+    is_valid_id,
+    path_from_wire,
+    paths_from_wire,
+    to_wire,
+    to_wire_each,
+)
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 4  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form; 4: tokens
@@ -434,9 +442,13 @@ class SqlCatalog(Catalog):
         return int(found)
 
     def change_draft(self, version_id: str, upsert: Iterable[DraftRow], forget: Iterable[str] = ()) -> int:
-        payload = [(version_id, to_wire(r.path), r.hash, r.size, _source_to_wire(r.source), r.link)
-                   for r in upsert]
-        dropped = [to_wire(path) for path in forget]
+        upsert = list(upsert)
+        wire_paths = to_wire_each([r.path for r in upsert])
+        local = [r.source for r in upsert if r.source is not None]
+        wire_sources = iter(to_wire_each(local))  # in the order of the rows that have a source
+        payload = [(version_id, path, r.hash, r.size, None if r.source is None else next(wire_sources), r.link)
+                   for r, path in zip(upsert, wire_paths, strict=True)]
+        dropped = to_wire_each(list(forget))
         sqlite = self.engine.dialect.name == "sqlite"
         with self.engine.begin() as conn:
             revision = self._bump_draft(conn, version_id)
@@ -464,17 +476,12 @@ class SqlCatalog(Catalog):
                           draft_table.c.link).where(draft_table.c.version_id == version_id)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
-        result = {}
-        for wire, content_hash, size, source, link in rows:
-            try:
-                path = path_from_wire(wire)
-            except PathError as exc:
-                raise IntegrityError(
-                    f"dataset {version_id}: a pending change in the catalog names {wire!r}, which {exc}; the catalog "
-                    "row is damaged or hostile and was not used. Remove it, or delete the draft",
-                    object_key="", content_hash="", dataset_id=version_id, dataset_path=wire) from exc
-            result[path] = DraftRow(path, content_hash, size, None if source is None else from_wire(source), link)
-        return result
+        try:
+            paths = paths_from_wire([row[0] for row in rows])
+        except PathError:
+            paths = [_checked_draft_path(version_id, row[0]) for row in rows]  # raises, naming the bad row
+        return {path: DraftRow(path, content_hash, size, None if source is None else from_wire(source), link)
+                for path, (_, content_hash, size, source, link) in zip(paths, rows, strict=True)}
 
 
 def _filters(project: str | None, name: str | None, version: str | None, statuses: Iterable[str] | None,
@@ -490,8 +497,14 @@ def _filters(project: str | None, name: str | None, version: str | None, statuse
     return conditions
 
 
-def _source_to_wire(source: str | None) -> str | None:
-    return None if source is None else to_wire(source)
+def _checked_draft_path(version_id: str, wire: str) -> str:
+    try:
+        return path_from_wire(wire)
+    except PathError as exc:
+        raise IntegrityError(
+            f"dataset {version_id}: a pending change in the catalog names {wire!r}, which {exc}; the catalog "
+            "row is damaged or hostile and was not used. Remove it, or delete the draft",
+            object_key="", content_hash="", dataset_id=version_id, dataset_path=wire) from exc
 
 
 def _escape_draft_paths(conn: Connection) -> None:
@@ -505,7 +518,8 @@ def _escape_draft_paths(conn: Connection) -> None:
                                                   draft_table.c.path == row["path"]))
     if rows:
         conn.execute(sa.insert(draft_table), [
-            {**row, "path": to_wire(row["path"]), "source": _source_to_wire(row["source"])} for row in rows])
+            {**row, "path": to_wire(row["path"]), "source": None if row["source"] is None else to_wire(row["source"])}
+            for row in rows])
 
 
 def _add_link_column(conn: Connection) -> None:

@@ -17,6 +17,7 @@ from satchel.dataset.scan import SourceFile
 from satchel.dataset.view import View
 from satchel.errors import InvalidDatasetPathError
 from satchel.objects import ManifestEntry
+from satchel.objects.pathnames import folders_of
 
 _INCREMENTAL = 1000
 
@@ -42,7 +43,7 @@ class DraftState:
         """Reflect a change made through the catalog (folder counts: updated if small, else recounted lazily)."""
         if len(upsert) + len(forget) > _INCREMENTAL:
             self._folders = None
-        folders = self._folders if self._folders is not None else Counter()
+        folders = self._folders
         for path in forget:
             self.rows.pop(path, None)
             self._set(path, self.parents.get(path), folders)
@@ -53,7 +54,14 @@ class DraftState:
             self._set(row.path, entry, folders)
         self.revision = revision
 
-    def _set(self, path: str, entry: ManifestEntry | None, folders: Counter[str]) -> None:
+    def _set(self, path: str, entry: ManifestEntry | None, folders: Counter[str] | None) -> None:
+        """Set or drop ``path`` in the current view, and in the folder counts when they are kept."""
+        if folders is None:  # recounted when next asked for
+            if entry is None:
+                self.current.pop(path, None)
+            else:
+                self.current[path] = entry
+            return
         had = path in self.current
         if entry is None:
             self.current.pop(path, None)
@@ -95,20 +103,24 @@ def check_no_conflicts(state: DraftState, sources: list[SourceFile]) -> None:
 
 
 def check_paths(state: DraftState, paths: list[str]) -> None:
-    """Refuse paths that would be both a file and a folder in the dataset (or among ``paths`` themselves)."""
-    folders = state.folders()
+    """Refuse paths that would be both a file and a folder in the dataset (or among ``paths`` themselves).
+    Paths the dataset already has as files cost one lookup each (re-adding a folder checks nothing else)."""
     incoming = set(paths)
-    for path in paths:
-        clash = next((f for f in _parents_of(path) if f in incoming), None)
-        if clash is not None:
-            raise InvalidDatasetPathError(
-                f"cannot add both {clash!r} and {path!r}: a dataset path cannot be a file and a folder; add one "
-                "of them under another dataset_path",
-                dataset_path=path,
-            )
-    for path in paths:
-        if path in state.current:
-            continue
+    among = folders_of(incoming) & incoming
+    if among:
+        clash = min(among)
+        path = min(p for p in paths if p.startswith(clash + "/"))
+        raise InvalidDatasetPathError(
+            f"cannot add both {clash!r} and {path!r}: a dataset path cannot be a file and a folder; add one "
+            "of them under another dataset_path",
+            dataset_path=path,
+        )
+    current = state.current
+    new = [path for path in paths if path not in current]
+    if not new:
+        return
+    folders = state.folders()
+    for path in new:
         if folders.get(path):
             raise InvalidDatasetPathError(
                 f"cannot add {path!r}: the dataset has a folder of that name; remove_files({path!r}) first, or "
@@ -116,7 +128,7 @@ def check_paths(state: DraftState, paths: list[str]) -> None:
                 dataset_path=path,
             )
         for folder in _parents_of(path):
-            if folder in state.current:
+            if folder in current:
                 raise InvalidDatasetPathError(
                     f"cannot add {path!r}: {folder!r} is a file in the dataset, so it cannot also be a folder; "
                     f"remove_files({folder!r}) first, or add under another dataset_path",
@@ -133,13 +145,13 @@ def record_sources(ctx: Context, state: DraftState, sources: list[SourceFile],
     added = modified = 0
     for source in sources:
         path, content_hash = source.dataset_path, hashes[source.dataset_path]
+        row = state.rows.get(path)
         existing = state.current.get(path)
         if existing is None:
             added += 1
         elif existing.hash != content_hash:
             modified += 1
-        inherited = state.parents.get(path)
-        row = state.rows.get(path)
+        inherited = existing if row is None else state.parents.get(path)  # no row: the current entry is inherited
         if inherited is not None and inherited.hash == content_hash:
             if row is not None:
                 reverts.append(path)

@@ -227,11 +227,18 @@ def hash_sources(
     on_bytes: Callable[[int], None] | None = None,
 ) -> dict[str, str]:
     """dataset path -> content hash for every source; files whose stat is known are not read."""
-    known = stat_cache.lookup(s.stat_key for s in sources)
-    result = {s.dataset_path: known[s.stat_key] for s in sources if s.stat_key in known}
-    todo = [s for s in sources if s.stat_key not in known]
+    keys = [s.stat_key for s in sources]
+    known = stat_cache.lookup(keys)
+    result: dict[str, str] = {}
+    todo: list[SourceFile] = []
+    for source, key in zip(sources, keys, strict=True):
+        found = known.get(key)
+        if found is None:
+            todo.append(source)
+        else:
+            result[source.dataset_path] = found
     if on_bytes is not None:
-        on_bytes(sum(s.size for s in sources if s.stat_key in known))
+        on_bytes(sum(s.size for s in sources) - sum(s.size for s in todo))
 
     def run(batch: list[SourceFile]) -> list[tuple[SourceFile, str, int]]:
         done = []

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 RACY_WINDOW_NS = 1_000_000_000
-_BATCH = 500
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stat_v2 (
     dev INTEGER NOT NULL, ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
@@ -47,26 +46,30 @@ class StatCache:
         return self._db
 
     def lookup(self, keys: Iterable[StatKey]) -> dict[StatKey, str]:
-        """Known, trusted hashes for the given (dev, ino, size, mtime_ns, ctime_ns) keys."""
+        """Known, trusted hashes for the given (dev, ino, size, mtime_ns, ctime_ns) keys: one query joining a
+        temporary table of the wanted inodes, however many there are."""
         wanted: dict[tuple[int, int], StatKey] = {(k[0], k[1]): k for k in keys}
-        by_device: dict[int, list[int]] = {}
-        for dev, ino in wanted:
-            by_device.setdefault(dev, []).append(ino)
+        if not wanted:
+            return {}
         found: dict[StatKey, str] = {}
         with self._lock:
-            for dev, inodes in by_device.items():
-                for start in range(0, len(inodes), _BATCH):
-                    chunk = inodes[start : start + _BATCH]
-                    rows = self._conn.execute(
-                        f"SELECT ino, hash, size, mtime_ns, ctime_ns, hashed_ns FROM stat_v2 WHERE dev=? AND ino IN "
-                        f"({','.join('?' * len(chunk))})",
-                        (dev, *chunk),
-                    )
-                    for ino, content_hash, size, mtime_ns, ctime_ns, hashed_ns in rows:
-                        key = wanted[(dev, ino)]
-                        settled = hashed_ns - max(mtime_ns, ctime_ns) >= RACY_WINDOW_NS
-                        if key[2:] == (size, mtime_ns, ctime_ns) and settled:
-                            found[key] = content_hash
+            conn = self._conn
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (dev INTEGER NOT NULL, ino INTEGER NOT NULL)")
+            conn.execute("BEGIN")
+            try:
+                conn.execute("DELETE FROM wanted")
+                conn.executemany("INSERT INTO wanted VALUES (?, ?)", wanted)
+                rows = conn.execute(
+                    "SELECT s.dev, s.ino, s.hash, s.size, s.mtime_ns, s.ctime_ns, s.hashed_ns FROM wanted w "
+                    "JOIN stat_v2 s ON s.dev = w.dev AND s.ino = w.ino").fetchall()
+                conn.execute("DELETE FROM wanted")
+            finally:
+                conn.execute("COMMIT")
+        for dev, ino, content_hash, size, mtime_ns, ctime_ns, hashed_ns in rows:
+            key = wanted[(dev, ino)]
+            settled = hashed_ns - max(mtime_ns, ctime_ns) >= RACY_WINDOW_NS
+            if key[2:] == (size, mtime_ns, ctime_ns) and settled:
+                found[key] = content_hash
         return found
 
     def remember(self, items: Iterable[tuple[StatKey, str, int]]) -> None:

@@ -150,6 +150,23 @@ def to_wire(text: str) -> str:
     return escaped
 
 
+def to_wire_each(texts: list[str]) -> list[str]:
+    """``to_wire`` of each text, in one C-speed scan when none needs escaping (the common case)."""
+    if not needs_escape("\0".join(texts)):
+        return texts
+    return [to_wire(text) for text in texts]
+
+
+def paths_from_wire(wires: list[str]) -> list[str]:
+    """``path_from_wire`` of each, checked in one C-speed scan of them all; PathError if any is invalid (call
+    ``path_from_wire`` on each to learn which)."""
+    joined = "\0".join(wires)
+    if wires and joined.count("\0") != len(wires) - 1:
+        raise PathError("a dataset path holds a NUL character", path="")
+    check_joined(joined, len(wires))
+    return from_wire(joined).split("\0") if "%" in joined else list(wires)
+
+
 def utf8(data: bytes | memoryview) -> str:
     """Paths (one, or NUL-joined) from their UTF-8 bytes; PathError when they are not UTF-8."""
     try:
