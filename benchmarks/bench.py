@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workloads import Sizes, apply_w3, make_w1, make_w2, tree_digest
+from benchmarks.workloads import Sizes, apply_w3, change_some, make_w1, make_w2, tree_digest
 
 HERE = Path(__file__).resolve().parent
 OPS = HERE / "ops.py"
@@ -142,6 +142,9 @@ class Bench:
         self.facts.setdefault("satchel_w1_stored", []).append(_tree_bytes(home / "storage"))
         cold = self.record("satchel_w1_cold_get", self.op(home, "get", dataset_id=w1.result["id"]))
         self.check("satchel W1 cold get", tree_digest(Path(cold.result["path"])), self.digests["w1"])
+        cli = run([str(Path(sys.executable).parent / "satchel"), "get", "--id", w1.result["id"]],
+                  env={**os.environ, "SATCHEL_HOME": str(home)})
+        self.samples["satchel_cli_warm_get_ms"].append(cli.wall * 1000)  # a fresh process, as a script calls it
         warm = self.op(home, "get", dataset_id=w1.result["id"])
         self.samples["satchel_warm_get_ms" if os.geteuid() else "satchel_warm_get_root_ms"].append(
             warm.result["seconds"] * 1000)
@@ -173,6 +176,26 @@ class Bench:
         step = 100  # ops.w4_build changes every 100th entry
         expected = [len(range(0, self.sizes.w4_entries, step))] * 2 + [len(range(1, self.sizes.w4_entries, step))]
         self.checks["satchel W4 diff counts"] = w4.result["changes"] == expected
+
+    def chain(self, r: Path) -> None:
+        """W7 (first run only: it is long): ``w7_steps`` versions, each made by ``sync_folder`` in a fresh process
+        after 1% of the files changed; every step's time, and a cold get of the last version."""
+        if self.samples.get("satchel_w7_step"):
+            return
+        home, folder = r / "satchel-chain-home", r / "w7"
+        subprocess.run(["cp", "-al", str(self.src / "w1"), str(folder)], check=True)
+        first = self.op(home, "store", folder=str(folder), name="w7")
+        self.facts["w7_first_store"] = first.wall
+        parent = first.result["id"]
+        for step in range(self.sizes.w7_steps):
+            change_some(folder, self.sizes, seed=100 + step)
+            made = self.op(home, "child", parent=parent, folder=str(folder))
+            self.samples["satchel_w7_step"].append(made.wall)
+            parent = made.result["id"]
+        got = self.op(home, "get", dataset_id=parent)
+        self.facts["w7_last_cold_get"] = got.wall
+        self.check("satchel W7 last version get", tree_digest(Path(got.result["path"])), tree_digest(folder))
+        shutil.rmtree(home)
 
     def dvc_run(self, r: Path) -> None:
         ws, remote = r / "dvc-ws", r / "dvc-remote"
@@ -248,8 +271,9 @@ if __name__ == "__main__":
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--dvc", default=os.environ.get("BENCH_DVC", str(HERE / ".venv-dvc/bin/dvc")))
-    parser.add_argument("--tools", default="disk,satchel,dvc_run",
-                        help="comma-separated subset of disk,satchel,dvc_run (targets needing a missing tool show n/a)")
+    parser.add_argument("--tools", default="disk,satchel,dvc_run,chain",
+                        help="comma-separated subset of disk,satchel,dvc_run,chain (targets needing a missing tool "
+                             "show n/a)")
     options = parser.parse_args()
     bench = Bench(Sizes.small() if options.small else Sizes.full(), options.work, options.runs, options.dvc,
                   options.tools.split(","))

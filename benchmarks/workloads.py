@@ -1,6 +1,7 @@
 """Deterministic workloads (seeded), sizes overridable so CI can run a small version.
 
-W1 many small files, W2 large files, W3 an incremental change of W1, W4 a metadata-only million-entry version.
+W1 many small files, W2 large files, W3 an incremental change of W1, W4 a metadata-only million-entry version,
+W7 a chain of versions each changing 1% of W1's files.
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ class Sizes:
     w2_files: int
     w2_size: int
     w4_entries: int
+    w7_steps: int
 
     @staticmethod
     def full() -> Sizes:
-        return Sizes(100_000, 1_000, 1024, 8192, 8, 512 << 20, 1_000_000)
+        return Sizes(100_000, 1_000, 1024, 8192, 8, 512 << 20, 1_000_000, 100)
 
     @staticmethod
     def small() -> Sizes:
-        return Sizes(2_000, 40, 1024, 8192, 2, 4 << 20, 20_000)
+        return Sizes(2_000, 40, 1024, 8192, 2, 4 << 20, 20_000, 3)
 
 
 def _text(rng: random.Random, size: int) -> bytes:
@@ -121,3 +123,16 @@ def tree_digest(root: Path) -> dict[str, str]:
                 hasher.update_mmap(path)
             result[os.path.relpath(path, root)] = hasher.hexdigest()
     return result
+
+
+def change_some(root: Path, sizes: Sizes, seed: int) -> int:
+    """One W7 step: replace 1% of the files under ``root`` (a copy of W1) with new content; the bytes written."""
+    rng = random.Random(seed)
+    files = sorted(p for p in root.rglob("*.bin"))
+    changed = 0
+    for path in rng.sample(files, max(1, len(files) // 100)):
+        data = small_file(rng, rng.randint(0, 1), sizes)
+        path.unlink()
+        path.write_bytes(data)
+        changed += len(data)
+    return changed

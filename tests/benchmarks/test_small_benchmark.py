@@ -29,6 +29,7 @@ def test_small_benchmark_completes_with_identical_bytes(tmp_path: Path) -> None:
     assert "FAILED" not in report
     for check in ("satchel W1 cold get: ok", "satchel W1 mutable copy: ok", "satchel W2 cold get: ok",
                   "satchel W3 child get: ok", "dvc W1 pull: ok", "satchel W4 diff counts: ok",
-                  "satchel re-add finds nothing new: ok"):
+                  "satchel re-add finds nothing new: ok", "satchel W7 last version get: ok"):
         assert check in report
     assert "| W1 store vs tar -cf |" in report and "| W4 peak RSS |" in report
+    assert "| `satchel get` warm, fresh process (CLI) |" in report and "| W7: flat with depth" in report

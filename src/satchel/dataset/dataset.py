@@ -355,8 +355,9 @@ class Dataset(DatasetManagement):
         keep = {s.dataset_path for s in sources}
         state = self._draft_state(record)
         inside = prefix + "/"
-        stale = [p for p, e in state.current.items()  # external links are not the folder's: kept, as ClearML does
-                 if not e.link and (not prefix or p == prefix or p.startswith(inside)) and p not in keep]
+        current = state.current
+        stale = [p for p in current  # external links are not the folder's: kept, as ClearML does
+                 if p not in keep and (not prefix or p == prefix or p.startswith(inside)) and not current[p].link]
         removed = draft.remove_paths(self._ctx, state, stale)
         with progress(verbose, sum(s.size for s in sources), f"hashing {self.name}") as advance:
             hashes = hash_sources(sources, self._ctx.stat_cache, max_workers=self._workers(None, cpu_bound=True),
@@ -447,12 +448,12 @@ class Dataset(DatasetManagement):
             record = self._refresh()
             state = self._draft_state(record)
         store.check_format(create=True)
-        manifest, depth, located = lifecycle.build_manifest(self._ctx, record, store, state.current, state.parents)
-        stats = lifecycle.version_stats(state.parents, located)
+        built = lifecycle.build_manifest(self._ctx, record, store, state)
+        stats = lifecycle.version_stats(state.parents, built.located, built.changes)
         lifecycle.publish_manifest(
-            self._ctx, store, self.id, manifest, located,
+            self._ctx, store, self.id, built.manifest, built.located,
             lambda manifest_hash: self._ctx.catalog.finalize_version(
-                self.id, manifest=manifest_hash, storage_url=store.url, depth=depth, stats=stats,
+                self.id, manifest=manifest_hash, storage_url=store.url, depth=built.depth, stats=stats,
                 revision=state.revision))
         self._state = None
         self._refresh()

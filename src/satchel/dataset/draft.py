@@ -36,7 +36,12 @@ class DraftState:
     def folders(self) -> Counter[str]:
         """Folder -> number of files below it, in the current view."""
         if self._folders is None:
-            self._folders = Counter(folder for path in self.current for folder in _parents_of(path))
+            direct = Counter(path.rpartition("/")[0] for path in self.current)  # files right in each folder
+            counts: Counter[str] = Counter()
+            for folder, files in direct.items():
+                for ancestor in _parents_of(f"{folder}/") if folder else ():
+                    counts[ancestor] += files
+            self._folders = counts
         return self._folders
 
     def apply(self, upsert: list[DraftRow], forget: list[str], revision: int) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
+from satchel.dataset.overlay import Overlay
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
-from satchel.dataset.view import MutableView, View, diff_views
+from satchel.dataset.view import View, diff_views
 from satchel.errors import (
     ConflictError,
     IntegrityError,
@@ -18,7 +19,7 @@ from satchel.errors import (
     InvalidDatasetPathError,
     ObjectMissingError,
 )
-from satchel.objects import Manifest, ObjectStore, hash_bytes
+from satchel.objects import Location, Manifest, ManifestEntry, ObjectStore, hash_bytes
 from satchel.objects.columns import EntryColumns
 from satchel.objects.manifest import encode_manifest
 from satchel.objects.packs import pack_key
@@ -59,15 +60,18 @@ def target_url(ctx: Context, record: VersionRecord, output_url: str | None = Non
 def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
     index = store.index()
-    missing = {e.hash: (p, e) for p, e in state.current.items() if not e.link and e.hash not in index}
+    parents = [ctx.catalog.get_version(p) for p in record.parents]
+    candidates: Iterable[tuple[str, ManifestEntry]] = state.current.items()
+    if all(p.storage_url == store.url for p in parents):  # the parents' content is there: only rows can lack it
+        candidates = [(p, state.current[p]) for p, r in state.rows.items() if r.hash is not None and p in state.current]
+    missing = {e.hash: (p, e) for p, e in candidates if not e.link and e.hash not in index}
     items: dict[str, UploadItem] = {}
     for path, row in state.rows.items():
         if row.hash in missing and row.hash not in items and row.source:
             items[row.hash] = UploadItem(row.hash, row.size, path, local_path=row.source)
-    for parent_id in record.parents:
+    for parent in parents:
         if len(items) == len(missing):
             break
-        parent = ctx.catalog.get_version(parent_id)
         assert parent.storage_url is not None
         source = ctx.store(parent.storage_url)
         for path, entry in ctx.views.view(parent).items():
@@ -125,35 +129,58 @@ def large_in_flight(store: ObjectStore, max_workers: int) -> int:
     return 1 if store.storage.capabilities.local_path else max(1, min(2, max_workers))
 
 
-def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, view: View,
-                   parents_view: View) -> tuple[Manifest, int, View]:
-    """The manifest to finalize ``view`` with, its delta depth, and the view with every entry located.
+@dataclass
+class Built:
+    """What finalizing a draft writes: its manifest and delta depth, its whole view located in the store, and
+    its (added, modified, removed) paths against its parents, sorted."""
+
+    manifest: Manifest
+    depth: int
+    located: View
+    changes: tuple[list[str], list[str], list[str]]
+
+
+def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Built:
+    """The manifest to finalize the draft ``state`` with, and what goes with it (see ``Built``).
 
     Entries point into ``store``. A delta against the parents is written when they all live in the same
-    store and the chain is not too deep; otherwise the manifest is full.
+    store and the chain is not too deep; otherwise the manifest is full. When the parents live in ``store``,
+    their entries are located already: only the draft's own rows are looked up, and the cost is its changes.
     """
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     same_store = bool(parents) and all(p.storage_url == store.url for p in parents)
     index = store.index()
-    located: MutableView = {}
-    for path, entry in view.items():
-        if entry.link or (same_store and entry.pack):
-            located[path] = entry  # an external link has no stored location
-            continue
-        loc = index.get(entry.hash)
-        if loc is None:  # added by another process after this one's upload (or its pack just vanished)
-            raise ConflictError(
-                f"dataset {record.id} changed while it was being finalized: {path!r} is not stored (added by another "
-                "process after the upload?); call finalize() again (with auto_upload=True it is uploaded first)")
-        located[path] = entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec,
-                                       blocks=store.block_table_of(entry.hash, loc) or
-                                       (entry.blocks if entry.pack == loc.pack else ""))
     depth = 1 + max((p.depth for p in parents), default=0)
-    if same_store and depth <= MAX_DELTA_DEPTH:
-        puts = {p: e for p, e in located.items() if parents_view.get(p) != e}
-        removed = [p for p in parents_view if p not in located]
-        return Manifest("delta", list(record.parents), puts, removed), depth, located
-    return Manifest("full", [], located, []), 0, located
+    view, parents_view = state.current, state.parents
+    if same_store:
+        own = {p: _located(record, store, index, p, view[p]) for p, r in state.rows.items()
+               if r.hash is not None and p in view}
+        removed = sorted(p for p, r in state.rows.items() if r.hash is None and p in parents_view)
+        located: View = Overlay(parents_view, own, removed)
+        changes = (sorted(p for p in own if p not in parents_view),
+                   sorted(p for p, e in own.items() if p in parents_view and parents_view[p].hash != e.hash),
+                   removed)
+        if depth <= MAX_DELTA_DEPTH:
+            puts = {p: e for p, e in own.items() if parents_view.get(p) != e}
+            return Built(Manifest("delta", list(record.parents), puts, removed), depth, located, changes)
+        flat = located.flat() if isinstance(located, Overlay) else located
+        return Built(Manifest("full", [], flat, []), 0, flat, changes)
+    everything = {path: _located(record, store, index, path, entry) for path, entry in view.items()}
+    return Built(Manifest("full", [], everything, []), 0, everything, diff_views(parents_view, everything))
+
+
+def _located(record: VersionRecord, store: ObjectStore, index: Mapping[str, Location], path: str,
+             entry: ManifestEntry) -> ManifestEntry:
+    """``entry`` pointing where ``store`` holds its content (an external link has no stored location)."""
+    if entry.link:
+        return entry
+    loc = index.get(entry.hash)
+    if loc is None:  # added by another process after this one's upload (or its pack just vanished)
+        raise ConflictError(
+            f"dataset {record.id} changed while it was being finalized: {path!r} is not stored (added by another "
+            "process after the upload?); call finalize() again (with auto_upload=True it is uploaded first)")
+    table = store.block_table_of(entry.hash, loc) or (entry.blocks if entry.pack == loc.pack else "")
+    return entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec, blocks=table)
 
 
 def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest: Manifest, view: View,
@@ -186,6 +213,8 @@ def packs_of(view: View) -> set[str]:
     """The packs ``view``'s stored entries are in."""
     if isinstance(view, EntryColumns):
         return view.pack_names()
+    if isinstance(view, Overlay):  # the base's packs (some may serve removed paths only: still stored)
+        return packs_of(view.base) | {e.pack for e in view.changed.values() if e.pack and not e.link}
     return {e.pack for e in view.values() if e.pack and not e.link}
 
 
@@ -202,16 +231,26 @@ def check_packs_exist(store: ObjectStore, view: View) -> None:
             )
 
 
-def version_stats(parents_view: View, view: View) -> dict[str, int]:
-    """Statistics kept with a finalized version so listings never recompute them."""
+def version_stats(parents_view: View, view: View,
+                  changes: tuple[list[str], list[str], list[str]] | None = None) -> dict[str, int]:
+    """Statistics kept with a finalized version so listings never recompute them. ``changes``: its (added,
+    modified, removed) paths against ``parents_view`` when the caller knows them."""
     if isinstance(view, EntryColumns):
         summary = view.summary()
         total, stored, links = summary.total_size, summary.stored_size, summary.link_count
     else:
-        total = sum(e.size for e in view.values())
-        stored = sum({(e.pack, e.offset): e.length for e in view.values() if not e.link}.values())
-        links = sum(1 for e in view.values() if e.link)
-    if parents_view:
+        total = links = 0
+        objects: dict[tuple[str, int], int] = {}
+        for entry in view.values():  # one pass: an overlay's entries are built as they are read
+            total += entry.size
+            if entry.link:
+                links += 1
+            else:
+                objects[(entry.pack, entry.offset)] = entry.length
+        stored = sum(objects.values())
+    if changes is not None:
+        added, modified, removed = changes
+    elif parents_view:
         added, modified, removed = diff_views(parents_view, view)
     else:  # a flat version (a first version, a squash): everything is added
         added, modified, removed = list(view), [], []

@@ -39,6 +39,16 @@ class Overlay(MutableMapping[str, ManifestEntry]):
         for path, entry in (puts or {}).items():
             self[path] = entry
 
+    @property
+    def base(self) -> Mapping[str, ManifestEntry]:
+        """The view this one lies over (never an overlay)."""
+        return self._base
+
+    @property
+    def changed(self) -> Mapping[str, ManifestEntry]:
+        """The paths this overlay sets (over the base's or new)."""
+        return self._puts
+
     def relabeled(self, origin: str) -> Overlay:
         """The same view with ``origin`` as every entry's origin, the base's entries relabeled as columns when
         they are columns (see ``relabeled``)."""
