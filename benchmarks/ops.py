@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import satchel.catalog.sql  # noqa: F401 - loaded on first use; imported here so no timing below includes it
 from satchel import Dataset
 from satchel.dataset.context import get_context
 from satchel.objects import Manifest, ManifestEntry
