@@ -61,9 +61,21 @@ SPAWNER: Spawner | None = None
 
 
 def run(cmd: list[str], **kw: Any) -> Measure:
-    """Run a measured command through the spawner."""
+    """Run a measured command through the spawner, the page cache dropped first when this process may (root):
+    every tool starts cold."""
     assert SPAWNER is not None
+    drop_page_cache()
     return SPAWNER.run(cmd, **kw)
+
+
+def drop_page_cache() -> bool:
+    """Write back dirty pages and drop the page cache (``/proc/sys/vm/drop_caches``); False when not allowed."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError:
+        return False
+    return True
 
 
 class Bench:
@@ -177,6 +189,23 @@ class Bench:
         expected = [len(range(0, self.sizes.w4_entries, step))] * 2 + [len(range(1, self.sizes.w4_entries, step))]
         self.checks["satchel W4 diff counts"] = w4.result["changes"] == expected
 
+    def huge(self, r: Path) -> None:
+        """W5 (first run only): a child of a ``w5_entries``-entry version changing 1% and removing 1%, finalized;
+        then its list, its diff and one file read, each timed, in one process (its peak RSS)."""
+        if self.samples.get("satchel_w5_child"):
+            return
+        home, entries = r / "satchel-w5-home", self.sizes.w5_entries
+        built = self.op(home, "w5_build", entries=entries)
+        w5 = self.op(home, "w5_measure", base=built.result["base"], entries=entries)
+        for key in ("child", "list", "diff", "get_one"):
+            self.samples[f"satchel_w5_{key}"].append(w5.result[key])
+        self.rss["satchel_w5"].append(w5.rss_mb)
+        count = max(1, entries // 100)
+        self.checks["satchel W5 one file read back"] = w5.result["read_ok"]
+        self.checks["satchel W5 diff counts"] = w5.result["changes"] == [
+            (count + 1) // 2, count // 2, len(range(51, entries, 100))]
+        shutil.rmtree(home)
+
     def chain(self, r: Path) -> None:
         """W7 (first run only: it is long): ``w7_steps`` versions, each made by ``sync_folder`` in a fresh process
         after 1% of the files changed; every step's time, and a cold get of the last version."""
@@ -225,6 +254,7 @@ class Bench:
 
     def go(self) -> None:
         self.prepare()
+        self.facts["cold"] = drop_page_cache()
         for index in range(self.runs):
             r = self.work / f"run{index}"
             if r.exists():
@@ -271,9 +301,9 @@ if __name__ == "__main__":
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--dvc", default=os.environ.get("BENCH_DVC", str(HERE / ".venv-dvc/bin/dvc")))
-    parser.add_argument("--tools", default="disk,satchel,dvc_run,chain",
-                        help="comma-separated subset of disk,satchel,dvc_run,chain (targets needing a missing tool "
-                             "show n/a)")
+    parser.add_argument("--tools", default="disk,satchel,dvc_run,chain,huge",
+                        help="comma-separated subset of disk,satchel,dvc_run,chain,huge (targets needing a missing "
+                             "tool show n/a)")
     options = parser.parse_args()
     bench = Bench(Sizes.small() if options.small else Sizes.full(), options.work, options.runs, options.dvc,
                   options.tools.split(","))

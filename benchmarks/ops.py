@@ -15,8 +15,9 @@ from typing import Any
 
 import satchel.catalog.sql  # noqa: F401 - loaded on first use; imported here so no timing below includes it
 from satchel import Dataset
+from satchel.catalog import DraftRow
 from satchel.dataset.context import get_context
-from satchel.objects import Manifest, ManifestEntry
+from satchel.objects import Codec, Manifest, ManifestEntry, PackBuilder, hash_bytes
 from satchel.objects.packs import PACK_MAGIC, pack_key
 
 
@@ -117,9 +118,51 @@ def w4_measure(base: str, kid: str) -> dict[str, Any]:
             "squash": t_squash}
 
 
+def w5_build(entries: int) -> dict[str, Any]:
+    """W5's base: a metadata-only version of ``entries`` files (content in a pack that holds none of it), and a
+    real pack holding the 1% of new contents its child will use."""
+    ctx = get_context()
+    store = ctx.store(ctx.default_storage_url)
+    store.check_format(create=True)
+    base = Dataset.create(dataset_name="w5", dataset_project="bench")
+    pack = "f" * 64
+    store.storage.put(pack_key(pack), PACK_MAGIC)
+    view = {f"d{i % 10000:05d}/f{i:08d}.bin": ManifestEntry(f"{i:064x}", 4096, base.id, pack, i * 4096, 4096, 0)
+            for i in range(entries)}
+    _finalize_synthetic(base.id, Manifest("full", [], view, []), store, 0, len(view))
+    del view
+    builder = PackBuilder()
+    for i in range(max(1, entries // 100)):
+        data = f"w5 new content {i}".encode()
+        builder.add(hash_bytes(data), Codec.RAW, data, len(data))
+    store.write_pack(builder)
+    return {"base": base.id}
+
+
+def w5_measure(base: str, entries: int) -> dict[str, Any]:
+    """W5's operations, each timed: a child changing 1% of the files (half modified, half added) and removing
+    1%, finalized; its list; its diff; one file read."""
+    count = max(1, entries // 100)
+    news = [f"w5 new content {i}".encode() for i in range(count)]
+    start = time.perf_counter()
+    kid = Dataset.create(parent_datasets=[base])
+    rows = [DraftRow(f"d{i % 10000:05d}/f{i:08d}.bin" if n % 2 else f"new/f{i:08d}.bin", hash_bytes(data),
+                     len(data)) for n, (i, data) in enumerate(zip(range(0, entries, 100), news, strict=False))]
+    rows += [DraftRow(f"d{i % 10000:05d}/f{i:08d}.bin", None) for i in range(51, entries, 100)]
+    get_context().catalog.change_draft(kid.id, rows)
+    kid.finalize()
+    t_child = time.perf_counter() - start
+    t_list, files = timed(lambda: Dataset.get(dataset_id=kid.id).list_files())
+    ds = Dataset.get(dataset_id=kid.id)
+    t_diff, changes = timed(lambda: (ds.list_added_files(), ds.list_modified_files(), ds.list_removed_files()))
+    t_one, data = timed(lambda: ds.read_bytes(rows[1].path))
+    return {"child": t_child, "list": t_list, "diff": t_diff, "get_one": t_one, "files": len(files),
+            "changes": [len(c) for c in changes], "read_ok": data == news[1]}
+
+
 OPS: dict[str, Callable[..., dict[str, Any]]] = {
     "store": store, "child": child, "readd": readd, "get": get, "mutable": mutable, "squash": squash,
-    "w4_build": w4_build, "w4_measure": w4_measure,
+    "w4_build": w4_build, "w4_measure": w4_measure, "w5_build": w5_build, "w5_measure": w5_measure,
 }
 
 if __name__ == "__main__":

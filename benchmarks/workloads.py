@@ -1,7 +1,7 @@
 """Deterministic workloads (seeded), sizes overridable so CI can run a small version.
 
 W1 many small files, W2 large files, W3 an incremental change of W1, W4 a metadata-only million-entry version,
-W7 a chain of versions each changing 1% of W1's files.
+W5 a metadata-only ten-million-entry version, W7 a chain of versions each changing 1% of W1's files.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ class Sizes:
     w2_size: int
     w4_entries: int
     w7_steps: int
+    w5_entries: int
 
     @staticmethod
     def full() -> Sizes:
-        return Sizes(100_000, 1_000, 1024, 8192, 8, 512 << 20, 1_000_000, 100)
+        return Sizes(100_000, 1_000, 1024, 8192, 8, 512 << 20, 1_000_000, 100, 10_000_000)
 
     @staticmethod
     def small() -> Sizes:
-        return Sizes(2_000, 40, 1024, 8192, 2, 4 << 20, 20_000, 3)
+        return Sizes(2_000, 40, 1024, 8192, 2, 4 << 20, 20_000, 3, 30_000)
 
 
 def _text(rng: random.Random, size: int) -> bytes:

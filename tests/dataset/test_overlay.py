@@ -8,12 +8,16 @@ from collections.abc import Mapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from satchel.dataset.lifecycle import version_stats
 from satchel.dataset.overlay import Overlay, relabeled
 from satchel.objects import ManifestEntry
 from satchel.objects.manifest import Manifest, decode_manifest, encode_manifest
 
 names = st.sampled_from([f"f{i}" for i in range(10)])
-entries = st.integers(0, 5).map(lambda i: ManifestEntry(f"{i:064x}", i, "o"))
+entries = st.builds(
+    lambda i, pack, offset, link: ManifestEntry(f"{i:064x}", i, "o", "" if link else pack, offset, 10 + offset, 0,
+                                                "https://example.com/x\n" if link else ""),
+    st.integers(0, 5), st.sampled_from(["a" * 64, "b" * 64]), st.integers(0, 3), st.booleans())
 views = st.dictionaries(names, entries, max_size=8)
 steps = st.lists(st.tuples(st.booleans(), names, entries), max_size=12)  # (set it?, path, entry)
 
@@ -54,6 +58,7 @@ def test_overlays_over_overlays_and_changes_match_the_dict(base: dict[str, Manif
         else:
             assert view.pop(path, None) == model.pop(path, None)
         check(view, model)
+    assert version_stats(frozen, view) == version_stats(frozen, dict(model))  # totals from the columns agree
     relabeled_model = {p: e._replace(origin="new") for p, e in model.items()}
     assert dict(relabeled(view, "new").items()) == relabeled_model
     assert base == frozen  # the bottom view is never changed

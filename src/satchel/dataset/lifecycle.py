@@ -236,8 +236,12 @@ def version_stats(parents_view: View, view: View,
                   changes: tuple[list[str], list[str], list[str]] | None = None) -> dict[str, int]:
     """Statistics kept with a finalized version so listings never recompute them. ``changes``: its (added,
     modified, removed) paths against ``parents_view`` when the caller knows them."""
+    summary = None
     if isinstance(view, EntryColumns):
         summary = view.summary()
+    elif isinstance(view, Overlay) and isinstance(view.base, EntryColumns):
+        summary = view.base.summary(view.changed, view.removed)
+    if summary is not None:
         total, stored, links = summary.total_size, summary.stored_size, summary.link_count
     else:
         total = links = 0

@@ -8,7 +8,7 @@ whatever the depth of the delta chain.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
+from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
 
 from satchel.objects import ManifestEntry
 from satchel.objects.columns import EntryColumns
@@ -48,6 +48,11 @@ class Overlay(MutableMapping[str, ManifestEntry]):
     def changed(self) -> Mapping[str, ManifestEntry]:
         """The paths this overlay sets (over the base's or new)."""
         return self._puts
+
+    @property
+    def removed(self) -> Collection[str]:
+        """The base's paths this overlay removes."""
+        return self._hidden
 
     def relabeled(self, origin: str) -> Overlay:
         """The same view with ``origin`` as every entry's origin, the base's entries relabeled as columns when

@@ -85,6 +85,19 @@ def draft_changes(version_id: str, rows: Mapping[str, DraftRow]) -> tuple[View, 
     return puts, removed
 
 
+@dataclass(frozen=True)
+class ChangeLists:
+    """A finalized version's (added, modified, removed) paths against its parent, once computed."""
+
+    added: list[str]
+    modified: list[str]
+    removed: list[str]
+
+    def lists(self) -> tuple[list[str], list[str], list[str]]:
+        """Copies, so a caller may change them."""
+        return list(self.added), list(self.modified), list(self.removed)
+
+
 class ViewLoader:
     """Loads finalized views (memoized: they are immutable) and draft views (always fresh).
 
@@ -98,7 +111,7 @@ class ViewLoader:
         self.open_store = open_store
         self.keep = keep
         self._memo: OrderedDict[str, tuple[View, set[str]]] = OrderedDict()
-        self._deltas: dict[str, tuple[Mapping[str, ManifestEntry], list[str]]] = {}
+        self._deltas: dict[str, tuple[Mapping[str, ManifestEntry], list[str]] | ChangeLists] = {}
         self._lock = threading.Lock()
 
     def parents_view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
@@ -115,11 +128,17 @@ class ViewLoader:
         delta = self._deltas.get(record.id) if record.is_final and len(record.parents) == 1 else None
         if delta is None:
             return diff_views(self.parents_view(record), view)
+        if isinstance(delta, ChangeLists):
+            return delta.lists()
         base = self.parents_view(record)
         puts, removed = delta
-        added = sorted(p for p in puts if p not in base)
-        modified = sorted(p for p, e in puts.items() if p in base and base[p].hash != e.hash)
-        return added, modified, sorted({p for p in removed if p in base and p not in view})
+        found = ChangeLists(sorted(p for p in puts if p not in base),
+                            sorted(p for p, e in puts.items() if p in base and base[p].hash != e.hash),
+                            sorted({p for p in removed if p in base and p not in view}))
+        with self._lock:
+            if record.id in self._deltas:
+                self._deltas[record.id] = found  # asked again (added, modified, removed each): answered at once
+        return found.lists()
 
     def view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
         """The whole file view of ``record`` (``_chain``: the versions whose views are being built, to refuse

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _new_tuple = tuple.__new__
 _NONE = 0xFFFFFFFF  # the id column value naming no pack or no block table
-_BISECTIONS = 50_000  # lookups answered by bisection before a dict is built for them
+_BISECTIONS = 50_000  # lookups answered by bisection (at least) before a dict is built for them
 
 
 @dataclass(frozen=True)
@@ -190,22 +190,29 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
             offsets, lengths, bytes(codecs), links if with_links else None, table_ids if with_tables else None,
             {i: name for name, i in table_no.items()})
 
-    def summary(self) -> ColumnSummary:
-        """Totals a version's statistics need, from the columns."""
-        links = sum(1 for link in self._links if link) if self._links is not None else 0
-        return ColumnSummary(total_size=sum(self._sizes), link_count=links, packs=self.pack_names(),
-                             stored_size=self._stored_size())
-
-    def _stored_size(self) -> int:
-        """Bytes stored for the entries, each stored object (pack, offset) counted once."""
-        seen: set[int] = set()
-        total = 0
-        for pack, offset, length in zip(self._pack_ids, self._offsets, self._lengths, strict=True):
-            key = pack << 64 | offset
-            if pack != _NONE and key not in seen:
+    def summary(self, extra: Mapping[str, ManifestEntry] | None = None, dropped: Iterable[str] = ()) -> ColumnSummary:
+        """Totals a version's statistics need, from the columns: over these entries without the ``dropped`` paths
+        and those ``extra`` sets, plus ``extra``'s entries (an overlay's changes), without building an entry."""
+        extra = extra or {}
+        skip = {row for row in map(self._row, (*dropped, *extra)) if row is not None}
+        links = sum(1 for row, link in enumerate(self._links or ()) if link and row not in skip)
+        total = sum(self._sizes) - sum(self._sizes[row] for row in skip)
+        seen: set[tuple[int | str, int]] = set()
+        stored = 0
+        for row, (pack, offset, length) in enumerate(zip(self._pack_ids, self._offsets, self._lengths, strict=True)):
+            if pack != _NONE and (pack, offset) not in seen and row not in skip:
+                seen.add((pack, offset))
+                stored += length
+        pack_no = {name: i for i, name in self._packs.items()}
+        for entry in extra.values():
+            total += entry.size
+            links += bool(entry.link)
+            key = (pack_no.get(entry.pack, entry.pack), entry.offset)
+            if entry.pack and not entry.link and key not in seen:
                 seen.add(key)
-                total += length
-        return total
+                stored += entry.length
+        packs = self.pack_names() | {e.pack for e in extra.values() if e.pack and not e.link}
+        return ColumnSummary(total_size=total, link_count=links, packs=packs, stored_size=stored)
 
     def pack_names(self) -> set[str]:
         """The packs the entries are stored in."""
@@ -240,7 +247,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         if self._index is not None:
             return self._index.get(path)
         self._lookups += 1
-        if self._lookups > _BISECTIONS:
+        if self._lookups > max(_BISECTIONS, len(self._paths) // 4):  # a dict costs about as much as n/4 bisections
             self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
             return self._index.get(path)
         row = bisect_left(self._paths, path)
