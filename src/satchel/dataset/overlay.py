@@ -9,6 +9,7 @@ whatever the depth of the delta chain.
 from __future__ import annotations
 
 from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
+from itertools import chain, filterfalse
 
 from satchel.objects import ManifestEntry
 from satchel.objects.columns import EntryColumns
@@ -34,10 +35,30 @@ class Overlay(MutableMapping[str, ManifestEntry]):
             self._base, self._puts, self._hidden, self._len = base._base, dict(base._puts), set(base._hidden), len(base)
         else:
             self._base, self._puts, self._hidden, self._len = base, {}, set(), len(base)
-        for path in removed:
-            self.pop(path, None)
-        for path, entry in (puts or {}).items():
-            self[path] = entry
+        self._remove_all(removed)
+        self._set_all(puts or {})
+
+    def _remove_all(self, paths: Iterable[str]) -> None:
+        base, own, hidden = self._base, self._puts, self._hidden
+        for path in paths:
+            if own.pop(path, None) is not None:
+                if path in base:
+                    hidden.add(path)
+                self._len -= 1
+            elif path not in hidden and path in base:
+                hidden.add(path)
+                self._len -= 1
+
+    def _set_all(self, entries: Mapping[str, ManifestEntry]) -> None:
+        base, own, hidden = self._base, self._puts, self._hidden
+        for path, entry in entries.items():
+            if path not in own:
+                if path in hidden:
+                    hidden.discard(path)
+                    self._len += 1
+                elif path not in base:
+                    self._len += 1
+            own[path] = entry
 
     @property
     def base(self) -> Mapping[str, ManifestEntry]:
@@ -93,9 +114,9 @@ class Overlay(MutableMapping[str, ManifestEntry]):
         self._len -= 1
 
     def __iter__(self) -> Iterator[str]:
-        base, hidden = self._base, self._hidden
-        yield from (path for path in base if path not in hidden) if hidden else base
-        yield from (path for path in self._puts if path not in base)
+        base = self._base
+        kept = filterfalse(self._hidden.__contains__, base) if self._hidden else iter(base)  # C-speed filters
+        return chain(kept, filterfalse(base.__contains__, self._puts))
 
     def __len__(self) -> int:
         return self._len
