@@ -69,3 +69,12 @@ def test_squash_refuses_drafts(home: Path) -> None:
     draft = Dataset.create(dataset_name="d", dataset_project="p")
     with pytest.raises(DatasetNotFinalizedError):
         Dataset.squash("flat", dataset_ids=[draft.id])
+
+
+def test_squash_of_a_file_that_replaced_a_folder(home: Path, tmp_path: Path) -> None:
+    """The squash knows its parent's folders ("x" among them) as a hint for its clash check; "x" is a file now,
+    and the squash must not mistake it for a clash."""
+    v1 = version(tmp_path / "1", {"x/y.txt": "y", "k.txt": "k"})
+    v2 = version(tmp_path / "2", {"x": "now a file"}, parents=[v1], remove=["x/y.txt"])
+    flat = Dataset.squash("flat", dataset_ids=[v2.id])
+    assert read_tree(Path(flat.get_local_copy())) == {"x": b"now a file", "k.txt": b"k"}

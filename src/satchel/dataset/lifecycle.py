@@ -253,21 +253,16 @@ def version_stats(parents_view: View, view: View,
             else:
                 objects[(entry.pack, entry.offset)] = entry.length
         stored = sum(objects.values())
-    if changes is not None:
-        added, modified, removed = changes
-    elif parents_view:
-        added, modified, removed = diff_views(parents_view, view)
-    else:  # a flat version (a first version, a squash): everything is added
-        added, modified, removed = list(view), [], []
-    return {
-        "file_count": len(view),
-        "total_size": total,
-        "stored_size": stored,
-        "link_count": links,
+    counts = {"file_count": len(view), "total_size": total, "stored_size": stored, "link_count": links}
+    if changes is None and not parents_view:  # a flat version (a first version, a squash): everything is added
+        return counts | {"added": len(view), "modified": 0, "removed": 0, "added_bytes": total, "modified_bytes": 0,
+                         "removed_bytes": 0}
+    added, modified, removed = changes if changes is not None else diff_views(parents_view, view)
+    return counts | {
         "added": len(added),
         "modified": len(modified),
         "removed": len(removed),
-        "added_bytes": total if not parents_view else sum(view[p].size for p in added),
+        "added_bytes": sum(view[p].size for p in added),
         "modified_bytes": sum(view[p].size for p in modified),
         "removed_bytes": sum(parents_view[p].size for p in removed),
     }

@@ -16,6 +16,8 @@ from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from satchel.objects.pathnames import folders_of
+
 if TYPE_CHECKING:
     from satchel.objects.manifest import ManifestEntry
 
@@ -86,6 +88,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     __slots__ = (
         "_codecs",
         "_entry_type",
+        "_folders",
         "_hashes",
         "_index",
         "_lengths",
@@ -110,6 +113,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         self._paths = paths
         self._index: dict[str, int] | None = None
         self._lookups = 0
+        self._folders: set[str] | None = None
         self._hashes, self._sizes, self._offsets, self._lengths, self._codecs = hashes, sizes, offsets, lengths, codecs
         self._origin_ids, self._origins = origin_ids, origins
         self._pack_ids, self._packs = pack_ids, packs
@@ -142,7 +146,20 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
                 segments.append(path)
         if cursor < count:
             segments.append((cursor, count))
-        return self._gathered(segments, puts, paths)
+        patched = self._gathered(segments, puts, paths)
+        if self._folders is not None:
+            patched._folders = self._folders | folders_of(puts)
+        return patched
+
+    @property
+    def folder_hint(self) -> set[str] | None:
+        """A superset of the folders of these paths when known (the decoder's, grown by patches), else None."""
+        return self._folders
+
+    def with_folders(self, folders: set[str]) -> EntryColumns:
+        """These columns, knowing ``folders`` (all the folders of their paths, or more)."""
+        self._folders = folders
+        return self
 
     def _gathered(self, segments: list[tuple[int, int] | str], puts: Mapping[str, ManifestEntry],
                   paths: list[str]) -> EntryColumns:
@@ -197,19 +214,22 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         skip = {row for row in map(self._row, (*dropped, *extra)) if row is not None}
         links = sum(1 for row, link in enumerate(self._links or ()) if link and row not in skip)
         total = sum(self._sizes) - sum(self._sizes[row] for row in skip)
-        seen: set[tuple[int | str, int]] = set()
-        stored = 0
-        for row, (pack, offset, length) in enumerate(zip(self._pack_ids, self._offsets, self._lengths, strict=True)):
-            if pack != _NONE and (pack, offset) not in seen and row not in skip:
-                seen.add((pack, offset))
-                stored += length
+        keys = zip(self._pack_ids, self._offsets, strict=True)
+        if skip:
+            pairs = enumerate(zip(keys, self._lengths, strict=True))
+            seen: dict[tuple[int | str, int], int] = {key: length for row, (key, length) in pairs if row not in skip}
+        else:  # at C speed
+            seen = dict(zip(keys, self._lengths, strict=True))
+        if self._pack_ids.count(_NONE):  # not stored (links)
+            seen = {key: length for key, length in seen.items() if key[0] != _NONE}
+        stored = sum(seen.values())
         pack_no = {name: i for i, name in self._packs.items()}
         for entry in extra.values():
             total += entry.size
             links += bool(entry.link)
             key = (pack_no.get(entry.pack, entry.pack), entry.offset)
             if entry.pack and not entry.link and key not in seen:
-                seen.add(key)
+                seen[key] = entry.length
                 stored += entry.length
         packs = self.pack_names() | {e.pack for e in extra.values() if e.pack and not e.link}
         return ColumnSummary(total_size=total, link_count=links, packs=packs, stored_size=stored)

@@ -198,7 +198,9 @@ def _encode(manifest: Manifest) -> bytes:
         joined, removed = to_wire(joined), to_wire(removed)
     check_joined(joined, len(cols.paths))
     check_joined(removed, len(manifest.removed))
-    check_clash(entries)
+    hint = entries.folder_hint if isinstance(entries, EntryColumns) else None
+    if hint is None or not hint.isdisjoint(entries):  # a superset of the folders meets no fewer paths
+        check_clash(entries)
     has_links = cols.links is not None and any(cols.links)
     version = MANIFEST_FORMAT_BLOCKS if cols.tables else MANIFEST_FORMAT_ESCAPED if escaped else \
         MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT
@@ -382,6 +384,7 @@ def _decode(data: bytes) -> Manifest:
     _check_order(paths)
     folders = folders_of(entries)
     check_clash(entries, folders)
+    entries.with_folders(folders)
     removed = _paths(blocks[9], None, escaped=escaped) if blocks[9] else []
     if header["kind"] == "full" and removed:
         raise ValueError("a full manifest lists removed paths")
