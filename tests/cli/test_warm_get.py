@@ -63,3 +63,23 @@ def test_the_warm_path_hands_out_no_changed_copy(home: Path, tmp_path: Path) -> 
         assert read_tree(path) == {"a.txt": b"alpha"}
     else:  # nobody else can change them without a chmod (done above): the hit stays one stat, as documented
         assert read_tree(path) == {"a.txt": b"changed"}
+
+
+def test_a_relative_catalog_url_takes_the_warm_path_too(tmp_path: Path) -> None:
+    """``SATCHEL_CATALOG_URL=sqlite:///catalog.db`` is relative to the working folder, for the warm path as for
+    SQLAlchemy (it used to fail: a relative path has no file URI)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SATCHEL_")}
+    env |= {"SATCHEL_HOME": str(tmp_path / "home"), "SATCHEL_CATALOG_URL": "sqlite:///catalog.db"}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("alpha")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", PROBE, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    made = cli("sync", "--project", "p", "--name", "n", "--folder", "data", "--json")
+    version = json.loads(made.stdout)["id"]
+    assert (tmp_path / "catalog.db").is_file()
+    first, second = cli("get", "--id", version), cli("get", "--id", version)
+    assert first.stdout == second.stdout and read_tree(Path(second.stdout.strip())) == {"a.txt": b"alpha"}
+    assert json.loads(second.stderr.strip().splitlines()[-1]) == {"sqlalchemy": False, "code": 0}

@@ -245,3 +245,28 @@ def test_a_catalog_row_with_a_hostile_id_is_refused_and_hides_nothing(home: Path
         Dataset.get(dataset_id="../../evil")
     assert [d["id"] for d in Dataset.list_datasets()] == [ds.id]
     assert Dataset.get(dataset_project="p", dataset_name="ds").id == ds.id
+
+
+def test_a_child_does_not_inherit_an_entry_with_no_stored_content(tmp_path: Path) -> None:
+    """A parent's manifest naming a file with no pack and no link (damaged or hostile) stops the child's finalize
+    with ObjectMissingError naming the path; nothing is finalized."""
+    from satchel import ObjectMissingError
+    from satchel.objects.manifest import Manifest, ManifestEntry
+
+    satchel.configure(home=tmp_path / "home")
+    try:
+        ctx = get_context()
+        store = ctx.store(ctx.default_storage_url)
+        store.check_format(create=True)
+        parent = Dataset.create(dataset_name="bad", dataset_project="p")
+        bad = Manifest("full", [], {"ghost.bin": ManifestEntry("ab" * 32, 5, parent.id)}, [])
+        ctx.catalog.finalize_version(parent.id, manifest=store.put_manifest(bad), storage_url=store.url, depth=0,
+                                     stats={"file_count": 1})
+        child = Dataset.create(dataset_name="kid", dataset_project="p", parent_datasets=[parent.id])
+        write_tree(tmp_path / "more", {"ok.txt": "fine"})
+        child.add_files(tmp_path / "more")
+        with pytest.raises(ObjectMissingError, match=r"ghost\.bin"):
+            child.finalize(auto_upload=True)
+        assert not child.is_final()
+    finally:
+        get_context().close()

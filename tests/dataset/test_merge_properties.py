@@ -105,3 +105,21 @@ def test_changes_from_the_delta_equal_the_full_diff(parent: dict[str, str], adde
             assert (child.list_added_files(), child.list_modified_files(), child.list_removed_files()) == want
         finally:
             get_context().close()
+
+
+def test_changes_after_a_parent_is_deleted_and_the_child_flattened(tmp_path: Path) -> None:
+    """A child's change lists, remembered from its delta against two parents, are not reused once deleting one
+    parent (force) has flattened the child: its changes are then against the parent left."""
+    satchel.configure(home=tmp_path / "home")
+    try:
+        from tests.conftest import make_version
+
+        left = make_version(tmp_path / "l", {"only-left.txt": "l", "both.txt": "1"}, name="left")
+        right = make_version(tmp_path / "r", {"only-right.txt": "r"}, name="right")
+        child = make_version(tmp_path / "c", {"new.txt": "n"}, name="child", parents=[left, right])
+        assert child.list_added_files() == ["new.txt"]
+        Dataset.delete(dataset_id=left.id, force=True)
+        again = Dataset.get(dataset_id=child.id)
+        assert again.list_added_files() == ["both.txt", "new.txt", "only-left.txt"]
+    finally:
+        get_context().close()

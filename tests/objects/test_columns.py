@@ -3,6 +3,8 @@ patches, relabels, totals and re-encoding."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -76,4 +78,14 @@ def test_paths_out_of_order_are_refused() -> None:
     blocks = raw_blocks(Manifest("full", entries={"a": numbered_entry(1), "b": numbered_entry(2)}))
     blocks[1] = b"b\0a"  # same paths, listed out of order (a hostile or damaged manifest)
     with pytest.raises(ValueError, match="not in order"):
+        decode_manifest(reassemble(blocks))
+
+
+@pytest.mark.parametrize("name", ["origins", "packs"])
+def test_a_name_listed_twice_in_the_header_is_refused(name: str) -> None:
+    blocks = raw_blocks(Manifest("full", entries={"a": numbered_entry(1), "b": numbered_entry(4)}))
+    header = json.loads(blocks[0])
+    header[name] = [header[name][0], header[name][0]] if header[name] else header[name]
+    blocks[0] = json.dumps(header).encode()
+    with pytest.raises(ValueError, match="twice"):
         decode_manifest(reassemble(blocks))

@@ -17,12 +17,12 @@ def version_status(catalog_url: str, version_id: str) -> str | None:
     which reports what is wrong)."""
     if not catalog_url.startswith(SQLITE_PREFIX):
         return None
-    path = Path(catalog_url[len(SQLITE_PREFIX):])
-    if not path.is_file():
-        return None
     try:
+        path = Path(catalog_url[len(SQLITE_PREFIX):]).resolve()  # relative: to the working folder, as SQLAlchemy
+        if not path.is_file():
+            return None
         with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
             row = conn.execute("SELECT status FROM versions WHERE id = ?", (version_id,)).fetchone()
-    except sqlite3.Error:
+    except (sqlite3.Error, OSError, ValueError):
         return None
     return row[0] if row and isinstance(row[0], str) else None

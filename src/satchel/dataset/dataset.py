@@ -30,7 +30,6 @@ from satchel.errors import (
     SatchelError,
 )
 from satchel.objects import resolve_compression
-from satchel.objects.manifest import gc_paused
 from satchel.storage import normalize_url
 from satchel.units import format_size
 
@@ -586,15 +585,14 @@ class Dataset(DatasetManagement):
         sources = {str(r.storage_url) for r in records}
         default = ctx.storage_for(records[0].project)
         target = normalize_url(output_url or (sources.pop() if len(sources) == 1 else default))
-        with gc_paused():  # a squash builds a new entry per file: no cycles for the collector to find
-            sourced = squash.squashed_view(ctx, records)
-            created = cls.create(dataset_name=dataset_name, dataset_project=records[0].project, output_uri=target,
-                                 description=f"squash of {', '.join(r.id for r in records)}")
-            view = squash.relocate(ctx, sourced, target, created.id, ctx.settings.max_workers)
-            if close_squashed_dataset:
-                squash.finalize_flat(ctx, created._refresh(), view, target)
-            else:
-                squash.open_flat(ctx, created._refresh(), view, target)
+        sourced = squash.squashed_view(ctx, records)
+        created = cls.create(dataset_name=dataset_name, dataset_project=records[0].project, output_uri=target,
+                             description=f"squash of {', '.join(r.id for r in records)}")
+        view = squash.relocate(ctx, sourced, target, created.id, ctx.settings.max_workers)
+        if close_squashed_dataset:
+            squash.finalize_flat(ctx, created._refresh(), view, target)
+        else:
+            squash.open_flat(ctx, created._refresh(), view, target)
         created._refresh()
         return created
 

@@ -219,8 +219,25 @@ def packs_of(view: View) -> set[str]:
     return {e.pack for e in view.values() if e.pack and not e.link}
 
 
+def unstored(view: View) -> list[str]:
+    """Paths of ``view`` whose entry is neither stored nor an external link (damaged or hostile data)."""
+    if isinstance(view, EntryColumns):
+        return view.unstored()
+    if isinstance(view, Overlay) and isinstance(view.base, EntryColumns):
+        inherited = [p for p in view.base.unstored() if p in view and p not in view.changed]
+        return inherited + [p for p, e in view.changed.items() if not e.pack and not e.link]
+    return [p for p, e in view.items() if not e.pack and not e.link]
+
+
 def check_packs_exist(store: ObjectStore, view: View) -> None:
-    """Make sure every pack the view points at is still in the store (a collection may have run)."""
+    """Make sure every entry of the view is stored (or a link) and every pack it points at is still in the store
+    (a collection may have run)."""
+    lost = unstored(view)
+    if lost:
+        raise ObjectMissingError(
+            f"{lost[0]!r} (and {len(lost) - 1} more) has no stored content: its parent's manifest or a catalog row is "
+            "damaged or hostile. Nothing was finalized; run `satchel check` on the store",
+            object_key="", content_hash="", dataset_path=lost[0])
     for pack in sorted(packs_of(view)):
         if store.storage.head(pack_key(pack)) is None:
             store.forget_index()

@@ -11,7 +11,7 @@ from satchel.catalog import Catalog, DraftRow, VersionRecord
 from satchel.dataset.overlay import Overlay
 from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
-from satchel.objects.manifest import gc_paused
+from satchel.objects.collector import gc_paused
 from satchel.objects.pathnames import (
     clash_error,
     find_clash,
@@ -111,7 +111,9 @@ class ViewLoader:
         self.open_store = open_store
         self.keep = keep
         self._memo: OrderedDict[str, tuple[View, set[str]]] = OrderedDict()
-        self._deltas: dict[str, tuple[Mapping[str, ManifestEntry], list[str]] | ChangeLists] = {}
+        # version id -> ((manifest hash, parents) it was read for, its delta or its change lists once computed)
+        self._deltas: dict[str, tuple[tuple[str | None, tuple[str, ...]],
+                                      tuple[Mapping[str, ManifestEntry], list[str]] | ChangeLists]] = {}
         self._lock = threading.Lock()
 
     def parents_view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
@@ -125,9 +127,10 @@ class ViewLoader:
         ``diff_views(parents_view(record), view(record))`` gives. A finalized version whose manifest is a delta
         against its one parent answers from that delta: the cost is its changes, not its size."""
         view = self.view(record)
-        delta = self._deltas.get(record.id) if record.is_final and len(record.parents) == 1 else None
-        if delta is None:
-            return diff_views(self.parents_view(record), view)
+        known = self._deltas.get(record.id) if record.is_final and len(record.parents) == 1 else None
+        if known is None or known[0] != (record.manifest, tuple(record.parents)):  # none, or the record changed
+            return diff_views(self.parents_view(record), view)  # since (a flatten rewrites a manifest)
+        delta = known[1]
         if isinstance(delta, ChangeLists):
             return delta.lists()
         base = self.parents_view(record)
@@ -137,7 +140,7 @@ class ViewLoader:
                             sorted({p for p in removed if p in base and p not in view}))
         with self._lock:
             if record.id in self._deltas:
-                self._deltas[record.id] = found  # asked again (added, modified, removed each): answered at once
+                self._deltas[record.id] = (known[0], found)  # asked again (added, modified, removed): answered
         return found.lists()
 
     def view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
@@ -198,7 +201,8 @@ class ViewLoader:
         _, view, folders = self._merged(record.id, parents, manifest.entries, manifest.removed, chain)
         if list(manifest.parents) == list(record.parents):
             with self._lock:
-                self._deltas[record.id] = (manifest.entries, manifest.removed)
+                self._deltas[record.id] = ((record.manifest, tuple(record.parents)),
+                                           (manifest.entries, manifest.removed))
         return view, folders
 
     def _merged(self, version_id: str, parents: list[VersionRecord], puts: Mapping[str, ManifestEntry],

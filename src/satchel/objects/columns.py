@@ -16,6 +16,7 @@ from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from satchel.objects.collector import gc_paused
 from satchel.objects.pathnames import folders_of
 
 if TYPE_CHECKING:
@@ -146,7 +147,8 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
                 segments.append(path)
         if cursor < count:
             segments.append((cursor, count))
-        patched = self._gathered(segments, puts, paths)
+        with gc_paused():
+            patched = self._gathered(segments, puts, paths)
         if self._folders is not None:
             patched._folders = self._folders | folders_of(puts)
         return patched
@@ -212,6 +214,10 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         and those ``extra`` sets, plus ``extra``'s entries (an overlay's changes), without building an entry."""
         extra = extra or {}
         skip = {row for row in map(self._row, (*dropped, *extra)) if row is not None}
+        with gc_paused():
+            return self._summary(extra, skip)
+
+    def _summary(self, extra: Mapping[str, ManifestEntry], skip: set[int]) -> ColumnSummary:
         links = sum(1 for row, link in enumerate(self._links or ()) if link and row not in skip)
         total = sum(self._sizes) - sum(self._sizes[row] for row in skip)
         keys = zip(self._pack_ids, self._offsets, strict=True)
@@ -233,6 +239,15 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
                 stored += entry.length
         packs = self.pack_names() | {e.pack for e in extra.values() if e.pack and not e.link}
         return ColumnSummary(total_size=total, link_count=links, packs=packs, stored_size=stored)
+
+    def unstored(self) -> list[str]:
+        """Paths whose entry has no stored content and is not an external link (a finalized version has none:
+        only damaged or hostile data does). A count at C speed, and a scan only when links exist."""
+        if not self._pack_ids.count(_NONE):
+            return []
+        links = self._links if self._links is not None else [""] * len(self._paths)
+        return [self._paths[row] for row, (pack, link) in enumerate(zip(self._pack_ids, links, strict=True))
+                if pack == _NONE and not link]
 
     def pack_names(self) -> set[str]:
         """The packs the entries are stored in."""

@@ -10,19 +10,18 @@ Encoding: zstd over ``MAGIC``, a JSON header, then one column per field (paths N
 
 from __future__ import annotations
 
-import gc
 import json
 import struct
 import sys
 from array import array
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
 
 import zstandard
 
+from satchel.objects.collector import gc_paused
 from satchel.objects.columns import Columns, EntryColumns
 from satchel.objects.hashing import hash_bytes, is_content_hash
 from satchel.objects.packs import Location
@@ -259,19 +258,6 @@ def _little_endian(values: array[int]) -> bytes:
     return values.tobytes()
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector while building or taking apart millions of entries: each of them is a
-    new tuple, which would trigger full collections that find nothing (they hold no cycles)."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
-
-
 def decode_manifest(data: bytes) -> Manifest:
     """Parse and check a manifest object. Raises PathError (a ValueError) when a path is not a valid dataset
     path, is listed twice or is both a file and a folder, and ValueError when it is not a readable manifest."""
@@ -310,6 +296,9 @@ def _header(block: memoryview) -> tuple[dict[str, Any], int, int]:
     packs = header.get("packs")
     if not isinstance(packs, list) or not all(isinstance(p, str) and is_content_hash(p) for p in packs):
         raise ValueError("manifest packs are not a list of pack ids")
+    for name in ("origins", "packs", "tables"):
+        if name in header and len(set(header[name])) != len(header[name]):
+            raise ValueError(f"manifest {name} name one twice (each column id stands for one name)")
     return header, version, count
 
 
