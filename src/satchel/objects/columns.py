@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -220,16 +221,18 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def _summary(self, extra: Mapping[str, ManifestEntry], skip: set[int]) -> ColumnSummary:
         links = sum(1 for row, link in enumerate(self._links or ()) if link and row not in skip)
         total = sum(self._sizes) - sum(self._sizes[row] for row in skip)
-        keys = zip(self._pack_ids, self._offsets, strict=True)
-        if skip:
-            pairs = enumerate(zip(keys, self._lengths, strict=True))
-            seen: dict[tuple[int | str, int], int] = {key: length for row, (key, length) in pairs if row not in skip}
-        else:  # at C speed
-            seen = dict(zip(keys, self._lengths, strict=True))
+        seen: dict[tuple[int | str, int], int] = dict(zip(zip(self._pack_ids, self._offsets, strict=True),
+                                                          self._lengths, strict=True))  # at C speed
+        if skip:  # a skipped row's object stays counted while a kept row shares it
+            dropped = Counter((self._pack_ids[row], self._offsets[row]) for row in skip)
+            shared = Counter(filter(dropped.__contains__, zip(self._pack_ids, self._offsets, strict=True)))
+            for gone, count in dropped.items():
+                if shared[gone] == count:
+                    del seen[gone]
         if self._pack_ids.count(_NONE):  # not stored (links)
             seen = {key: length for key, length in seen.items() if key[0] != _NONE}
         stored = sum(seen.values())
-        pack_no = {name: i for i, name in self._packs.items()}
+        pack_no: dict[str, int | str] = {name: i for i, name in self._packs.items()}
         for entry in extra.values():
             total += entry.size
             links += bool(entry.link)
