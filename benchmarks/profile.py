@@ -2,8 +2,9 @@
 
     python benchmarks/profile.py [--files N]
 
-Builds a W1-like folder of N small files, then profiles store (add, upload, finalize), cold get, and
-re-add, each in this process with a fresh SATCHEL_HOME. The text profiles back the notes in RESULTS.md.
+Builds a W1-like folder of N small files, then profiles store (add, upload, finalize), cold get, re-add, the W3
+child (sync_folder, upload, finalize), and W4's get + list and squash, each in this process with a fresh
+SATCHEL_HOME. The text profiles back the notes in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import replace
@@ -20,7 +22,7 @@ from pyinstrument import Profiler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workloads import Sizes, make_w1
+from benchmarks.workloads import Sizes, apply_w3, make_w1
 
 OUT = Path(__file__).resolve().parent / "profiles"
 
@@ -35,15 +37,28 @@ def profiled(name: str, func: object) -> object:
     return result
 
 
+def _child(parent: str, folder: Path) -> None:
+    """W3: a child mirroring ``folder`` (sync_folder, upload, finalize)."""
+    from satchel import Dataset
+
+    kid = Dataset.create(parent_datasets=[parent])
+    kid.sync_folder(folder)
+    kid.upload(show_progress=False)
+    kid.finalize()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--w4-entries", type=int, default=1_000_000)
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="satchel-profile-"))
     try:
-        make_w1(work / "w1", replace(Sizes.full(), w1_files=options.files, w1_folders=max(1, options.files // 100)))
+        sizes = replace(Sizes.full(), w1_files=options.files, w1_folders=max(1, options.files // 100))
+        make_w1(work / "w1", sizes)
         os.environ["SATCHEL_HOME"] = str(work / "home")
         import satchel
+        from benchmarks import ops
         from satchel import Dataset
 
         satchel.configure(home=work / "home")
@@ -54,6 +69,12 @@ def main() -> None:
         profiled("w1_cold_get", lambda: Dataset.get(dataset_id=ds.id).get_local_copy())
         child = Dataset.create(parent_datasets=[ds])
         profiled("w1_readd", lambda: child.add_files(work / "w1"))
+        subprocess.run(["cp", "-al", str(work / "w1"), str(work / "w3")], check=True)
+        apply_w3(work / "w3", sizes)
+        profiled("w3_child", lambda: _child(ds.id, work / "w3"))
+        built = ops.w4_build(options.w4_entries)
+        profiled("w4_get_list", lambda: Dataset.get(dataset_id=built["child"]).list_files())
+        profiled("w4_squash", lambda: Dataset.squash("w4-flat", dataset_ids=[built["child"]]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"profiles written to {OUT}")
