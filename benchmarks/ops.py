@@ -81,17 +81,8 @@ def squash(dataset_id: str, name: str) -> dict[str, Any]:
 
 def w4_build(entries: int) -> dict[str, Any]:
     """A metadata-only version of ``entries`` files and a child with 1% modified, added and removed."""
-    ctx = get_context()
-    store = ctx.store(ctx.default_storage_url)
-    store.check_format(create=True)
-    base = Dataset.create(dataset_name="w4", dataset_project="bench")
+    store, base, view = _synthetic_base("w4", entries, lambda i: f"d{i % 1000:04d}/f{i:07d}.bin")
     pack = "f" * 64
-    store.storage.put(pack_key(pack), PACK_MAGIC)  # the entries' pack exists (squash checks), holding no data
-    view = {
-        f"d{i % 1000:04d}/f{i:07d}.bin": ManifestEntry(f"{i:064x}", 4096, base.id, pack, i * 4096, 4096, 0)
-        for i in range(entries)
-    }
-    _finalize_synthetic(base.id, Manifest("full", [], view, []), store, 0, len(view))
     kid = Dataset.create(parent_datasets=[base])
     step = 100
     paths = list(view)
@@ -101,6 +92,20 @@ def w4_build(entries: int) -> dict[str, Any]:
     removed = paths[1::step]
     _finalize_synthetic(kid.id, Manifest("delta", [base.id], puts, removed), store, 1, len(view))
     return {"base": base.id, "child": kid.id}
+
+
+def _synthetic_base(name: str, entries: int, path_of: Callable[[int], str]) -> tuple[Any, Dataset, dict[str, Any]]:
+    """(store, version, view): a finalized metadata-only version of ``entries`` files whose content is in a pack
+    that exists (squash checks) and holds no data."""
+    ctx = get_context()
+    store = ctx.store(ctx.default_storage_url)
+    store.check_format(create=True)
+    base = Dataset.create(dataset_name=name, dataset_project="bench")
+    pack = "f" * 64
+    store.storage.put(pack_key(pack), PACK_MAGIC)
+    view = {path_of(i): ManifestEntry(f"{i:064x}", 4096, base.id, pack, i * 4096, 4096, 0) for i in range(entries)}
+    _finalize_synthetic(base.id, Manifest("full", [], view, []), store, 0, len(view))
+    return store, base, view
 
 
 def _finalize_synthetic(version_id: str, manifest: Manifest, store: Any, depth: int, count: int) -> None:
@@ -121,15 +126,7 @@ def w4_measure(base: str, kid: str) -> dict[str, Any]:
 def w5_build(entries: int) -> dict[str, Any]:
     """W5's base: a metadata-only version of ``entries`` files (content in a pack that holds none of it), and a
     real pack holding the 1% of new contents its child will use."""
-    ctx = get_context()
-    store = ctx.store(ctx.default_storage_url)
-    store.check_format(create=True)
-    base = Dataset.create(dataset_name="w5", dataset_project="bench")
-    pack = "f" * 64
-    store.storage.put(pack_key(pack), PACK_MAGIC)
-    view = {f"d{i % 10000:05d}/f{i:08d}.bin": ManifestEntry(f"{i:064x}", 4096, base.id, pack, i * 4096, 4096, 0)
-            for i in range(entries)}
-    _finalize_synthetic(base.id, Manifest("full", [], view, []), store, 0, len(view))
+    store, base, view = _synthetic_base("w5", entries, lambda i: f"d{i % 10000:05d}/f{i:08d}.bin")
     del view
     builder = PackBuilder()
     for i in range(max(1, entries // 100)):

@@ -4,7 +4,7 @@
 at import time (the API itself loads on first use); the first call resolves settings (see :mod:`satchel.config`).
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from satchel.errors import (
     ConflictError,
@@ -24,23 +24,15 @@ from satchel.errors import (
     StorageError,
     TargetNotEmptyError,
 )
+from satchel.lazy import lazy_names
 
 if TYPE_CHECKING:
     from satchel.dataset import Dataset, FileEntry, check_store, configure, import_clearml
 
 __version__ = "0.1.0"
-_API = ("Dataset", "FileEntry", "check_store", "configure", "import_clearml")
-
-
-def __getattr__(name: str) -> Any:
-    """The Dataset API, imported on first use: a CLI call that needs none of it (a warm ``satchel get``) does not
-    pay for loading it."""
-    if name in _API:
-        from satchel import dataset
-
-        return getattr(dataset, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+# the Dataset API on first use: a CLI call that needs none of it (a warm ``satchel get``) does not pay for it
+__getattr__ = lazy_names(__name__, dict.fromkeys(("Dataset", "FileEntry", "check_store", "configure",
+                                                   "import_clearml"), "dataset"))
 
 __all__ = [
     "ConflictError",

@@ -1,6 +1,6 @@
 """The catalog: dataset version records, lineage, drafts. Embedded default: SQLite."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from satchel.catalog.base import (
     FINAL_STATUSES,
@@ -11,18 +11,14 @@ from satchel.catalog.base import (
     DraftRow,
     VersionRecord,
 )
+from satchel.lazy import lazy_names
 
 if TYPE_CHECKING:
     from satchel.catalog.sql import SqlCatalog, open_sql_catalog
 
 
-def __getattr__(name: str) -> Any:
-    """The SQL catalog on first use: SQLAlchemy takes longer to import than a warm ``satchel get`` may take."""
-    if name in ("SqlCatalog", "open_sql_catalog"):
-        from satchel.catalog import sql
-
-        return getattr(sql, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the SQL catalog on first use: SQLAlchemy takes longer to import than a warm ``satchel get`` may take
+__getattr__ = lazy_names(__name__, {"SqlCatalog": "sql", "open_sql_catalog": "sql"})
 
 
 __all__ = [

@@ -60,20 +60,15 @@ class DraftState:
         self.revision = revision
 
     def _set(self, path: str, entry: ManifestEntry | None, folders: Counter[str] | None) -> None:
-        """Set or drop ``path`` in the current view, and in the folder counts when they are kept."""
-        if folders is None:  # recounted when next asked for
-            if entry is None:
-                self.current.pop(path, None)
-            else:
-                self.current[path] = entry
-            return
-        had = path in self.current
+        """Set or drop ``path`` in the current view, and in the folder counts when they are kept (else they are
+        recounted when next asked for)."""
+        had = folders is not None and path in self.current
         if entry is None:
             self.current.pop(path, None)
         else:
             self.current[path] = entry
         delta = (entry is not None) - had
-        if delta:
+        if folders is not None and delta:
             for folder in _parents_of(path):
                 folders[folder] += delta
 

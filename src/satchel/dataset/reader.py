@@ -89,16 +89,17 @@ class VersionReader:
             except (IntegrityError, ObjectMissingError) as exc:  # the whole-file path tries other stored copies
                 log.warning("dataset %s: %s; reading %s whole instead", self.record.id, exc, path)
         try:
-            return _pread(self.fetch(path, entry), start, end - start)
+            return _pread(self._fetch_whole(path, entry), start, end - start)  # not cached: checked above
         except FileNotFoundError:  # evicted by another process just now: once more
             return _pread(self.fetch(path, entry), start, end - start)
 
     def fetch(self, path: str, entry: ManifestEntry | None = None) -> str:
         """The local content file of ``path``: fetched whole and verified into the cache when not there."""
         entry = entry or self.entry(path)
-        local = self._cached(entry)
-        if local is not None:
-            return local
+        return self._cached(entry) or self._fetch_whole(path, entry)
+
+    def _fetch_whole(self, path: str, entry: ManifestEntry) -> str:
+        """Fetch ``entry`` whole and verified into the cache; its content file."""
         store = self.ctx.store(str(self.record.storage_url)) if self.record.storage_url else None
         if store is None:
             raise InvalidArgumentError(f"dataset {self.record.id} is a draft whose files are not uploaded; read "

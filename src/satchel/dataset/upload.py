@@ -149,8 +149,10 @@ def store_items(
 ) -> UploadReport:
     """Store every item into ``target``; raise SourceFileError / IntegrityError / StorageError on failure."""
     report = UploadReport()
-    small = [i for i in items if not _stored_alone(i)]
-    large = [i for i in items if _stored_alone(i)]
+    small: list[UploadItem] = []
+    large: list[UploadItem] = []
+    for item in items:
+        (large if _stored_alone(item) else small).append(item)
     small.sort(key=lambda i: (i.local_path is None, i.local_path or "", i.hash))
     pipeline = PackPipeline(target, chunk_bytes, report, on_bytes, packs_in_flight)
     try:

@@ -85,17 +85,16 @@ def draft_changes(version_id: str, rows: Mapping[str, DraftRow]) -> tuple[View, 
     return puts, removed
 
 
-@dataclass(frozen=True)
-class ChangeLists:
-    """A finalized version's (added, modified, removed) paths against its parent, once computed."""
+@dataclass
+class _Delta:
+    """A finalized version's own changes as its delta manifest lists them (valid while its record still names
+    that manifest and those parents: a flatten rewrites both), and its change lists once computed."""
 
-    added: list[str]
-    modified: list[str]
+    manifest: str | None
+    parents: tuple[str, ...]
+    puts: Mapping[str, ManifestEntry]
     removed: list[str]
-
-    def lists(self) -> tuple[list[str], list[str], list[str]]:
-        """Copies, so a caller may change them."""
-        return list(self.added), list(self.modified), list(self.removed)
+    lists: tuple[list[str], list[str], list[str]] | None = None
 
 
 class ViewLoader:
@@ -111,9 +110,7 @@ class ViewLoader:
         self.open_store = open_store
         self.keep = keep
         self._memo: OrderedDict[str, tuple[View, set[str]]] = OrderedDict()
-        # version id -> ((manifest hash, parents) it was read for, its delta or its change lists once computed)
-        self._deltas: dict[str, tuple[tuple[str | None, tuple[str, ...]],
-                                      tuple[Mapping[str, ManifestEntry], list[str]] | ChangeLists]] = {}
+        self._deltas: dict[str, _Delta] = {}
         self._lock = threading.Lock()
 
     def parents_view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
@@ -127,21 +124,16 @@ class ViewLoader:
         ``diff_views(parents_view(record), view(record))`` gives. A finalized version whose manifest is a delta
         against its one parent answers from that delta: the cost is its changes, not its size."""
         view = self.view(record)
-        known = self._deltas.get(record.id) if record.is_final and len(record.parents) == 1 else None
-        if known is None or known[0] != (record.manifest, tuple(record.parents)):  # none, or the record changed
-            return diff_views(self.parents_view(record), view)  # since (a flatten rewrites a manifest)
-        delta = known[1]
-        if isinstance(delta, ChangeLists):
-            return delta.lists()
-        base = self.parents_view(record)
-        puts, removed = delta
-        found = ChangeLists(sorted(p for p in puts if p not in base),
-                            sorted(p for p, e in puts.items() if p in base and base[p].hash != e.hash),
-                            sorted({p for p in removed if p in base and p not in view}))
-        with self._lock:
-            if record.id in self._deltas:
-                self._deltas[record.id] = (known[0], found)  # asked again (added, modified, removed): answered
-        return found.lists()
+        delta = self._deltas.get(record.id) if record.is_final and len(record.parents) == 1 else None
+        if delta is None or (delta.manifest, delta.parents) != (record.manifest, tuple(record.parents)):
+            return diff_views(self.parents_view(record), view)
+        if delta.lists is None:  # asked three times in a row (added, modified, removed): computed once
+            base = self.parents_view(record)
+            delta.lists = (sorted(p for p in delta.puts if p not in base),
+                           sorted(p for p, e in delta.puts.items() if p in base and base[p].hash != e.hash),
+                           sorted({p for p in delta.removed if p in base and p not in view}))
+        added, modified, removed = delta.lists
+        return list(added), list(modified), list(removed)
 
     def view(self, record: VersionRecord, _chain: tuple[str, ...] = ()) -> View:
         """The whole file view of ``record`` (``_chain``: the versions whose views are being built, to refuse
@@ -201,8 +193,8 @@ class ViewLoader:
         _, view, folders = self._merged(record.id, parents, manifest.entries, manifest.removed, chain)
         if list(manifest.parents) == list(record.parents):
             with self._lock:
-                self._deltas[record.id] = ((record.manifest, tuple(record.parents)),
-                                           (manifest.entries, manifest.removed))
+                self._deltas[record.id] = _Delta(record.manifest, tuple(record.parents), manifest.entries,
+                                                 manifest.removed)
         return view, folders
 
     def _merged(self, version_id: str, parents: list[VersionRecord], puts: Mapping[str, ManifestEntry],

@@ -3,8 +3,9 @@
 The names below load on first use, so that importing one module of this package (``hashing``) does not
 load the codecs and the store."""
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from satchel.lazy import lazy_names
 
 if TYPE_CHECKING:
     from satchel.objects.codec import Codec, resolve_compression
@@ -20,17 +21,11 @@ if TYPE_CHECKING:
     from satchel.objects.packs import Location, PackBuilder
     from satchel.objects.store import ObjectStore
 
-_HOMES = {"Codec": "codec", "resolve_compression": "codec", "hash_bytes": "hashing", "hash_file": "hashing",
-          "Manifest": "manifest", "ManifestEntry": "manifest", "link_id": "manifest", "make_link": "manifest",
-          "source_matches": "manifest", "split_link": "manifest", "Location": "packs", "PackBuilder": "packs",
-          "ObjectStore": "store"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_names(__name__, {
+    "Codec": "codec", "resolve_compression": "codec", "hash_bytes": "hashing", "hash_file": "hashing",
+    "Manifest": "manifest", "ManifestEntry": "manifest", "link_id": "manifest", "make_link": "manifest",
+    "source_matches": "manifest", "split_link": "manifest", "Location": "packs", "PackBuilder": "packs",
+    "ObjectStore": "store"})
 
 __all__ = [
     "Codec",

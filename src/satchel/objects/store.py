@@ -372,43 +372,14 @@ class ObjectStore:
             yield held
 
     def read_to_file(self, content_hash: str, location: Location, dest: Path) -> None:
-        """Stream one (large) entry into ``dest``, verifying it; ``dest`` is removed on failure."""
-        key = pack_key(location.pack)
-        self._check_plausible(content_hash, location)
-        hasher = new_hasher()
-        written = 0
+        """Stream one (large) entry into ``dest``, verifying it (``iter_verified``); ``dest`` is removed on failure."""
         try:
             with open(dest, "wb") as out:
-                chunks = self.storage.iter_range(key, location.offset, location.length, _STREAM_CHUNK)
-                for data in codec.stream_decode(location.codec, chunks, _STREAM_CHUNK):
-                    written += len(data)
-                    if written > location.size:  # a zstd bomb, or a damaged frame: stop before the disk fills
-                        raise IntegrityError(f"object {content_hash} in {self.url}/{key} decodes to more than its "
-                                             f"{location.size} bytes", object_key=key, content_hash=content_hash)
-                    hasher.update(data)
+                for data in self.iter_verified(content_hash, location):
                     out.write(data)
-        except StorageNotFoundError as exc:
-            dest.unlink(missing_ok=True)
-            raise ObjectMissingError(
-                f"pack {self.url}/{key} is missing", object_key=key, content_hash=content_hash
-            ) from exc
-        except zstandard.ZstdError as exc:
-            dest.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"object {content_hash} in {self.url}/{key} cannot be decoded: {exc}",
-                object_key=key,
-                content_hash=content_hash,
-            ) from exc
         except BaseException:
             dest.unlink(missing_ok=True)
             raise
-        if written != location.size or hasher.hexdigest() != content_hash:
-            dest.unlink(missing_ok=True)
-            raise IntegrityError(
-                f"object {content_hash} in {self.url}/{key} does not match its hash",
-                object_key=key,
-                content_hash=content_hash,
-            )
 
     # -- manifests -------------------------------------------------------------------------------
     def put_manifest(self, manifest: Manifest) -> str:
