@@ -28,7 +28,7 @@ def authenticate(state: ServerState, authorization: str | None) -> TokenInfo:
     if scheme.lower() != "bearer" or not token.strip():
         raise Refused(401, "the Authorization header must be 'Bearer TOKEN'")
     info = state.tokens.authenticate(token.strip())
-    if info is None:
+    if info is None or not _origin_active(state, info):
         raise Refused(401, "the token is unknown, expired or revoked")
     return info
 
@@ -55,13 +55,20 @@ def start_session(state: ServerState, token: str) -> str | None:
 def session_of(state: ServerState, cookie: str | None) -> TokenInfo | None:
     """The session a cookie holds, while both it and the token it was started with are active."""
     info = state.tokens.authenticate(cookie) if cookie else None
-    if info is None or not info.name.startswith(SESSION_PREFIX):
+    if info is None or not info.name.startswith(SESSION_PREFIX) or not _origin_active(state, info):
         return None
+    return info
+
+
+def _origin_active(state: ServerState, info: TokenInfo) -> bool:
+    """Is the token a web session was started with still active (True for a token that is not a session)? A
+    session ends with its token, whether it comes as a cookie or as a Bearer token."""
+    if not info.name.startswith(SESSION_PREFIX):
+        return True
     try:
-        parent = state.tokens.get(info.name[len(SESSION_PREFIX):])
+        return state.tokens.get(info.name[len(SESSION_PREFIX):]).active
     except DatasetNotFoundError:
-        return None
-    return info if parent.active else None
+        return False
 
 
 def end_session(state: ServerState, cookie: str | None) -> None:

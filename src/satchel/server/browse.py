@@ -604,7 +604,7 @@ def delete_plan(state: ServerState, token: TokenInfo, version_id: str) -> dict[s
     return {"version": _summary(record), "children": visible_children,
             "hidden_children": len(children) - len(visible_children), "blocked": bool(children),
             "published": record.status == STATUS_PUBLISHED, "frees_bytes": frees, "frees_packs": packs_freed,
-            "note": note, "allowed": True}
+            "note": note}
 
 
 def _packs_only_in(state: ServerState, record: VersionRecord, others: list[VersionRecord]) -> tuple[int, int]:

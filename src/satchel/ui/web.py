@@ -33,7 +33,6 @@ from satchel.server.state import ServerState
 from satchel.ui import lineage
 from satchel.ui.render import page, query_string, static_dir
 
-COOKIE = SESSION_COOKIE
 MESSAGES = {"saved": "saved", "published": "published", "archived": "archived", "unarchived": "unarchived",
             "renamed": "renamed", "deleted": "deleted; `satchel gc --free` frees its content", "revoked": "revoked",
             "logged-out": "logged out"}
@@ -65,7 +64,7 @@ def session(request: Request) -> tuple[TokenInfo, str]:
     if found is not None:  # looked up once per request (the handler, then the page around it)
         return found
     state: ServerState = request.app.state.satchel
-    raw = request.cookies.get(COOKIE, "")
+    raw = request.cookies.get(SESSION_COOKIE, "")
     info = session_of(state, raw)
     if info is None:
         raise LoginNeeded()
@@ -213,9 +212,9 @@ def _login_routes(app: FastAPI, state: ServerState) -> None:
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
         await checked_form(request)
-        end_session(state, request.cookies.get(COOKIE))
+        end_session(state, request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse("/login?msg=logged-out", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
 
@@ -226,7 +225,7 @@ def _start_session(request: Request, state: ServerState, token: str, target: str
         return render(request, "login.html", "Log in", None, status=401, next=target,
                       error="that token is unknown, expired or revoked")
     response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, session_token, httponly=True, samesite="strict",
+    response.set_cookie(SESSION_COOKIE, session_token, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/", max_age=SESSION_SECONDS)
     return response
 
