@@ -19,7 +19,7 @@ from satchel.errors import (
     InvalidDatasetPathError,
     ObjectMissingError,
 )
-from satchel.objects import Location, Manifest, ManifestEntry, ObjectStore, hash_bytes
+from satchel.objects import Codec, Location, Manifest, ManifestEntry, ObjectStore, hash_bytes
 from satchel.objects.columns import EntryColumns
 from satchel.objects.manifest import encode_manifest
 from satchel.objects.packs import pack_key
@@ -201,9 +201,9 @@ def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest
         raise InvalidDatasetPathError(f"dataset {version_id}: {exc}; nothing was finalized",
                                       dataset_path=exc.path) from exc
     manifest_hash = hash_bytes(data)
-    packs = packs_of(view)
+    packs = packs_of(view) | chunk_packs_of(store, view)
     with pinned(store.storage, packs, [manifest_hash]):
-        check_packs_exist(store, view)
+        check_packs_exist(store, view, packs)
         store.put_encoded_manifest(manifest_hash, data)
         write_ref(store.storage, version_id, manifest_hash)
         commit(manifest_hash)  # on failure the ref stays (it only keeps bytes); gc drops stale refs, unpinned
@@ -219,6 +219,19 @@ def packs_of(view: View) -> set[str]:
     return {e.pack for e in view.values() if e.pack and not e.link}
 
 
+def chunk_packs_of(store: ObjectStore, view: View) -> set[str]:
+    """The packs holding the chunks of the chunked files ``view`` brings itself (a child's own changes; inherited
+    ones are kept through its parents, which are live versions). Reads their recipes: IntegrityError for a
+    damaged one, so no version is finalized over it."""
+    if isinstance(view, Overlay):
+        own: Iterable[ManifestEntry] = (e for e in view.changed.values() if e.codec == Codec.CHUNKS)
+    elif isinstance(view, EntryColumns):
+        own = view.with_codec(Codec.CHUNKS)
+    else:
+        own = (e for e in view.values() if e.codec == Codec.CHUNKS)
+    return {pack for e in own if e.pack and not e.link for pack in store.chunk_packs(e.hash, e.location)}
+
+
 def unstored(view: View) -> list[str]:
     """Paths of ``view`` whose entry is neither stored nor an external link (damaged or hostile data)."""
     if isinstance(view, EntryColumns):
@@ -229,16 +242,17 @@ def unstored(view: View) -> list[str]:
     return [p for p, e in view.items() if not e.pack and not e.link]
 
 
-def check_packs_exist(store: ObjectStore, view: View) -> None:
-    """Make sure every entry of the view is stored (or a link) and every pack it points at is still in the store
-    (a collection may have run)."""
+def check_packs_exist(store: ObjectStore, view: View, packs: set[str]) -> None:
+    """Make sure every entry of the view is stored (or a link) and every pack it needs (``packs``: those its
+    entries point at and those holding its own chunked files' chunks) is still in the store (a collection may
+    have run)."""
     lost = unstored(view)
     if lost:
         raise ObjectMissingError(
             f"{lost[0]!r} (and {len(lost) - 1} more) has no stored content: its parent's manifest or a catalog row is "
             "damaged or hostile. Nothing was finalized; run `satchel check` on the store",
             object_key="", content_hash="", dataset_path=lost[0])
-    for pack in sorted(packs_of(view)):
+    for pack in sorted(packs):
         if store.storage.head(pack_key(pack)) is None:
             store.forget_index()
             raise ObjectMissingError(

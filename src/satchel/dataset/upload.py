@@ -22,8 +22,9 @@ from satchel.errors import SourceFileError
 from satchel.objects import Codec, Location, ObjectStore, PackBuilder, hash_bytes
 from satchel.objects import codec as codecs
 from satchel.objects.blocks import TABLE_MIN_SIZE
+from satchel.objects.chunks import CHUNKED_MIN_SIZE
 
-LARGE_FILE = 16 << 20
+LARGE_FILE = CHUNKED_MIN_SIZE
 _READ_CHUNK = 8 << 20
 _BATCH_BYTES = 8 << 20
 _BATCH_FILES = 256
@@ -232,26 +233,32 @@ def _stored_alone(item: UploadItem) -> bool:
 
 
 def _store_large(target: ObjectStore, item: UploadItem, level: int | None) -> int:
-    """Store one large item as its own pack; return the bytes stored."""
-    if _range_read(item):
-        level = None
+    """Store one large item: chunked (content-defined chunks the store lacks, then its recipe), or, for formats
+    read by range, raw in a pack of its own with a block table. Return the bytes newly stored."""
     if item.local_path is not None:
-        content_hash, location = target.write_stream(_local_chunks(item), level)
-        if content_hash != item.hash:
-            raise _changed(item, "changed")
+        return _store_stream(target, item, level, _local_chunks(item))
+    assert item.source_store is not None and item.source_location is not None
+    target.cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="satchel-copy-", dir=target.cache_dir)
+    os.close(fd)
+    temp = Path(name)
+    try:
+        item.source_store.read_to_file(item.hash, item.source_location, temp)
+        copy = UploadItem(item.hash, item.size, item.dataset_path, local_path=str(temp))
+        return _store_stream(target, copy, level, _local_chunks(copy))
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _store_stream(target: ObjectStore, item: UploadItem, level: int | None, chunks: Iterator[bytes]) -> int:
+    if _range_read(item):
+        content_hash, location = target.write_stream(chunks, None)
+        stored = location.length
     else:
-        assert item.source_store is not None and item.source_location is not None
-        target.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix="satchel-copy-", dir=target.cache_dir)
-        os.close(fd)
-        temp = Path(name)
-        try:
-            item.source_store.read_to_file(item.hash, item.source_location, temp)
-            copy = UploadItem(item.hash, item.size, item.dataset_path, local_path=str(temp))
-            content_hash, location = target.write_stream(_local_chunks(copy), level)
-        finally:
-            temp.unlink(missing_ok=True)
-    return location.length
+        content_hash, location, stored = target.write_chunked(chunks, level)
+    if content_hash != item.hash:
+        raise _changed(item, "changed")
+    return stored
 
 
 def _batches(items: list[UploadItem]) -> Iterator[list[UploadItem]]:

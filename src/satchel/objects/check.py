@@ -26,14 +26,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
 
-from satchel.errors import StorageNotFoundError
+from satchel.errors import IntegrityError, ObjectMissingError, StorageNotFoundError
 from satchel.objects import codec
+from satchel.objects.chunks import CHUNKED_MIN_SIZE
 from satchel.objects.hashing import hash_bytes, hash_file, new_hasher
 from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, manifest_key
 from satchel.objects.packs import (
@@ -111,6 +112,19 @@ class _Live:
                 self.users.setdefault((entry.pack, entry.hash), []).append((version, path))
                 self.by_pack.setdefault(entry.pack, {})[entry.hash] = entry
 
+    def add_chunks(self, entry: ManifestEntry, chunks: Iterable[tuple[str, Location]]) -> None:
+        """The chunks of a live chunked entry are live too, used where the entry is."""
+        uses = self.users.get((entry.pack, entry.hash), [])
+        for chunk_hash, location in chunks:
+            self.users.setdefault((location.pack, chunk_hash), []).extend(uses[:_SHOWN])
+            self.by_pack.setdefault(location.pack, {})[chunk_hash] = ManifestEntry(
+                chunk_hash, location.size, "", location.pack, location.offset, location.length, location.codec)
+
+    def chunked(self) -> dict[tuple[str, str], ManifestEntry]:
+        """(pack, hash) -> entry of every live chunked file."""
+        return {(pack, h): e for pack, entries in self.by_pack.items() for h, e in entries.items()
+                if e.codec == codec.Codec.CHUNKS}
+
     def uses(self, pack: str, content_hash: str) -> list[tuple[str, str]]:
         return self.users.get((pack, content_hash), [])[:_SHOWN]
 
@@ -135,6 +149,8 @@ class Checker:
         self.lost: set[str] = set()
         self.flagged: set[tuple[str, str]] = set()  # (pack, hash or "*") already reported
         self.orphans: dict[str, Problem] = {}
+        self.bad_recipes: set[tuple[str, str]] = set()  # (pack, hash) of chunked files whose recipe is unusable
+        self.deferred: dict[str, dict[str, Location]] = {}  # pack -> chunked files, read once chunks are checked
 
     def problem(self, kind: str, key: str, detail: str, affected: list[tuple[str, str]] | None = None) -> Problem:
         found = Problem(kind, key, detail, affected or [])
@@ -152,6 +168,8 @@ class Checker:
             self._check_index(pack_id, packs.get(pack_id))
         for pack_id in sorted(set(packs) - set(indexes)):
             self._check_orphan(pack_id, packs[pack_id])
+        if self.read_data:
+            self._check_chunked_files()
         self._check_manifest_entries()
         if self.orphans:
             self._delete_orphans()
@@ -166,6 +184,14 @@ class Checker:
                 self.live.add(manifest_hash, manifest)
         self.report.manifests = len(self.live.manifests)
         self.report.entries = sum(len(m.entries) for m in self.live.manifests.values())
+        for (pack, content_hash), entry in sorted(self.live.chunked().items()):
+            try:
+                recipe = self.store.recipe(content_hash, entry.location)
+            except (IntegrityError, ObjectMissingError) as exc:
+                self.bad_recipes.add((pack, content_hash))
+                self.problem("damaged chunk list", pack_key(pack), f"{exc}", self.live.uses(pack, content_hash))
+                continue
+            self.live.add_chunks(entry, recipe.chunks())
 
     def _manifest(self, manifest_hash: str, versions: list[str]) -> Manifest | None:
         key = manifest_key(manifest_hash)
@@ -242,7 +268,12 @@ class Checker:
         return [use for h in chosen for use in self.live.uses(pack_id, h)][:_SHOWN]
 
     def _damaged_entries(self, pack_id: str, size: int, records: dict[str, Location]) -> set[str]:
-        """Hashes whose stored bytes do not decode to them."""
+        """Hashes whose stored bytes do not decode to them (chunked files are read after every chunk was
+        checked: ``_check_chunked_files``)."""
+        chunked = {h: loc for h, loc in records.items() if loc.codec == codec.Codec.CHUNKS}
+        if chunked:
+            self.deferred[pack_id] = chunked
+            records = {h: loc for h, loc in records.items() if h not in chunked}
         if size > _WHOLE_PACK:
             return {h for h, loc in records.items() if not self._stream_ok(h, loc)}
         data = self.storage.get(pack_key(pack_id))
@@ -257,7 +288,32 @@ class Checker:
             return False
         return len(data) == location.size and hash_bytes(data) == content_hash
 
+    def _check_chunked_files(self) -> None:
+        """Assemble every chunked file from its chunks (checked first, so a damaged chunk was dropped and a
+        restored file stores it again); one that cannot be assembled is damaged content of its recipe's pack."""
+        for pack_id, chunked in sorted(self.deferred.items()):
+            damaged = {h for h, loc in chunked.items() if not self._stream_ok(h, loc)}
+            if not damaged:
+                continue
+            self.flagged.update((pack_id, h) for h in damaged)
+            found = self.problem("damaged content", pack_key(pack_id), f"{len(damaged)} chunked files of the pack "
+                                 "cannot be assembled from their chunks", self._uses(pack_id, chunked, damaged))
+            self.store.forget_index()  # a restore must not reuse a chunk dropped from its index
+            self._drop_entries(pack_id, self.indexes.get(pack_id, chunked), damaged, found,
+                               "their chunks are damaged or gone")
+
+    def _assembles(self, content_hash: str, location: Location) -> bool:
+        try:
+            for data in self.store.iter_verified(content_hash, location):
+                self.report.bytes_read += len(data)
+        except (IntegrityError, ObjectMissingError) as exc:
+            log.debug("chunked file %s of %s: %s", content_hash, location.pack, exc)
+            return False
+        return True
+
     def _stream_ok(self, content_hash: str, location: Location) -> bool:
+        if location.codec == codec.Codec.CHUNKS:
+            return self._assembles(content_hash, location)
         hasher, written = new_hasher(), 0
         try:
             chunks = self.storage.iter_range(pack_key(location.pack), location.offset, location.length)
@@ -319,7 +375,11 @@ class Checker:
         source = self.restore(content_hash)
         if source is not None and source.is_file() and hash_file(str(source))[0] == content_hash:
             with open(source, "rb") as handle:
-                stored, _ = self.store.write_stream(iter(lambda: handle.read(8 << 20), b""), codec.ZSTD_LEVEL)
+                pieces = iter(lambda: handle.read(8 << 20), b"")
+                if source.stat().st_size >= CHUNKED_MIN_SIZE:
+                    stored = self.store.write_chunked(pieces, codec.ZSTD_LEVEL)[0]
+                else:
+                    stored = self.store.write_stream(pieces, codec.ZSTD_LEVEL)[0]
             if stored == content_hash:
                 self.restored.add(content_hash)
                 found.actions.append(f"stored {content_hash[:16]} again from a local copy")

@@ -1,4 +1,4 @@
-"""How an entry's bytes are stored: raw or zstd. The codec id is written in the pack index."""
+"""How an entry's bytes are stored: raw, zstd, or as chunks. The codec id is written in the pack index."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ class Codec(IntEnum):
 
     RAW = 0
     ZSTD = 1
+    CHUNKS = 2
+    """The payload is a recipe naming the file's chunks (objects/chunks.py); in indexes and manifests only."""
 
 
 ZSTD_LEVEL = 3
@@ -115,7 +117,7 @@ def max_stored_size(size: int) -> int:
     return size + (size >> 8) + (128 << 10)
 
 
-class _ChunkReader:
+class ChunkReader:
     """A ``read(n)`` view of an iterator of byte chunks (what zstd's streaming reader consumes)."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
@@ -141,7 +143,7 @@ def stream_decode(codec: int, chunks: Iterable[bytes], out_chunk: int) -> Iterat
     if codec == Codec.RAW:
         yield from chunks
     elif codec == Codec.ZSTD:
-        reader = cast("IO[bytes]", _ChunkReader(chunks))  # read_to_iter only calls read()
+        reader = cast("IO[bytes]", ChunkReader(chunks))  # read_to_iter only calls read()
         yield from zstandard.ZstdDecompressor().read_to_iter(reader, read_size=out_chunk, write_size=out_chunk)
     else:
         raise zstandard.ZstdError(f"unknown codec {codec}")

@@ -4,7 +4,8 @@ Live is: every manifest the caller names (the dataset layer knows its catalog's 
 manifest a ref in the store names (versions of any catalog sharing the store), every manifest and pack a
 writer's pin names, and content hashes the caller's drafts still need (any pack holding them stays). Every
 (pack, hash) pair a live manifest's entries point at is live; a delta's inherited entries are live through
-its parents, which are live versions themselves. So no view is merged: each live manifest is read once.
+its parents, which are live versions themselves. So no view is merged: each live manifest is read once. The
+chunks a kept chunked file's recipe names are live too (objects/chunks.py).
 
 A collection holds a lease (``locks/gc/``) from before it reads pins and the caller's live set until its
 last deletion; writers wait for it (see :mod:`satchel.objects.refs` and docs/format.md). A pack is deleted
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from satchel.errors import IntegrityError, ObjectMissingError, StorageNotFoundError
+from satchel.objects.codec import Codec
 from satchel.objects.manifest import manifest_key
 from satchel.objects.packs import Location, index_key, list_packs, pack_key
 from satchel.objects.refs import CollectionLease, Pins, read_pins, read_refs, ref_key
@@ -84,6 +86,11 @@ def collect_garbage(store: ObjectStore, live_of: Callable[[dict[str, set[str]]],
         live.hashes.update(h for p, h in live.locations if h not in (indexes.get(p) or {}))
         second = read_pins(store.storage, clean=False)
         pinned = Pins(first.packs | second.packs, first.manifests | second.manifests)
+        _add_chunks(store, indexes, live, pinned)
+        fallback = {h for p, h in live.locations if h not in (indexes.get(p) or {})} - live.hashes
+        if fallback:  # chunks whose pack no longer serves them: their other copies (chunked files among them)
+            live.hashes.update(fallback)
+            _add_chunks(store, indexes, live, pinned)
         check = lease.check if isinstance(lease, CollectionLease) else None
         _delete_stale_refs(store, live.stale_refs, pinned, report, check)
         _collect_packs(store, packs, listed, indexes, live, pinned, report, check, time.time() - grace_seconds)
@@ -106,6 +113,25 @@ def _add_locations(store: ObjectStore, live: LiveSet, report: GcReport) -> None:
             report.missing_manifests += 1
             continue
         live.locations.update((e.pack, e.hash) for e in manifest.entries.values() if e.pack and not e.link)
+
+
+def _add_chunks(store: ObjectStore, indexes: Indexes, live: LiveSet, pinned: Pins) -> None:
+    """The chunks of every chunked file kept (a live entry, a live hash, or a pinned pack's) are live: each
+    such file's recipe is read. One that cannot be read stops the collection (IntegrityError): what it points
+    at cannot be known, so nothing is deleted (see `satchel check`)."""
+    for pack_id, records in sorted(indexes.items()):
+        for content_hash, location in sorted((records or {}).items()):
+            if location.codec != Codec.CHUNKS:
+                continue
+            if (pack_id, content_hash) in live.locations or content_hash in live.hashes or pack_id in pinned.packs:
+                try:
+                    recipe = store.recipe(content_hash, location)
+                except (IntegrityError, ObjectMissingError) as exc:
+                    raise IntegrityError(
+                        f"{exc}. Nothing was collected: its chunks cannot be told from garbage. Run `satchel check "
+                        "--read-data --repair` on the store first", object_key=pack_key(pack_id),
+                        content_hash=content_hash) from exc
+                live.locations.update((loc.pack, h) for h, loc in recipe.chunks())
 
 
 def _read_indexes(store: ObjectStore, listed: dict[str, ObjectInfo], report: GcReport) -> Indexes:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import zstandard
 
+from satchel.objects.codec import Codec
 from satchel.objects.collector import gc_paused
 from satchel.objects.columns import Columns, EntryColumns
 from satchel.objects.hashing import hash_bytes, is_content_hash
@@ -42,6 +43,8 @@ MANIFEST_FORMAT = 1
 MANIFEST_FORMAT_LINKS = 2  # format 1 plus a column of external links; written only when there are links
 MANIFEST_FORMAT_ESCAPED = 3  # format 2 with paths in wire form (%25, %5C, %80-%FF); written only when needed
 MANIFEST_FORMAT_BLOCKS = 4  # format 3 plus a column naming each entry's block table; written only when needed
+MANIFEST_FORMAT_CHUNKS = 5  # format 4, and entries may be chunked files (codec 2); written only when some is
+_TABLE_FORMATS = (MANIFEST_FORMAT_BLOCKS, MANIFEST_FORMAT_CHUNKS)
 _NO_PACK = 0xFFFFFFFF
 _MAX_RATIO = 1024  # a degenerate but real manifest (a million empty files) compresses ~200x
 _MIN_LIMIT = 64 << 20
@@ -191,8 +194,9 @@ def _encode(manifest: Manifest) -> bytes:
     entries = manifest.entries
     cols = entries.columns() if isinstance(entries, EntryColumns) else _columns_of(entries)
     joined, removed = "\0".join(cols.paths), "\0".join(sorted(manifest.removed))
-    escaped = bool(cols.tables) or needs_escape(joined) or needs_escape(removed)  # one form for both columns;
-    # format 4 always writes the wire form
+    chunked = Codec.CHUNKS in cols.codecs
+    escaped = chunked or bool(cols.tables) or needs_escape(joined) or needs_escape(removed)  # one form for both
+    # columns; formats 4 and 5 always write the wire form
     if escaped:
         joined, removed = to_wire(joined), to_wire(removed)
     check_joined(joined, len(cols.paths))
@@ -201,7 +205,8 @@ def _encode(manifest: Manifest) -> bytes:
     if hint is None or not hint.isdisjoint(entries):  # a superset of the folders meets no fewer paths
         check_clash(entries)
     has_links = cols.links is not None and any(cols.links)
-    version = MANIFEST_FORMAT_BLOCKS if cols.tables else MANIFEST_FORMAT_ESCAPED if escaped else \
+    version = MANIFEST_FORMAT_CHUNKS if chunked else MANIFEST_FORMAT_BLOCKS if cols.tables else \
+        MANIFEST_FORMAT_ESCAPED if escaped else \
         MANIFEST_FORMAT_LINKS if has_links else MANIFEST_FORMAT
     if not all(map(is_content_hash, cols.tables)):
         raise ValueError(f"manifest block tables {cols.tables[:3]} are not content hashes")
@@ -210,7 +215,7 @@ def _encode(manifest: Manifest) -> bytes:
                          f"{cols.packs[:3]} are not valid ids")
     header: dict[str, Any] = {"format": version, "kind": manifest.kind, "parents": manifest.parents,
                               "packs": cols.packs, "origins": cols.origins, "count": len(cols.paths)}
-    if version == MANIFEST_FORMAT_BLOCKS:
+    if version in _TABLE_FORMATS:
         header["tables"] = cols.tables
     blocks = [
         json.dumps(header, separators=(",", ":")).encode(),
@@ -226,9 +231,9 @@ def _encode(manifest: Manifest) -> bytes:
     ]
     if version != MANIFEST_FORMAT:
         blocks.append("\0".join(cols.links or [""] * len(cols.paths)).encode())
-    if version == MANIFEST_FORMAT_BLOCKS:
-        assert cols.table_ids is not None
-        blocks.append(_little_endian(cols.table_ids))
+    if version in _TABLE_FORMATS:
+        no_tables = array("I", [_NO_PACK]) * len(cols.paths)
+        blocks.append(_little_endian(cols.table_ids if cols.table_ids is not None else no_tables))
     return bytes(zstandard.ZstdCompressor(level=3).compress(_framed(*blocks)))
 
 
@@ -278,11 +283,11 @@ def _header(block: memoryview) -> tuple[dict[str, Any], int, int]:
     if not isinstance(header, dict):
         raise ValueError("manifest header is not an object")
     version = header.get("format")
-    if version not in (MANIFEST_FORMAT, MANIFEST_FORMAT_LINKS, MANIFEST_FORMAT_ESCAPED, MANIFEST_FORMAT_BLOCKS):
+    if version not in (MANIFEST_FORMAT, MANIFEST_FORMAT_LINKS, MANIFEST_FORMAT_ESCAPED, *_TABLE_FORMATS):
         raise ValueError(f"manifest format {version} is not supported (expected {MANIFEST_FORMAT} to "
-                         f"{MANIFEST_FORMAT_BLOCKS}); upgrade satchel to read it")
+                         f"{MANIFEST_FORMAT_CHUNKS}); upgrade satchel to read it")
     tables = header.get("tables", [])
-    if version == MANIFEST_FORMAT_BLOCKS and (not isinstance(tables, list)
+    if version in _TABLE_FORMATS and (not isinstance(tables, list)
                                               or not all(isinstance(t, str) and is_content_hash(t) for t in tables)):
         raise ValueError("manifest block tables are not a list of content hashes")
     count = header.get("count")
@@ -302,13 +307,14 @@ def _header(block: memoryview) -> tuple[dict[str, Any], int, int]:
     return header, version, count
 
 
-def _check_sizes(blocks: list[memoryview], count: int) -> None:
-    """Every column holds ``count`` values (checked before anything is allocated per entry)."""
+def _check_sizes(blocks: list[memoryview], count: int, max_codec: int) -> None:
+    """Every column holds ``count`` values (checked before anything is allocated per entry), and every codec is one
+    the manifest's format knows."""
     widths = {2: 32, 3: 8, 4: 4, 5: 4, 6: 8, 7: 8, 8: 1}
     for index, width in widths.items():
         if len(blocks[index]) != width * count:
             raise ValueError("manifest columns disagree on the number of entries")
-    if count and max(blocks[8]) > 1:
+    if count and max(blocks[8]) > max_codec:
         raise ValueError(f"manifest holds an unknown codec {max(blocks[8])}")
 
 
@@ -349,12 +355,12 @@ def _decode(data: bytes) -> Manifest:
     if not blocks:
         raise ValueError("truncated manifest")
     header, version, count = _header(blocks[0])
-    if len(blocks) != {MANIFEST_FORMAT: 10, MANIFEST_FORMAT_BLOCKS: 12}.get(version, 11):
+    if len(blocks) != (10 if version == MANIFEST_FORMAT else 12 if version in _TABLE_FORMATS else 11):
         raise ValueError("truncated manifest")
-    _check_sizes(blocks, count)
-    if version == MANIFEST_FORMAT_BLOCKS and len(blocks[11]) != 4 * count:
+    _check_sizes(blocks, count, max_codec=Codec.CHUNKS if version == MANIFEST_FORMAT_CHUNKS else Codec.ZSTD)
+    if version in _TABLE_FORMATS and len(blocks[11]) != 4 * count:
         raise ValueError("manifest columns disagree on the number of entries")
-    escaped = version in (MANIFEST_FORMAT_ESCAPED, MANIFEST_FORMAT_BLOCKS)  # format 4 paths are in wire form
+    escaped = version in (MANIFEST_FORMAT_ESCAPED, *_TABLE_FORMATS)  # formats 4 and 5: paths in wire form
     paths = _paths(blocks[1], count, escaped=escaped)
     origin_ids = _array("I", blocks[4])
     pack_ids = _array("I", blocks[5])
@@ -363,7 +369,7 @@ def _decode(data: bytes) -> Manifest:
     links = str(blocks[10], "utf-8").split("\0") if version != MANIFEST_FORMAT and count else None
     if links is not None and len(links) != count:
         raise ValueError("manifest columns disagree on the number of entries")
-    table_ids = _array("I", blocks[11]) if version == MANIFEST_FORMAT_BLOCKS else None
+    table_ids = _array("I", blocks[11]) if version in _TABLE_FORMATS else None
     if table_ids is not None:
         _check_ids(table_ids, len(header.get("tables", [])), "block table", missing_allowed=True)
     entries = EntryColumns(

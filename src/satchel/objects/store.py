@@ -26,6 +26,7 @@ from satchel.errors import (
     StorageFormatError,
     StorageNotFoundError,
 )
+from satchel.objects import chunks as chunking
 from satchel.objects import codec
 from satchel.objects.blocks import TABLE_MIN_SIZE, BlockHasher, blocks_key
 from satchel.objects.hashing import hash_bytes, new_hasher
@@ -46,7 +47,9 @@ from satchel.storage.base import ObjectInfo, Storage
 log = logging.getLogger(__name__)
 
 FORMAT_KEY = "satchel-store.json"
-STORE_FORMAT = 1
+STORE_FORMAT = 2
+"""Format 2 stores may hold chunked files (codec CHUNKS); a store is raised to it when the first one is written,
+so a satchel that knows only format 1 (and would neither read nor keep chunks) refuses the store."""
 _COALESCE_GAP = 1 << 20
 _MAX_RANGE = 64 << 20
 _STREAM_CHUNK = 8 << 20
@@ -66,6 +69,8 @@ class ObjectStore:
         self._loaded: set[str] = set()
         self._lock = threading.Lock()
         self._format_checked = False
+        self._format_version = 1
+        self._recipes: dict[tuple[str, str], chunking.Recipe] = {}
         self._tables: dict[tuple[str, str], str] = {}  # (content hash, pack) -> block table written here
 
     def block_table_of(self, content_hash: str, location: Location) -> str:
@@ -84,8 +89,7 @@ class ObjectStore:
         if self._format_checked:
             return
         if create:
-            document = json.dumps({"format": "satchel-store", "version": STORE_FORMAT}).encode()
-            self.storage.put_if_absent(FORMAT_KEY, document)
+            self.storage.put_if_absent(FORMAT_KEY, _format_document(1))
         try:
             info = json.loads(self.storage.get(FORMAT_KEY))
         except StorageNotFoundError:
@@ -105,6 +109,21 @@ class ObjectStore:
                 key=FORMAT_KEY,
             )
         self._format_checked = True
+        self._format_version = version
+
+    def require_format(self, version: int) -> None:
+        """Raise the store's format to ``version`` (before writing what older satchels must not touch)."""
+        self.check_format(create=True)
+        if self._format_version >= version:
+            return
+        self.storage.put(FORMAT_KEY, _format_document(version))
+        self._format_checked = False
+        self.check_format(create=False)
+        if self._format_version < version:
+            raise StorageFormatError(
+                f"store {self.url} stays at format {self._format_version}: its server runs an older satchel that "
+                "cannot keep chunked files; upgrade satchel on the server, then upload again", url=self.url,
+                key=FORMAT_KEY)
 
     # -- index -----------------------------------------------------------------------------------
     def index(self) -> dict[str, Location]:
@@ -273,10 +292,20 @@ class ObjectStore:
         self._remember(pack_id, {content_hash: location})
         return content_hash, location
 
+    def write_chunked(self, chunks: Iterable[bytes], level: int | None) -> tuple[str, Location, int]:
+        """Store one large entry streamed from ``chunks`` as content-defined chunks plus its recipe
+        (objects/chunks.py): chunks the store holds already are not stored again.
+
+        Returns (content hash of the raw bytes, location, bytes newly stored). The caller compares the hash with
+        what it expected; the object is stored under its true hash either way."""
+        self.check_format(create=True)
+        return chunking.store_chunked(self, chunks, level)
+
     # -- reads -----------------------------------------------------------------------------------
     def _check_plausible(self, content_hash: str, location: Location) -> None:
         """IntegrityError (before anything is read or allocated) for a location no real entry can have."""
-        bound = location.size if location.codec == codec.Codec.RAW else codec.max_stored_size(location.size)
+        bound = location.size if location.codec == codec.Codec.RAW else chunking.max_recipe_size(location.size) \
+            if location.codec == codec.Codec.CHUNKS else codec.max_stored_size(location.size)
         if location.length > bound or location.offset < len(PACK_MAGIC) or location.size > codec.MAX_ENTRY_SIZE:
             key = pack_key(location.pack)
             raise IntegrityError(
@@ -319,6 +348,8 @@ class ObjectStore:
     def read(self, content_hash: str, location: Location) -> bytes:
         """Return the verified raw bytes of one entry."""
         self._check_plausible(content_hash, location)
+        if location.codec == codec.Codec.CHUNKS:
+            return b"".join(self.iter_verified(content_hash, location))
         payload = self._fetch(location.pack, location.offset, location.length, content_hash)
         return self._verified(content_hash, location, payload)
 
@@ -327,6 +358,9 @@ class ObjectStore:
         by_pack: dict[str, list[tuple[str, Location]]] = {}
         for content_hash, location in items:
             self._check_plausible(content_hash, location)
+            if location.codec == codec.Codec.CHUNKS:
+                yield content_hash, self.read(content_hash, location)
+                continue
             by_pack.setdefault(location.pack, []).append((content_hash, location))
         for pack_id, group in by_pack.items():
             group.sort(key=lambda item: item[1].offset)
@@ -345,6 +379,10 @@ class ObjectStore:
         as a failed transfer). Bounded memory."""
         key = pack_key(location.pack)
         self._check_plausible(content_hash, location)
+        if location.codec == codec.Codec.CHUNKS:
+            window = 1 if self.storage.capabilities.local_path else 4
+            yield from chunking.assemble(self, self.recipe(content_hash, location), window)
+            return
         hasher = new_hasher()
         written = 0
         held = b""  # the last piece goes out only once the whole matched: a wrong file never arrives complete
@@ -370,6 +408,64 @@ class ObjectStore:
                                  object_key=key, content_hash=content_hash)
         if held:
             yield held
+
+    def recipe(self, content_hash: str, location: Location) -> chunking.Recipe:
+        """The checked recipe of a chunked entry (IntegrityError when it is damaged or another file's)."""
+        found = self._recipes.get((content_hash, location.pack))
+        if found is not None:
+            return found
+        self._check_plausible(content_hash, location)
+        payload = self._fetch(location.pack, location.offset, location.length, content_hash)
+        try:
+            found = chunking.decode_recipe(payload, content_hash, location.size)
+        except ValueError as exc:
+            key = pack_key(location.pack)
+            raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} is damaged ({exc})",
+                                 object_key=key, content_hash=content_hash) from exc
+        with self._lock:
+            if len(self._recipes) >= 256:
+                self._recipes.clear()
+            self._recipes[(content_hash, location.pack)] = found
+        return found
+
+    def chunk_packs(self, content_hash: str, location: Location) -> set[str]:
+        """The packs a chunked entry's chunks are in (empty for an entry stored whole)."""
+        if location.codec != codec.Codec.CHUNKS:
+            return set()
+        return self.recipe(content_hash, location).pack_ids()
+
+    def fetch_range(self, pack_id: str, start: int, length: int, content_hash: str) -> bytes:
+        """``length`` bytes of a pack from ``start`` (ObjectMissingError: no pack; IntegrityError: too short)."""
+        return self._fetch(pack_id, start, length, content_hash)
+
+    def verified_or_elsewhere(self, content_hash: str, location: Location, payload: bytes) -> bytes:
+        """The verified bytes of ``payload`` read at ``location``, or, when they are damaged, of another stored
+        copy of the same content (IntegrityError when there is none)."""
+        self._check_plausible(content_hash, location)
+        try:
+            return self._verified(content_hash, location, payload)
+        except IntegrityError:
+            found = self.alternative(content_hash, location)
+            if found is None or found.codec == codec.Codec.CHUNKS:
+                raise
+            log.info("object %s: reading its other stored copy in %s", content_hash, found.pack)
+            return self.read(content_hash, found)
+
+    def read_anywhere(self, content_hash: str, location: Location) -> bytes:
+        """``read``, falling back to another stored copy when the one at ``location`` is damaged or gone."""
+        try:
+            return self.read(content_hash, location)
+        except (IntegrityError, ObjectMissingError):
+            found = self.alternative(content_hash, location)
+            if found is None or found.codec == codec.Codec.CHUNKS:
+                raise
+            log.info("object %s: reading its other stored copy in %s", content_hash, found.pack)
+            return self.read(content_hash, found)
+
+    def raise_mismatch(self, content_hash: str) -> None:
+        """IntegrityError: the bytes assembled for ``content_hash`` do not match it."""
+        raise IntegrityError(f"object {content_hash} in {self.url} does not match its hash (its chunk list "
+                             "names other bytes)", object_key="", content_hash=content_hash)
 
     def read_to_file(self, content_hash: str, location: Location, dest: Path) -> None:
         """Stream one (large) entry into ``dest``, verifying it (``iter_verified``); ``dest`` is removed on failure."""
@@ -439,6 +535,10 @@ def _coalesce(group: list[tuple[str, Location]]) -> Iterator[list[tuple[str, Loc
         run_end = max(run_end, end)
     if run:
         yield run
+
+
+def _format_document(version: int) -> bytes:
+    return json.dumps({"format": "satchel-store", "version": version}).encode()
 
 
 def _write_local(path: Path, data: bytes) -> None:

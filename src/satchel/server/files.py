@@ -37,7 +37,7 @@ from satchel.objects.hashing import new_hasher
 from satchel.objects.manifest import decode_manifest
 from satchel.objects.packs import Location, decode_index, fits, pack_key
 from satchel.objects.pathnames import is_valid_id
-from satchel.objects.store import ObjectStore
+from satchel.objects.store import STORE_FORMAT, ObjectStore
 from satchel.server.auth import Refused, may_read_store, may_write_store
 from satchel.server.state import ServerState
 from satchel.storage.base import check_key
@@ -203,16 +203,22 @@ def _verify_index(store: ObjectStore, key: str, path: Path, max_size: int) -> No
                              object_key=key, content_hash=pack_id)
     # Small entries are decoded in memory (bounded by their raw size); larger ones are streamed through a
     # scratch file with the raw size enforced as they decode, so a claimed size never becomes an allocation.
-    claimed = sum(loc.size for loc in locations.values())
+    chunked = {h: loc for h, loc in locations.items() if loc.codec == codec.Codec.CHUNKS}
+    claimed = sum(loc.size for h, loc in locations.items() if h not in chunked)
     if claimed > 4 * max_size:
         raise IntegrityError(f"upload of {key}: its entries claim {claimed} raw bytes, over this server's limit of "
                              f"{4 * max_size} per pack", object_key=key, content_hash=pack_id)
-    small = [(h, loc) for h, loc in locations.items() if loc.size <= _READ_BATCH]
+    small = [(h, loc) for h, loc in locations.items() if loc.size <= _READ_BATCH and h not in chunked]
     for _ in store.read_batch(small):  # each is checked against its hash as it is read
         pass
     for content_hash, location in locations.items():
-        if location.size > _READ_BATCH:
+        if location.size > _READ_BATCH and content_hash not in chunked:
             _verify_large(store, content_hash, location)
+    for content_hash, location in chunked.items():
+        # A chunked file's recipe names chunks already stored (their packs were verified); the file is assembled
+        # from them and checked against its hash, so no recipe can make a hash stand for other bytes.
+        for _ in store.iter_verified(content_hash, location):
+            pass
 
 
 def _verify_large(store: ObjectStore, content_hash: str, location: Location) -> None:
@@ -249,13 +255,40 @@ def store_upload(state: ServerState, namespace: str, key: str, kind: str, path: 
                 return 201
             store.storage.put_if_absent(key, path.read_bytes())
             return 201
-        if if_none_match or kind in ("ref", "format"):
+        if kind == "format":
+            return _store_format(store, key, path.read_bytes(), if_none_match)
+        if if_none_match or kind == "ref":
             wrote = store.storage.put_if_absent(key, path.read_bytes())
             return 201 if wrote else 412 if if_none_match else 200
         store.storage.put_file(key, path, consume=True)
         return 201
     finally:
         path.unlink(missing_ok=True)
+
+
+def _store_format(store: ObjectStore, key: str, data: bytes, if_none_match: bool) -> int:
+    """The format file is written once and afterwards only raised (a writer storing what older satchels must not
+    touch raises it; see docs/format.md); never lowered, never replaced by anything else."""
+    version = _format_version(data)
+    if version is None or not 1 <= version <= STORE_FORMAT:
+        raise InvalidArgumentError(f"{key}: not a satchel format file of a version from 1 to {STORE_FORMAT}")
+    if store.storage.put_if_absent(key, data):
+        return 201
+    current = _format_version(store.storage.get(key))
+    if if_none_match or (current is not None and current >= version):
+        return 412 if if_none_match else 200
+    store.storage.put(key, data)
+    return 201
+
+
+def _format_version(data: bytes) -> int | None:
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    version = document.get("version") if isinstance(document, dict) else None
+    ok = isinstance(document, dict) and document.get("format") == "satchel-store" and type(version) is int
+    return version if ok else None
 
 
 def error_response(status: int, kind: str, message: str) -> Response:

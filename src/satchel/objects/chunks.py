@@ -1,0 +1,372 @@
+"""Chunked large files: content-defined chunks shared by every file, version and dataset of a store.
+
+A large file is cut by FastCDC (content-defined chunking: a cut falls where the bytes say, so an insertion
+moves only the cuts next to it) into chunks of about 64 KiB. Each chunk is an ordinary content-addressed entry
+of a pack, so a chunk any index already lists is not stored again: a child version in which 1% of a 512 MiB
+file changed stores about that 1%, not the file. The file itself is an index entry with codec ``CHUNKS``
+whose payload is its *recipe*: the zstd frame of
+
+``MAGIC``, the file's size (u64) and content hash (32 bytes), the number of packs (u32) and of chunks (u32),
+the pack ids (32 raw bytes each), then one column per chunk field: hashes (32 bytes), sizes (u32), pack numbers
+(u32), offsets (u64), stored lengths (u32), codecs (u8; raw or zstd, never chunks).
+
+Chunks carry their location, so reading a file needs its recipe and range reads of its chunks, not the index.
+The recipe is bound to its entry (it names the file's hash and size, and the file's hash is checked over the
+assembled bytes), and every chunk is checked against its own hash before any of its bytes is handed out.
+See docs/format.md, "Chunked files".
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import zstandard
+from blake3 import blake3
+
+from satchel.errors import IntegrityError, ObjectMissingError
+from satchel.objects import codec
+from satchel.objects.hashing import hash_bytes, is_content_hash, new_hasher
+from satchel.objects.packs import PACK_MAGIC, Location, PackBuilder
+
+if TYPE_CHECKING:  # the store imports this module
+    from satchel.objects.store import ObjectStore
+
+CHUNKED_MIN_SIZE = 16 << 20
+"""Files from this size up are stored chunked (smaller ones share packs whole, as before)."""
+CDC_AVG = 65536
+"""FastCDC's average-size parameter; with its minimum of a quarter of it, chunks average about 77 KiB."""
+CDC_MIN = CDC_AVG // 4
+CDC_MAX = CDC_AVG * 4
+MAX_CHUNK = 16 << 20
+"""The largest chunk a reader accepts (FastCDC's own upper limit), whatever chunker settings wrote it."""
+PACK_BYTES = 32 << 20
+"""Chunks of one file go to packs of about this size (one in memory per file being written)."""
+MAGIC = b"SATCHRC1"
+_HEAD = struct.Struct("<8sQ32sII")
+_PER_CHUNK = 32 + 4 + 4 + 8 + 4 + 1
+_RUN_BYTES = 8 << 20
+_WINDOW = 8 << 20
+_GAP = 256 << 10
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A decoded, checked recipe: the chunks of one file, in order."""
+
+    file_hash: str
+    size: int
+    packs: tuple[str, ...]
+    hashes: bytes
+    sizes: array[int]
+    pack_numbers: array[int]
+    offsets: array[int]
+    lengths: array[int]
+    codecs: bytes
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def chunk(self, index: int) -> tuple[str, Location]:
+        """The hash and location of chunk ``index``."""
+        return (self.hashes[32 * index : 32 * index + 32].hex(),
+                Location(self.packs[self.pack_numbers[index]], self.offsets[index], self.lengths[index],
+                         self.sizes[index], self.codecs[index]))
+
+    def chunks(self) -> Iterator[tuple[str, Location]]:
+        """(hash, location) of every chunk, in file order."""
+        return (self.chunk(i) for i in range(len(self)))
+
+    def pack_ids(self) -> set[str]:
+        """The packs the chunks are in."""
+        return {self.packs[n] for n in set(self.pack_numbers)}
+
+
+def max_recipe_size(size: int) -> int:
+    """The most bytes the stored recipe of a file of ``size`` bytes can take (a chunk holds at least one byte;
+    the pack list is no longer than the chunk list)."""
+    count = min(size, (size // 64) + 2)  # FastCDC never cuts below 64 bytes; the last chunk may be short
+    return codec.max_stored_size(_HEAD.size + count * (_PER_CHUNK + 32))
+
+
+def encode_recipe(file_hash: str, size: int, chunks: list[tuple[str, Location]]) -> bytes:
+    """The stored form (a zstd frame) of the recipe of ``chunks`` (in file order)."""
+    packs: dict[str, int] = {}
+    numbers = array("I", (packs.setdefault(loc.pack, len(packs)) for _, loc in chunks))
+    columns = [
+        _HEAD.pack(MAGIC, size, bytes.fromhex(file_hash), len(packs), len(chunks)),
+        b"".join(bytes.fromhex(p) for p in packs),
+        b"".join(bytes.fromhex(h) for h, _ in chunks),
+        _le(array("I", (loc.size for _, loc in chunks))),
+        _le(numbers),
+        _le(array("Q", (loc.offset for _, loc in chunks))),
+        _le(array("I", (loc.length for _, loc in chunks))),
+        bytes(loc.codec for _, loc in chunks),
+    ]
+    raw = b"".join(columns)
+    return bytes(zstandard.ZstdCompressor(level=3).compress(raw))
+
+
+def decode_recipe(payload: bytes, file_hash: str, size: int) -> Recipe:
+    """Check and decode a stored recipe for the entry ``file_hash`` of ``size`` bytes; ValueError when it is
+    damaged, or the recipe of another file."""
+    try:
+        declared = zstandard.frame_content_size(payload)
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"the recipe is not a zstd frame ({exc})") from exc
+    bound = max_recipe_size(size)
+    if declared < 0 or declared > bound:
+        raise ValueError(f"the recipe declares {declared} bytes; a file of {size} bytes has at most {bound}")
+    try:
+        raw = memoryview(zstandard.ZstdDecompressor().decompress(payload, max_output_size=bound))
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"the recipe cannot be decoded ({exc})") from exc
+    if len(raw) < _HEAD.size:
+        raise ValueError("the recipe is truncated")
+    magic, named_size, named_hash, pack_count, count = _HEAD.unpack_from(raw)
+    if magic != MAGIC:
+        raise ValueError("not a satchel recipe")
+    if named_size != size or named_hash.hex() != file_hash:
+        raise ValueError("the recipe describes another file")
+    if len(raw) != _HEAD.size + 32 * pack_count + _PER_CHUNK * count:
+        raise ValueError("the recipe's columns disagree with its counts")
+    at = _HEAD.size
+    packs = tuple(bytes(raw[at + 32 * i : at + 32 * i + 32]).hex() for i in range(pack_count))
+    at += 32 * pack_count
+    hashes = bytes(raw[at : at + 32 * count])
+    at += 32 * count
+    sizes, at = _column("I", raw, at, count)
+    numbers, at = _column("I", raw, at, count)
+    offsets, at = _column("Q", raw, at, count)
+    lengths, at = _column("I", raw, at, count)
+    codecs = bytes(raw[at : at + count])
+    recipe = Recipe(file_hash, size, packs, hashes, sizes, numbers, offsets, lengths, codecs)
+    _check(recipe)
+    return recipe
+
+
+def _check(recipe: Recipe) -> None:
+    """ValueError for a recipe no writer produces (before anything is read through it)."""
+    count = len(recipe)
+    if len(set(recipe.packs)) != len(recipe.packs):
+        raise ValueError("the recipe names a pack twice")
+    if sum(recipe.sizes) != recipe.size:
+        raise ValueError("the recipe's chunks do not add up to the file's size")
+    if count and (min(recipe.sizes) < 1 or max(recipe.sizes) > MAX_CHUNK):
+        raise ValueError("the recipe holds an empty or oversized chunk")
+    if count and (max(recipe.pack_numbers) >= len(recipe.packs) or max(recipe.codecs) > codec.Codec.ZSTD):
+        raise ValueError("the recipe holds an unknown pack number or codec")
+    for i in range(count):
+        bound = recipe.sizes[i] if recipe.codecs[i] == codec.Codec.RAW else codec.max_stored_size(recipe.sizes[i])
+        if recipe.offsets[i] < len(PACK_MAGIC) or recipe.lengths[i] > bound:
+            raise ValueError(f"chunk {i} of the recipe has an impossible location")
+    if not all(map(is_content_hash, recipe.packs)):
+        raise ValueError("the recipe names an invalid pack id")
+
+
+def _column(typecode: str, raw: memoryview, at: int, count: int) -> tuple[array[int], int]:
+    values = array(typecode)
+    end = at + values.itemsize * count
+    values.frombytes(raw[at:end])
+    if values.itemsize > 1 and struct.pack("=H", 1) != struct.pack("<H", 1):
+        values.byteswap()
+    return values, end
+
+
+def _le(values: array[int]) -> bytes:
+    if struct.pack("=H", 1) != struct.pack("<H", 1):
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None) -> tuple[str, Location, int]:
+    """Cut ``stream`` into chunks, store those the store does not hold in packs, then the recipe in a pack of
+    its own (after every chunk's pack and index: a reader that finds the file finds its chunks).
+
+    Returns (the file's content hash, its location, the bytes newly stored). When the store already holds the
+    file (found by its hash once read), its existing location is returned and no recipe is written.
+    """
+    writer = _ChunkWriter(store, level)
+    whole = new_hasher()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="satchel-chunk") as pool:
+        for pieces in _cut(stream, whole):
+            writer.add_window(pieces, pool)
+        writer.finish()
+    file_hash = whole.hexdigest()
+    existing = store.index().get(file_hash)
+    if existing is not None:
+        return file_hash, existing, writer.stored
+    recipe = encode_recipe(file_hash, writer.size, [(h, writer.located[h]) for h, _ in writer.chunks])
+    store.require_format(2)
+    holder = PackBuilder()
+    holder.add(file_hash, codec.Codec.CHUNKS, recipe, writer.size)
+    location = store.write_pack(holder)[file_hash]
+    return file_hash, location, writer.stored + holder.stored_bytes
+
+
+class _ChunkWriter:
+    """Packs the chunks a store lacks: hashed in order, compressed on a pool, one pack written while the next
+    fills (at most two packs of ``PACK_BYTES`` in memory)."""
+
+    def __init__(self, store: ObjectStore, level: int | None) -> None:
+        self.store = store
+        self.level = level
+        self.known = store.index()
+        self.chunks: list[tuple[str, int]] = []
+        self.located: dict[str, Location] = {}
+        self.builder = PackBuilder()
+        self.shipping: Future[dict[str, Location]] | None = None
+        self.stored = self.size = 0
+
+    def add_window(self, pieces: list[memoryview], pool: ThreadPoolExecutor) -> None:
+        new: list[tuple[str, memoryview]] = []
+        for piece in pieces:
+            chunk_hash = hash_bytes(piece)
+            self.chunks.append((chunk_hash, len(piece)))
+            self.size += len(piece)
+            if chunk_hash in self.located or chunk_hash in self.builder.hashes:
+                continue
+            found = self.known.get(chunk_hash)
+            if found is not None and found.codec != codec.Codec.CHUNKS:
+                self.located[chunk_hash] = found
+                continue
+            new.append((chunk_hash, piece))
+        level = self.level
+        for (chunk_hash, piece), (used, payload) in zip(
+                new, pool.map(lambda item: codec.encode(item[1], level), new, chunksize=16), strict=True):
+            self.builder.add(chunk_hash, used, payload, len(piece))
+            if self.builder.stored_bytes >= PACK_BYTES:
+                self._ship(pool)
+
+    def _ship(self, pool: ThreadPoolExecutor) -> None:
+        if self.shipping is not None:
+            self.located.update(self.shipping.result())
+        self.stored += self.builder.stored_bytes
+        self.shipping = pool.submit(self.store.write_pack, self.builder)
+        self.builder = PackBuilder()
+
+    def finish(self) -> None:
+        """Write what is left; every chunk is located afterwards."""
+        if self.shipping is not None:
+            self.located.update(self.shipping.result())
+            self.shipping = None
+        if len(self.builder):
+            self.stored += self.builder.stored_bytes
+            self.located.update(self.store.write_pack(self.builder))
+            self.builder = PackBuilder()
+
+
+def _cut(stream: Iterable[bytes], whole: blake3) -> Iterator[list[memoryview]]:
+    """The chunks of ``stream`` in order, a window at a time (views into the window), feeding ``whole`` with
+    every byte. The last chunk of a window may end only because the window does, so it is cut again with the
+    next window (a cut depends only on the bytes from its chunk's start: the same cuts as one pass over the
+    whole stream)."""
+    from pyfastcdc import FastCDC  # a compiled extension: loaded when a large file is stored
+
+    cutter = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
+    carry = b""
+    for block in _windows(stream):
+        if block is None:  # the end: the carried bytes are the last chunks
+            if carry:
+                yield [piece.data for piece in cutter.cut_buf(carry)]
+            return
+        whole.update(block)
+        window = carry + block if carry else block
+        pieces = list(cutter.cut_buf(window))
+        yield [piece.data for piece in pieces[:-1]]
+        carry = bytes(window[pieces[-1].offset :]) if pieces else b""
+
+
+def _windows(stream: Iterable[bytes]) -> Iterator[bytes | None]:
+    """The stream regrouped in windows of at least ``_WINDOW`` bytes, then None."""
+    parts: list[bytes] = []
+    held = 0
+    for part in stream:
+        parts.append(part)
+        held += len(part)
+        if held >= _WINDOW:
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+            parts, held = [], 0
+    if parts:
+        yield b"".join(parts)
+    yield None
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def iter_chunks(store: ObjectStore, recipe: Recipe, window: int) -> Iterator[bytes]:
+    """The file's bytes, chunk by chunk, each checked against its hash before it is handed out; neighbouring
+    chunks of a pack are read in one range request of up to 8 MiB, ``window`` requests ahead (threads)."""
+    runs = list(_runs(recipe))
+    if window <= 1 or len(runs) <= 1:
+        for run in runs:
+            yield from _read_run(store, recipe, run)
+        return
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="satchel-chunks") as pool:
+        ahead: deque[Future[list[bytes]]] = deque()
+        pending = iter(runs)
+        try:
+            for run in pending:
+                ahead.append(pool.submit(lambda r: list(_read_run(store, recipe, r)), run))
+                if len(ahead) >= window:
+                    yield from ahead.popleft().result()
+            while ahead:
+                yield from ahead.popleft().result()
+        finally:
+            for future in ahead:
+                future.cancel()
+
+
+def _runs(recipe: Recipe) -> Iterator[range]:
+    """Consecutive chunk numbers stored close together in one pack (one range request each)."""
+    start = 0
+    for i in range(1, len(recipe) + 1):
+        if i == len(recipe) or not _joins(recipe, start, i):
+            yield range(start, i)
+            start = i
+
+
+def _joins(recipe: Recipe, start: int, i: int) -> bool:
+    prev = i - 1
+    if recipe.pack_numbers[i] != recipe.pack_numbers[prev]:
+        return False
+    gap = recipe.offsets[i] - (recipe.offsets[prev] + recipe.lengths[prev])
+    return 0 <= gap <= _GAP and recipe.offsets[i] + recipe.lengths[i] - recipe.offsets[start] <= _RUN_BYTES
+
+
+def _read_run(store: ObjectStore, recipe: Recipe, run: range) -> Iterator[bytes]:
+    items = [recipe.chunk(i) for i in run]
+    first, last = items[0][1], items[-1][1]
+    try:
+        blob: bytes | None = store.fetch_range(first.pack, first.offset,
+                                               last.offset + last.length - first.offset, items[0][0])
+    except (ObjectMissingError, IntegrityError):  # the pack is gone or short: each chunk may be stored elsewhere
+        blob = None
+    for chunk_hash, location in items:
+        if blob is None:
+            yield store.read_anywhere(chunk_hash, location)
+        else:
+            begin = location.offset - first.offset
+            yield store.verified_or_elsewhere(chunk_hash, location, blob[begin : begin + location.length])
+
+
+def assemble(store: ObjectStore, recipe: Recipe, window: int) -> Iterator[bytes]:
+    """``iter_chunks`` and then the check of the whole file's hash (IntegrityError from the store when it does
+    not match: the last chunk is held back until it does)."""
+    hasher = blake3()  # one thread: chunk-sized updates are too small to share
+    held = b""
+    for data in iter_chunks(store, recipe, window):
+        hasher.update(data)
+        if held:
+            yield held
+        held = data
+    if hasher.hexdigest() != recipe.file_hash:
+        store.raise_mismatch(recipe.file_hash)
+    if held:
+        yield held
