@@ -7,6 +7,8 @@ Every byte handed out is verified:
 - a range of a large file stored raw whose entry names a block table (manifest format 4) is read by range from
   its pack, and each block (``BLOCK_SIZE`` raw bytes) is checked against the table before any byte of it is
   used (``satchel.objects.blocks``); verified blocks are kept in a small in-memory read-ahead;
+- a range of a chunked large file whose entry names its recipe's hash is read from the chunks covering it, each
+  checked against its hash (``satchel.objects.chunks``);
 - anything else (small files, compressed large files, external links, older stores without tables) is fetched
   whole, verified against its hash, into the local content cache (the same path ``get_local_copy`` takes),
   then read from there.
@@ -27,8 +29,9 @@ from satchel.dataset.fetch import fetch_content
 from satchel.dataset.listing import Listing, build_listing
 from satchel.dataset.view import View
 from satchel.errors import IntegrityError, InvalidArgumentError, ObjectMissingError, PathNotFoundError
-from satchel.objects import ManifestEntry
+from satchel.objects import Codec, ManifestEntry
 from satchel.objects.blocks import BlockTable, read_blocks
+from satchel.objects.chunks import read_range
 
 READ_AHEAD_BLOCKS = 4
 """Verified blocks kept per open version (bounded memory: this many times BLOCK_SIZE)."""
@@ -82,6 +85,11 @@ class VersionReader:
         if local is not None:
             with contextlib.suppress(FileNotFoundError):  # evicted in between: read it another way
                 return _pread(local, start, end - start)
+        if entry.codec == Codec.CHUNKS and entry.blocks and end - start <= RANGE_READ_MAX:
+            try:
+                return self._read_chunks(entry, start, end)
+            except (IntegrityError, ObjectMissingError) as exc:  # the whole-file path tries other stored copies
+                log.warning("dataset %s: %s; reading %s whole instead", self.record.id, exc, path)
         table = self._table(entry) if end - start <= RANGE_READ_MAX else None
         if table is not None:
             try:
@@ -97,6 +105,12 @@ class VersionReader:
         """The local content file of ``path``: fetched whole and verified into the cache when not there."""
         entry = entry or self.entry(path)
         return self._cached(entry) or self._fetch_whole(path, entry)
+
+    def _read_chunks(self, entry: ManifestEntry, start: int, end: int) -> bytes:
+        """Bytes of a chunked file from the chunks covering them (its recipe checked against the hash the
+        manifest names, each chunk against its own)."""
+        store = self.ctx.store(str(self.record.storage_url))
+        return read_range(store, store.recipe(entry.hash, entry.location, expected=entry.blocks), start, end)
 
     def _fetch_whole(self, path: str, entry: ManifestEntry) -> str:
         """Fetch ``entry`` whole and verified into the cache; its content file."""

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import struct
 from array import array
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import zstandard
@@ -81,6 +83,14 @@ class Recipe:
     def chunks(self) -> Iterator[tuple[str, Location]]:
         """(hash, location) of every chunk, in file order."""
         return (self.chunk(i) for i in range(len(self)))
+
+    @cached_property
+    def starts(self) -> array[int]:
+        """The offset in the file of each chunk, then the file's size."""
+        starts = array("Q", [0])
+        for chunk_size in self.sizes:
+            starts.append(starts[-1] + chunk_size)
+        return starts
 
     def pack_ids(self) -> set[str]:
         """The packs the chunks are in."""
@@ -208,6 +218,7 @@ def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None
     holder = PackBuilder()
     holder.add(file_hash, codec.Codec.CHUNKS, recipe, writer.size)
     location = store.write_pack(holder)[file_hash]
+    store.remember_table(file_hash, location, hash_bytes(recipe))
     return file_hash, location, writer.stored + holder.stored_bytes
 
 
@@ -323,11 +334,23 @@ def iter_chunks(store: ObjectStore, recipe: Recipe, window: int) -> Iterator[byt
                 future.cancel()
 
 
-def _runs(recipe: Recipe) -> Iterator[range]:
-    """Consecutive chunk numbers stored close together in one pack (one range request each)."""
-    start = 0
-    for i in range(1, len(recipe) + 1):
-        if i == len(recipe) or not _joins(recipe, start, i):
+def read_range(store: ObjectStore, recipe: Recipe, start: int, end: int) -> bytes:
+    """Bytes ``[start, end)`` of the file (within it), from the chunks covering them, each checked against its
+    hash. Trusting the recipe is the caller's part (a recipe whose hash the manifest names)."""
+    first = bisect_right(recipe.starts, start) - 1
+    last = bisect_right(recipe.starts, end - 1) - 1
+    data = b"".join(piece for run in _runs(recipe, first, last + 1) for piece in _read_run(store, recipe, run))
+    offset = start - recipe.starts[first]
+    return data[offset : offset + end - start]
+
+
+def _runs(recipe: Recipe, begin: int = 0, stop: int | None = None) -> Iterator[range]:
+    """Consecutive chunk numbers (from ``begin`` to before ``stop``) stored close together in one pack (one
+    range request each)."""
+    stop = len(recipe) if stop is None else stop
+    start = begin
+    for i in range(begin + 1, stop + 1):
+        if i == stop or not _joins(recipe, start, i):
             yield range(start, i)
             start = i
 

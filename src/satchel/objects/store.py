@@ -70,13 +70,20 @@ class ObjectStore:
         self._lock = threading.Lock()
         self._format_checked = False
         self._format_version = 1
-        self._recipes: dict[tuple[str, str], chunking.Recipe] = {}
+        self._recipes: dict[tuple[str, str], tuple[chunking.Recipe, str]] = {}  # with the stored hash
         self._tables: dict[tuple[str, str], str] = {}  # (content hash, pack) -> block table written here
 
     def block_table_of(self, content_hash: str, location: Location) -> str:
-        """The hash of the block table this process wrote for the entry at ``location``, or "" (an entry
-        stored by another process, or compressed, or small: read whole)."""
-        return self._tables.get((content_hash, location.pack), "") if location.codec == codec.Codec.RAW else ""
+        """The hash of the block table (or, for a chunked file, of the recipe) this process wrote for the entry
+        at ``location``, or "" (an entry stored by another process, or compressed, or small: read whole)."""
+        if location.codec in (codec.Codec.RAW, codec.Codec.CHUNKS):
+            return self._tables.get((content_hash, location.pack), "")
+        return ""
+
+    def remember_table(self, content_hash: str, location: Location, table_hash: str) -> None:
+        """Note the table (or recipe) hash this process wrote for the entry at ``location``."""
+        with self._lock:
+            self._tables[(content_hash, location.pack)] = table_hash
 
     @property
     def url(self) -> str:
@@ -409,24 +416,27 @@ class ObjectStore:
         if held:
             yield held
 
-    def recipe(self, content_hash: str, location: Location) -> chunking.Recipe:
-        """The checked recipe of a chunked entry (IntegrityError when it is damaged or another file's)."""
+    def recipe(self, content_hash: str, location: Location, expected: str = "") -> chunking.Recipe:
+        """The checked recipe of a chunked entry (IntegrityError when it is damaged or another file's, or, with
+        ``expected``, when its stored bytes do not hash to it: the hash a manifest names)."""
+        key = pack_key(location.pack)
         found = self._recipes.get((content_hash, location.pack))
-        if found is not None:
-            return found
-        self._check_plausible(content_hash, location)
-        payload = self._fetch(location.pack, location.offset, location.length, content_hash)
-        try:
-            found = chunking.decode_recipe(payload, content_hash, location.size)
-        except ValueError as exc:
-            key = pack_key(location.pack)
-            raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} is damaged ({exc})",
-                                 object_key=key, content_hash=content_hash) from exc
-        with self._lock:
-            if len(self._recipes) >= 256:
-                self._recipes.clear()
-            self._recipes[(content_hash, location.pack)] = found
-        return found
+        if found is None:
+            self._check_plausible(content_hash, location)
+            payload = self._fetch(location.pack, location.offset, location.length, content_hash)
+            try:
+                found = (chunking.decode_recipe(payload, content_hash, location.size), hash_bytes(payload))
+            except ValueError as exc:
+                raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} is damaged "
+                                     f"({exc})", object_key=key, content_hash=content_hash) from exc
+            with self._lock:
+                if len(self._recipes) >= 256:
+                    self._recipes.clear()
+                self._recipes[(content_hash, location.pack)] = found
+        if expected and found[1] != expected:
+            raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} does not match the "
+                                 "hash its manifest names", object_key=key, content_hash=content_hash)
+        return found[0]
 
     def chunk_packs(self, content_hash: str, location: Location) -> set[str]:
         """The packs a chunked entry's chunks are in (empty for an entry stored whole)."""
