@@ -207,9 +207,9 @@ def test_reassembly_helper_is_faithful() -> None:
 def test_future_format_is_rejected() -> None:
     blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
     header = json.loads(blocks[0])
-    header["format"] = 5
+    header["format"] = 6
     blocks[0] = json.dumps(header).encode()
-    with pytest.raises(ValueError, match="format 5"):
+    with pytest.raises(ValueError, match="format 6"):
         decode_manifest(_reassemble(blocks))
 
 

@@ -150,3 +150,43 @@ def test_streams_a_large_object_both_ways(server_factory: servers.SatchelServerF
         assert (started.data / "storage/projects/stream/big.bin").read_bytes() == source.read_bytes()
     finally:
         started.stop()
+
+
+def test_a_recipe_that_makes_a_hash_stand_for_other_bytes_is_refused(shared_server: servers.SatchelServer,
+                                                                     tmp_path: Path) -> None:
+    from satchel.objects.chunks import encode_recipe
+    from satchel.objects.codec import Codec
+    from satchel.objects.store import ObjectStore
+
+    storage = server_storage(shared_server, shared_server.token, "poison")
+    store = ObjectStore(storage, tmp_path / "cache")
+    data = os.urandom(600 << 10)
+    content_hash, location, _ = store.write_chunked(iter([data]), None)  # honest: verified and stored
+    assert store.read(content_hash, location) == data
+    victim = hash_bytes(b"another user's file")  # its owner would skip uploading it if this hash were "stored"
+    recipe = encode_recipe(victim, len(data), list(store.recipe(content_hash, location).chunks()))
+    pack_id, pack = a_pack(recipe)
+    storage.put_if_absent(pack_key(pack_id), pack)
+    reply = call(objects_url(shared_server, "poison", index_key(pack_id)), "PUT", shared_server.token,
+                 data=encode_index([(victim, len(PACK_MAGIC), len(recipe), len(data), int(Codec.CHUNKS))]))
+    assert reply.status == 422 and b"does not match its hash" in reply.body
+    assert storage.head(index_key(pack_id)) is None
+    assert store.read(content_hash, location) == data
+
+
+def test_the_format_file_is_only_raised(shared_server: servers.SatchelServer) -> None:
+    url = objects_url(shared_server, "fmt", "satchel-store.json")
+
+    def put(version: object) -> int:
+        body = b'{"format": "satchel-store", "version": %s}' % str(version).encode()
+        return call(url, "PUT", shared_server.token, data=body).status
+
+    def current() -> bytes:
+        return call(url, "GET", shared_server.token).body
+
+    assert put(1) == 201 and b'"version": 1' in current()
+    assert put(2) == 201 and b'"version": 2' in current()
+    assert put(1) == 200 and b'"version": 2' in current()  # never lowered
+    assert put(99) == 400 and put('"2"') == 400
+    assert call(url, "PUT", shared_server.token, data=b"[]").status == 400
+    assert b'"version": 2' in current()

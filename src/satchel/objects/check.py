@@ -34,7 +34,7 @@ import zstandard
 
 from satchel.errors import IntegrityError, ObjectMissingError, StorageNotFoundError
 from satchel.objects import codec
-from satchel.objects.chunks import CHUNKED_MIN_SIZE
+from satchel.objects.chunks import CHUNKED_MIN_SIZE, Recipe
 from satchel.objects.hashing import hash_bytes, hash_file, new_hasher
 from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, manifest_key
 from satchel.objects.packs import (
@@ -103,6 +103,7 @@ class _Live:
     manifests: dict[str, Manifest] = field(default_factory=dict)
     users: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # (pack, hash) -> uses
     by_pack: dict[str, dict[str, ManifestEntry]] = field(default_factory=dict)  # pack -> hash -> entry
+    files_of: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)  # chunk -> chunked files
 
     def add(self, manifest_hash: str, manifest: Manifest) -> None:
         self.manifests[manifest_hash] = manifest
@@ -117,6 +118,7 @@ class _Live:
         uses = self.users.get((entry.pack, entry.hash), [])
         for chunk_hash, location in chunks:
             self.users.setdefault((location.pack, chunk_hash), []).extend(uses[:_SHOWN])
+            self.files_of.setdefault((location.pack, chunk_hash), set()).add((entry.pack, entry.hash))
             self.by_pack.setdefault(location.pack, {})[chunk_hash] = ManifestEntry(
                 chunk_hash, location.size, "", location.pack, location.offset, location.length, location.codec)
 
@@ -149,8 +151,8 @@ class Checker:
         self.lost: set[str] = set()
         self.flagged: set[tuple[str, str]] = set()  # (pack, hash or "*") already reported
         self.orphans: dict[str, Problem] = {}
-        self.bad_recipes: set[tuple[str, str]] = set()  # (pack, hash) of chunked files whose recipe is unusable
         self.deferred: dict[str, dict[str, Location]] = {}  # pack -> chunked files, read once chunks are checked
+        self.broken_files: set[tuple[str, str]] = set()  # (pack, hash) of chunked files a dropped chunk broke
 
     def problem(self, kind: str, key: str, detail: str, affected: list[tuple[str, str]] | None = None) -> Problem:
         found = Problem(kind, key, detail, affected or [])
@@ -168,7 +170,7 @@ class Checker:
             self._check_index(pack_id, packs.get(pack_id))
         for pack_id in sorted(set(packs) - set(indexes)):
             self._check_orphan(pack_id, packs[pack_id])
-        if self.read_data:
+        if self.read_data or self.broken_files:
             self._check_chunked_files()
         self._check_manifest_entries()
         if self.orphans:
@@ -186,12 +188,24 @@ class Checker:
         self.report.entries = sum(len(m.entries) for m in self.live.manifests.values())
         for (pack, content_hash), entry in sorted(self.live.chunked().items()):
             try:
-                recipe = self.store.recipe(content_hash, entry.location)
+                recipe: Recipe | None = self.store.recipe(content_hash, entry.location)
             except (IntegrityError, ObjectMissingError) as exc:
-                self.bad_recipes.add((pack, content_hash))
-                self.problem("damaged chunk list", pack_key(pack), f"{exc}", self.live.uses(pack, content_hash))
-                continue
-            self.live.add_chunks(entry, recipe.chunks())
+                recipe = self._recipe_elsewhere(content_hash, entry.location)
+                if recipe is None:
+                    log.warning("%s: the chunk list of %s is unusable (%s)", self.store.url, content_hash, exc)
+                    self.broken_files.add((pack, content_hash))  # reported, and stored again, with the files
+            if recipe is not None:
+                self.live.add_chunks(entry, recipe.chunks())
+
+    def _recipe_elsewhere(self, content_hash: str, failed: Location) -> Recipe | None:
+        """The recipe of another stored copy of a chunked file (what readers fall back to), or None."""
+        other = self.store.alternative(content_hash, failed)
+        if other is None or other.codec != codec.Codec.CHUNKS:
+            return None
+        try:
+            return self.store.recipe(content_hash, other)
+        except (IntegrityError, ObjectMissingError):
+            return None
 
     def _manifest(self, manifest_hash: str, versions: list[str]) -> Manifest | None:
         key = manifest_key(manifest_hash)
@@ -291,8 +305,13 @@ class Checker:
     def _check_chunked_files(self) -> None:
         """Assemble every chunked file from its chunks (checked first, so a damaged chunk was dropped and a
         restored file stores it again); one that cannot be assembled is damaged content of its recipe's pack."""
+        for pack, content_hash in self.broken_files:
+            location = self.live.entries_in(pack).get(content_hash)
+            if location is not None and not {(pack, content_hash), (pack, "*")} & self.flagged:
+                self.deferred.setdefault(pack, {})[content_hash] = location.location
         for pack_id, chunked in sorted(self.deferred.items()):
-            damaged = {h for h, loc in chunked.items() if not self._stream_ok(h, loc)}
+            damaged = {h for h, loc in chunked.items()
+                       if (pack_id, h) in self.broken_files or not self._stream_ok(h, loc)}
             if not damaged:
                 continue
             self.flagged.update((pack_id, h) for h in damaged)
@@ -364,7 +383,11 @@ class Checker:
         else:
             self._set_aside(pack_key(pack_id))  # nothing usable left in it (and restoring may reuse its id)
         for content_hash in sorted(bad):
-            if self.live.uses(pack_id, content_hash):
+            files = self.live.files_of.get((pack_id, content_hash))
+            if files:  # a chunk: stored again with the files that need it (they cannot be read as they are)
+                self.broken_files.update(files)
+                found.actions.append(f"chunk {content_hash[:16]} is stored again with the file that needs it")
+            elif self.live.uses(pack_id, content_hash):
                 self._restore_content(content_hash, found)
         found.actions.append(f"dropped {len(bad)} entries from the index (the old index is in damaged/)")
 
