@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workloads import Sizes, apply_w3, change_some, make_w1, make_w2, tree_digest
+from benchmarks.workloads import Sizes, apply_w3, change_some, make_w1, make_w2, make_w6, tree_digest
 
 HERE = Path(__file__).resolve().parent
 OPS = HERE / "ops.py"
@@ -124,7 +124,8 @@ class Bench:
         change = apply_w3(self.src / "w3", self.sizes)
         self.facts["w3_changed_bytes"] = change.changed_bytes
         self.facts["w3_counts"] = (len(change.modified), len(change.added), len(change.removed))
-        self.digests = {k: tree_digest(self.src / k) for k in ("w1", "w2", "w3")}
+        self.facts["w6_changed_bytes"] = make_w6(self.src, self.sizes)
+        self.digests = {k: tree_digest(self.src / k) for k in ("w1", "w2", "w3", "w6b")}
         self.facts["w1_bytes"] = _tree_bytes(self.src / "w1")
         self.facts["w2_bytes"] = _tree_bytes(self.src / "w2")
         self.facts["prepare_seconds"] = time.perf_counter() - started
@@ -209,6 +210,22 @@ class Bench:
         self.checks["satchel W5 one file read back"] = w5.result["read_ok"]
         self.checks["satchel W5 diff counts"] = w5.result["changes"] == [
             (count + 1) // 2, count // 2, len(range(51, entries, 100))]
+        shutil.rmtree(home)
+
+    def dedup(self, r: Path) -> None:
+        """W6: a large file, then a child in which 1% of it was overwritten in scattered places and 1 MiB was
+        inserted in the middle; the bytes the child adds to the store, its time, and its cold get."""
+        home = r / "satchel-w6-home"
+        first = self.record("satchel_w6_store", self.op(home, "store", folder=str(self.src / "w6"), name="w6"))
+        before = _tree_bytes(home / "storage")
+        kid = self.record("satchel_w6_child", self.op(home, "child", parent=first.result["id"],
+                                                      folder=str(self.src / "w6b")))
+        stored = _tree_bytes(home / "storage") - before
+        self.facts.setdefault("satchel_w6_stored", []).append(stored)
+        self.checks["satchel W6 child stores a fraction of the file"] = stored < self.sizes.w6_size // 4
+        self.checks["satchel W6 child sees one modified file"] = kid.result["changed"] == 1
+        got = self.record("satchel_w6_cold_get", self.op(home, "get", dataset_id=kid.result["id"]))
+        self.check("satchel W6 child get", tree_digest(Path(got.result["path"])), self.digests["w6b"])
         shutil.rmtree(home)
 
     def chain(self, r: Path) -> None:
@@ -306,9 +323,9 @@ if __name__ == "__main__":
     parser.add_argument("--work", type=Path, default=HERE / "work")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--dvc", default=os.environ.get("BENCH_DVC", str(HERE / ".venv-dvc/bin/dvc")))
-    parser.add_argument("--tools", default="disk,satchel,dvc_run,chain,huge",
-                        help="comma-separated subset of disk,satchel,dvc_run,chain,huge (targets needing a missing "
-                             "tool show n/a)")
+    parser.add_argument("--tools", default="disk,satchel,dvc_run,dedup,chain,huge",
+                        help="comma-separated subset of disk,satchel,dvc_run,dedup,chain,huge (targets needing a "
+                             "missing tool show n/a)")
     options = parser.parse_args()
     bench = Bench(Sizes.small() if options.small else Sizes.full(), options.work, options.runs, options.dvc,
                   options.tools.split(","))

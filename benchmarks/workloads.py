@@ -27,14 +27,15 @@ class Sizes:
     w4_entries: int
     w7_steps: int
     w5_entries: int
+    w6_size: int
 
     @staticmethod
     def full() -> Sizes:
-        return Sizes(100_000, 1_000, 1024, 8192, 8, 512 << 20, 1_000_000, 100, 10_000_000)
+        return Sizes(100_000, 1_000, 1024, 8192, 8, 512 << 20, 1_000_000, 100, 10_000_000, 512 << 20)
 
     @staticmethod
     def small() -> Sizes:
-        return Sizes(2_000, 40, 1024, 8192, 2, 4 << 20, 20_000, 3, 30_000)
+        return Sizes(2_000, 40, 1024, 8192, 2, 4 << 20, 20_000, 3, 30_000, 24 << 20)
 
 
 def _text(rng: random.Random, size: int) -> bytes:
@@ -72,6 +73,31 @@ def make_w2(root: Path, sizes: Sizes, seed: int = 2) -> None:
                 step = min(block, left)
                 out.write(rng.randbytes(step) if index % 2 else _text(rng, step))
                 left -= step
+
+
+W6_PLACES = 10
+W6_INSERT = 1 << 20
+
+
+def make_w6(root: Path, sizes: Sizes, seed: int = 6) -> int:
+    """W6: ``root/w6/model.bin``, ``w6_size`` random bytes, and ``root/w6b/model.bin``, the same with 1% of it
+    overwritten in ``W6_PLACES`` places spread over the file and ``W6_INSERT`` bytes inserted in the middle.
+    Returns the bytes changed (overwritten + inserted)."""
+    rng = random.Random(seed)
+    data = bytearray()
+    while len(data) < sizes.w6_size:
+        data += rng.randbytes(min(64 << 20, sizes.w6_size - len(data)))
+    (root / "w6").mkdir(parents=True, exist_ok=True)
+    (root / "w6" / "model.bin").write_bytes(data)
+    piece = sizes.w6_size // 100 // W6_PLACES
+    stride = sizes.w6_size // W6_PLACES
+    for place in range(W6_PLACES):
+        at = place * stride + rng.randrange(stride - piece)
+        data[at : at + piece] = rng.randbytes(piece)
+    data[len(data) // 2 : len(data) // 2] = rng.randbytes(W6_INSERT)
+    (root / "w6b").mkdir(parents=True, exist_ok=True)
+    (root / "w6b" / "model.bin").write_bytes(data)
+    return piece * W6_PLACES + W6_INSERT
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,9 @@ def test_small_benchmark_completes_with_identical_bytes(tmp_path: Path) -> None:
     for check in ("satchel W1 cold get: ok", "satchel W1 mutable copy: ok", "satchel W2 cold get: ok",
                   "satchel W3 child get: ok", "dvc W1 pull: ok", "satchel W4 diff counts: ok",
                   "satchel re-add finds nothing new: ok", "satchel W7 last version get: ok",
-                  "satchel W5 diff counts: ok", "satchel W5 one file read back: ok"):
+                  "satchel W5 diff counts: ok", "satchel W5 one file read back: ok", "satchel W6 child get: ok",
+                  "satchel W6 child sees one modified file: ok",
+                  "satchel W6 child stores a fraction of the file: ok"):
         assert check in report
     assert "| W1 store vs tar -cf |" in report and "| W4 peak RSS |" in report
     assert "| `satchel get` warm, fresh process (CLI" in report and "| W7: flat with depth" in report

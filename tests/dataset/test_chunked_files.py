@@ -58,6 +58,8 @@ def test_an_edited_large_file_costs_its_changed_chunks_and_both_versions_read_ba
         home: Path, tmp_path: Path, family: tuple[Dataset, Dataset, dict[str, bytes], dict[str, bytes], int]) -> None:
     parent, child, parent_files, child_files, _ = family
     assert child.list_modified_files() == ["model/weights.bin"]
+    for version in (parent, child):  # the chunks count as stored bytes (not only the recipe), each chunk once
+        assert 24 * MiB <= Dataset.get(dataset_id=version.id).stats["stored_size"] < 25 * MiB
     fresh_machine(home, tmp_path, "elsewhere")
     assert read_tree(Path(Dataset.get(dataset_id=child.id).get_local_copy())) == child_files
     assert read_tree(Path(Dataset.get(dataset_id=parent.id).get_local_copy())) == parent_files

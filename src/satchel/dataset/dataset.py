@@ -448,7 +448,7 @@ class Dataset(DatasetManagement):
             state = self._draft_state(record)
         store.check_format(create=True)
         built = lifecycle.build_manifest(self._ctx, record, store, state)
-        stats = lifecycle.version_stats(state.parents, built.located, built.changes)
+        stats = lifecycle.version_stats(state.parents, built.located, built.changes, store)
         lifecycle.publish_manifest(
             self._ctx, store, self.id, built.manifest, built.located,
             lambda manifest_hash: self._ctx.catalog.finalize_version(

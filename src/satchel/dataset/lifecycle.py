@@ -219,17 +219,36 @@ def packs_of(view: View) -> set[str]:
     return {e.pack for e in view.values() if e.pack and not e.link}
 
 
-def chunk_packs_of(store: ObjectStore, view: View) -> set[str]:
-    """The packs holding the chunks of the chunked files ``view`` brings itself (a child's own changes; inherited
-    ones are kept through its parents, which are live versions). Reads their recipes: IntegrityError for a
-    damaged one, so no version is finalized over it."""
+def chunked_entries(view: View, *, own: bool = False) -> list[ManifestEntry]:
+    """The chunked files of ``view`` (``own``: only those a child's overlay brings itself; inherited ones are
+    kept through its parents, which are live versions)."""
     if isinstance(view, Overlay):
-        own: Iterable[ManifestEntry] = (e for e in view.changed.values() if e.codec == Codec.CHUNKS)
-    elif isinstance(view, EntryColumns):
-        own = view.with_codec(Codec.CHUNKS)
-    else:
-        own = (e for e in view.values() if e.codec == Codec.CHUNKS)
-    return {pack for e in own if e.pack and not e.link for pack in store.chunk_packs(e.hash, e.location)}
+        mine = [e for e in view.changed.values() if e.codec == Codec.CHUNKS]
+        if own:
+            return mine
+        if isinstance(view.base, EntryColumns):  # inherited: not overridden, not removed
+            return mine + [e for p, e in view.base.with_codec(Codec.CHUNKS) if p not in view.changed and p in view]
+        return [e for e in view.values() if e.codec == Codec.CHUNKS]
+    if isinstance(view, EntryColumns):
+        return [e for _, e in view.with_codec(Codec.CHUNKS)]
+    return [e for e in view.values() if e.codec == Codec.CHUNKS]
+
+
+def chunk_packs_of(store: ObjectStore, view: View) -> set[str]:
+    """The packs holding the chunks of the chunked files ``view`` brings itself. Reads their recipes:
+    IntegrityError for a damaged one, so no version is finalized over it."""
+    return {pack for e in chunked_entries(view, own=True) if e.pack and not e.link
+            for pack in store.chunk_packs(e.hash, e.location)}
+
+
+def chunk_bytes(store: ObjectStore, view: View) -> int:
+    """The stored bytes of the chunks of ``view``'s chunked files, each chunk once (beyond their recipes,
+    which the entries' own lengths count)."""
+    seen: dict[tuple[str, int], int] = {}
+    for entry in {(e.hash, e.pack): e for e in chunked_entries(view) if e.pack and not e.link}.values():
+        chunks = store.recipe(entry.hash, entry.location).chunks()
+        seen.update(((loc.pack, loc.offset), loc.length) for _, loc in chunks)
+    return sum(seen.values())
 
 
 def unstored(view: View) -> list[str]:
@@ -263,10 +282,11 @@ def check_packs_exist(store: ObjectStore, view: View, packs: set[str]) -> None:
             )
 
 
-def version_stats(parents_view: View, view: View,
-                  changes: tuple[list[str], list[str], list[str]] | None = None) -> dict[str, int]:
+def version_stats(parents_view: View, view: View, changes: tuple[list[str], list[str], list[str]] | None = None,
+                  store: ObjectStore | None = None) -> dict[str, int]:
     """Statistics kept with a finalized version so listings never recompute them. ``changes``: its (added,
-    modified, removed) paths against ``parents_view`` when the caller knows them."""
+    modified, removed) paths against ``parents_view`` when the caller knows them. ``store``: where the version is
+    stored, whose chunked files' chunks count in ``stored_size`` (read from their recipes)."""
     summary = None
     if isinstance(view, EntryColumns):
         summary = view.summary()
@@ -284,6 +304,8 @@ def version_stats(parents_view: View, view: View,
             else:
                 objects[(entry.pack, entry.offset)] = entry.length
         stored = sum(objects.values())
+    if store is not None:
+        stored += chunk_bytes(store, view)
     counts = {"file_count": len(view), "total_size": total, "stored_size": stored, "link_count": links}
     if changes is None and not parents_view:  # a flat version (a first version, a squash): everything is added
         return counts | {"added": len(view), "modified": 0, "removed": 0, "added_bytes": total, "modified_bytes": 0,

@@ -96,7 +96,7 @@ def finalize_flat(ctx: Context, record: VersionRecord, view: View, target_url: s
     """Write a full manifest for ``view`` and complete ``record``; return its stats."""
     store = ctx.store(target_url)
     ctx.catalog.set_storage(record.id, store.url)
-    stats = version_stats({}, view)
+    stats = version_stats({}, view, store=store)
     publish_manifest(ctx, store, record.id, Manifest("full", [], view, []), view, lambda manifest_hash: (
         ctx.catalog.finalize_version(record.id, manifest=manifest_hash, storage_url=store.url, depth=0, stats=stats)))
     return stats

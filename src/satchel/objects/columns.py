@@ -252,11 +252,11 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         return [self._paths[row] for row, (pack, link) in enumerate(zip(self._pack_ids, links, strict=True))
                 if pack == _NONE and not link]
 
-    def with_codec(self, codec: int) -> list[ManifestEntry]:
-        """The entries stored with ``codec`` (a scan at C speed when there are none)."""
+    def with_codec(self, codec: int) -> list[tuple[str, ManifestEntry]]:
+        """(path, entry) of the entries stored with ``codec`` (a scan at C speed when there are none)."""
         if codec not in self._codecs:
             return []
-        return [self._entry(row) for row, used in enumerate(self._codecs) if used == codec]
+        return [(self._paths[row], self._entry(row)) for row, used in enumerate(self._codecs) if used == codec]
 
     def pack_names(self) -> set[str]:
         """The packs the entries are stored in."""

@@ -63,7 +63,7 @@ def checked_stats(state: ServerState, record: VersionRecord, manifest_hash: str,
                              "again, then finalize()", object_key="", content_hash=manifest_hash,
                              dataset_id=record.id) from exc
     _check_stored(store, record.id, view)
-    return version_stats(parents_view, view)
+    return version_stats(parents_view, view, store=store)
 
 
 def _check_stored(store: ObjectStore, version_id: str, view: Mapping[str, Any]) -> None:
