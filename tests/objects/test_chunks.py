@@ -115,7 +115,7 @@ def test_a_recipe_is_checked_against_the_hash_its_manifest_names(store: ObjectSt
     content_hash, location, _ = store.write_chunked(iter([random.Random(5).randbytes(MiB)]), None)
     named = store.block_table_of(content_hash, location)
     assert named and store.recipe(content_hash, location, expected=named)
-    with pytest.raises(IntegrityError, match="does not match the hash its manifest names"):
+    with pytest.raises(IntegrityError, match="does not match the hash that names it"):
         store.recipe(content_hash, location, expected="0" * 64)
 
 
@@ -149,7 +149,7 @@ def test_a_recipe_whose_chunks_assemble_to_other_bytes_is_refused_before_the_las
     order[0], order[1] = order[1], order[0]  # the same chunks (each verifies), in another order
     swapped = [recipe.sizes[i] for i in order]
     payload = forged(recipe, order)
-    hostile = decode_recipe(payload, content_hash, len(data))
+    hostile = decode_recipe(payload, content_hash, len(data)).expand(None)
     assert list(hostile.sizes) == swapped
     got = bytearray()
     with pytest.raises(IntegrityError, match="does not match its hash"):
@@ -167,7 +167,7 @@ def test_hostile_recipes_are_refused(store: ObjectStore, damage: str) -> None:
     raw = bytearray(zstandard.ZstdDecompressor().decompress(store.fetch_range(
         location.pack, location.offset, location.length, content_hash)))
     count = len(recipe)
-    head = 8 + 8 + 32 + 4 + 4 + 32 * len(recipe.packs)
+    head = 8 + 8 + 32 + 4 + 4 + 4 + 1 + 32 * len(recipe.packs)  # header (no base), pack ids
     sizes_at = head + 32 * count
     numbers_at = sizes_at + 4 * count
     offsets_at = numbers_at + 4 * count
@@ -196,7 +196,7 @@ def test_hostile_recipes_are_refused(store: ObjectStore, damage: str) -> None:
     if damage == "bomb":
         payload = zstandard.ZstdCompressor().compress(b"\0" * (64 << 20))  # declares far more than a recipe holds
     with pytest.raises(ValueError):
-        decode_recipe(payload, file_hash, size)
+        decode_recipe(payload, file_hash, size).expand(None)
 
 
 def test_manifests_with_chunked_files_are_format_5_and_older_formats_refuse_chunks() -> None:
@@ -224,3 +224,45 @@ def test_a_chunked_file_is_one_index_entry_after_its_chunks(store: ObjectStore, 
     assert chunk_packs == set(packs) - {location.pack}
     sizes = array("I", store.recipe(content_hash, location).sizes)
     assert sum(sizes) == len(data)
+
+
+def test_a_recipe_copies_runs_of_its_base_and_reads_back(store: ObjectStore, storage: LocalStorage) -> None:
+    data = random.Random(11).randbytes(24 * MiB)
+    first = store.write_chunked(iter([data]), None)[:2]
+    child, _ = edited(data, seed=12)
+    content_hash, location, _ = store.write_chunked(iter([child]), None, base=first)
+    flat = encode_recipe(content_hash, len(child), list(store.recipe(content_hash, location).chunks()))
+    assert location.length < len(flat) // 10  # runs of the base's rows, not every row again
+    recipe = store.recipe(content_hash, location)
+    assert recipe.bases == ((first[0], first[1]),) and first[1].pack in recipe.pack_ids()
+    fresh = ObjectStore(storage, store.cache_dir)  # nothing remembered: the base is read and applied
+    assert b"".join(fresh.iter_verified(content_hash, location)) == child
+    assert read_range(fresh, fresh.recipe(content_hash, location), 5 * MiB, 9 * MiB) == child[5 * MiB : 9 * MiB]
+
+
+def test_a_chain_of_recipes_stops_at_its_longest_and_starts_again_whole(store: ObjectStore) -> None:
+    from satchel.objects.chunks import MAX_DEPTH
+
+    data = random.Random(13).randbytes(17 * MiB)
+    previous = store.write_chunked(iter([data]), None)[:2]
+    depths = []
+    for step in range(MAX_DEPTH + 2):
+        data, _ = edited(data, seed=100 + step)
+        previous = store.write_chunked(iter([data]), None, base=previous)[:2]
+        depths.append(len(store.recipe(*previous).bases))
+        assert b"".join(store.iter_verified(*previous)) == data
+    assert depths == [*range(1, MAX_DEPTH + 1), 0, 1]
+
+
+def test_a_base_that_is_not_the_recipe_named_is_refused(store: ObjectStore, storage: LocalStorage) -> None:
+    data = random.Random(14).randbytes(17 * MiB)
+    first = store.write_chunked(iter([data]), None)[:2]
+    child, _ = edited(data, seed=15)
+    content_hash, location, _ = store.write_chunked(iter([child]), None, base=first)
+    path = storage.path_of(f"packs/{first[1].pack[:2]}/{first[1].pack}.pack")  # the base recipe's own pack
+    raw = bytearray(path.read_bytes())
+    raw[first[1].offset + first[1].length - 5] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    fresh = ObjectStore(storage, store.cache_dir)
+    with pytest.raises(IntegrityError, match="chunk list"):
+        fresh.recipe(content_hash, location)

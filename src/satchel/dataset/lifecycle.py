@@ -62,13 +62,16 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
     index = store.index()
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     candidates: Iterable[tuple[str, ManifestEntry]] = state.current.items()
-    if all(p.storage_url == store.url for p in parents):  # the parents' content is there: only rows can lack it
+    same_store = all(p.storage_url == store.url for p in parents)
+    if same_store:  # the parents' content is there: only rows can lack it
         candidates = [(p, state.current[p]) for p, r in state.rows.items() if r.hash is not None and p in state.current]
     missing = {e.hash: (p, e) for p, e in candidates if not e.link and e.hash not in index}
     items: dict[str, UploadItem] = {}
     for path, row in state.rows.items():
         if row.hash in missing and row.hash not in items and row.source:
-            items[row.hash] = UploadItem(row.hash, row.size, path, local_path=row.source)
+            before = state.parents.get(path) if same_store else None  # a large file's previous content, chunked
+            base = (before.hash, before.location) if before is not None and before.codec == Codec.CHUNKS else None
+            items[row.hash] = UploadItem(row.hash, row.size, path, local_path=row.source, base=base)
     for parent in parents:
         if len(items) == len(missing):
             break

@@ -40,6 +40,9 @@ class UploadItem:
     local_path: str | None = None
     source_store: ObjectStore | None = None
     source_location: Location | None = None
+    base: tuple[str, Location] | None = None
+    """A chunked entry of the target store that this content likely shares most chunks with (the same path's
+    content in the parent version): its recipe may copy runs of that one's rows."""
 
 
 @dataclass
@@ -99,7 +102,7 @@ class PackPipeline:
         self.pending: deque[Future[None]] = deque()
         self._lock = threading.Lock()
 
-    def add(self, content_hash: str, codec: Codec, payload: bytes, size: int) -> None:
+    def add(self, content_hash: str, codec: Codec, payload: bytes | memoryview, size: int) -> None:
         """Append one entry; ship the pack when it is full."""
         self.builder.add(content_hash, codec, payload, size)
         if self.builder.stored_bytes >= self.chunk_bytes:
@@ -186,7 +189,7 @@ def _encode_in_window(pool: ThreadPoolExecutor, items: list[UploadItem], level: 
                       pipeline: PackPipeline, window: int) -> None:
     """Read and encode batches in parallel, at most ``window`` batches ahead of the packer (bounded memory);
     on an error, batches not started yet are cancelled."""
-    ahead: deque[Future[list[tuple[str, Codec, bytes, int]]]] = deque()
+    ahead: deque[Future[list[tuple[str, Codec, bytes | memoryview, int]]]] = deque()
 
     def drain() -> None:
         for content_hash, codec, payload, size in ahead.popleft().result():
@@ -205,7 +208,7 @@ def _encode_in_window(pool: ThreadPoolExecutor, items: list[UploadItem], level: 
         raise
 
 
-def _encode(item: UploadItem, level: int | None) -> tuple[str, Codec, bytes, int]:
+def _encode(item: UploadItem, level: int | None) -> tuple[str, Codec, bytes | memoryview, int]:
     if item.local_path is not None:
         data = _read_local(item)
     else:
@@ -255,7 +258,7 @@ def _store_stream(target: ObjectStore, item: UploadItem, level: int | None, chun
         content_hash, location = target.write_stream(chunks, None)
         stored = location.length
     else:
-        content_hash, location, stored = target.write_chunked(chunks, level)
+        content_hash, location, stored = target.write_chunked(chunks, level, item.base)
     if content_hash != item.hash:
         raise _changed(item, "changed")
     return stored

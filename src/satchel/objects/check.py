@@ -114,7 +114,8 @@ class _Live:
                 self.by_pack.setdefault(entry.pack, {})[entry.hash] = entry
 
     def add_chunks(self, entry: ManifestEntry, chunks: Iterable[tuple[str, Location]]) -> None:
-        """The chunks of a live chunked entry are live too, used where the entry is."""
+        """The chunks of a live chunked entry (and the recipes it copies rows from) are live too, used where the
+        entry is."""
         uses = self.users.get((entry.pack, entry.hash), [])
         for chunk_hash, location in chunks:
             self.users.setdefault((location.pack, chunk_hash), []).extend(uses[:_SHOWN])
@@ -195,7 +196,7 @@ class Checker:
                     log.warning("%s: the chunk list of %s is unusable (%s)", self.store.url, content_hash, exc)
                     self.broken_files.add((pack, content_hash))  # reported, and stored again, with the files
             if recipe is not None:
-                self.live.add_chunks(entry, recipe.chunks())
+                self.live.add_chunks(entry, [*recipe.chunks(), *recipe.bases])
 
     def _recipe_elsewhere(self, content_hash: str, failed: Location) -> Recipe | None:
         """The recipe of another stored copy of a chunked file (what readers fall back to), or None."""

@@ -1,14 +1,11 @@
 """Chunked large files: content-defined chunks shared by every file, version and dataset of a store.
 
 A large file is cut by FastCDC (content-defined chunking: a cut falls where the bytes say, so an insertion
-moves only the cuts next to it) into chunks of about 64 KiB. Each chunk is an ordinary content-addressed entry
+moves only the cuts next to it) into chunks of about 39 KiB. Each chunk is an ordinary content-addressed entry
 of a pack, so a chunk any index already lists is not stored again: a child version in which 1% of a 512 MiB
 file changed stores about that 1%, not the file. The file itself is an index entry with codec ``CHUNKS``
-whose payload is its *recipe*: the zstd frame of
-
-``MAGIC``, the file's size (u64) and content hash (32 bytes), the number of packs (u32) and of chunks (u32),
-the pack ids (32 raw bytes each), then one column per chunk field: hashes (32 bytes), sizes (u32), pack numbers
-(u32), offsets (u64), stored lengths (u32), codecs (u8; raw or zstd, never chunks).
+whose payload is its *recipe*: its chunks' hashes, sizes and locations, as its own rows or as runs of the
+rows of a base recipe (the same path's in the parent version), so an edited copy's recipe is a few KB.
 
 Chunks carry their location, so reading a file needs its recipe and range reads of its chunks, not the index.
 The recipe is bound to its entry (it names the file's hash and size, and the file's hash is checked over the
@@ -41,8 +38,9 @@ if TYPE_CHECKING:  # the store imports this module
 
 CHUNKED_MIN_SIZE = 16 << 20
 """Files from this size up are stored chunked (smaller ones share packs whole, as before)."""
-CDC_AVG = 65536
-"""FastCDC's average-size parameter; with its minimum of a quarter of it, chunks average about 77 KiB."""
+CDC_AVG = 32768
+"""FastCDC's average-size parameter; with its minimum of a quarter of it, chunks average about 39 KiB (each edited
+place of a file costs about two mean chunks, so smaller chunks store edits closer to their size)."""
 CDC_MIN = CDC_AVG // 4
 CDC_MAX = CDC_AVG * 4
 MAX_CHUNK = 16 << 20
@@ -50,8 +48,13 @@ MAX_CHUNK = 16 << 20
 PACK_BYTES = 32 << 20
 """Chunks of one file go to packs of about this size (one in memory per file being written)."""
 MAGIC = b"SATCHRC1"
-_HEAD = struct.Struct("<8sQ32sII")
+MAX_DEPTH = 8
+"""A recipe copies runs of rows from at most this many recipes, each from the next (then one is written whole)."""
+_HEAD = struct.Struct("<8sQ32sIIIB")  # magic, file size, file hash, packs, own rows, terms, has a base
+_BASE = struct.Struct("<32s32sQQQ32s")  # base file hash, its pack, offset, length, size, its stored recipe's hash
 _PER_CHUNK = 32 + 4 + 4 + 8 + 4 + 1
+_PER_TERM = 1 + 4 + 4
+_OWN, _COPY = 0, 1
 _RUN_BYTES = 8 << 20
 _WINDOW = 8 << 20
 _GAP = 256 << 10
@@ -59,7 +62,8 @@ _GAP = 256 << 10
 
 @dataclass(frozen=True)
 class Recipe:
-    """A decoded, checked recipe: the chunks of one file, in order."""
+    """A decoded, checked recipe with its base applied: every chunk of one file, in order. ``bases``: the
+    recipes it copies rows from, nearest first (hash and location of each: they must stay stored)."""
 
     file_hash: str
     size: int
@@ -70,6 +74,7 @@ class Recipe:
     offsets: array[int]
     lengths: array[int]
     codecs: bytes
+    bases: tuple[tuple[str, Location], ...] = ()
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -93,38 +98,137 @@ class Recipe:
         return starts
 
     def pack_ids(self) -> set[str]:
-        """The packs the chunks are in."""
-        return {self.packs[n] for n in set(self.pack_numbers)}
+        """The packs the chunks are in, and those of the recipes it copies from."""
+        return {self.packs[n] for n in set(self.pack_numbers)} | {loc.pack for _, loc in self.bases}
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """The recipe a stored recipe copies rows from: its file, where it is stored, and its stored bytes' hash."""
+
+    file_hash: str
+    location: Location
+    recipe_hash: str
+
+
+@dataclass(frozen=True)
+class StoredRecipe:
+    """One stored recipe as decoded, before its base is applied: its own rows, and terms that list the file's
+    chunks as runs of its own rows (kind 0) and of its base's (kind 1)."""
+
+    file_hash: str
+    size: int
+    rows: Recipe
+    terms: list[tuple[int, int, int]]
+    base: BaseRef | None
+
+    def expand(self, base: Recipe | None) -> Recipe:
+        """The whole recipe, ``base`` being the base's (checked); ValueError when the terms do not fit."""
+        if (base is None) != (self.base is None):
+            raise ValueError("the recipe's base is missing")
+        if sum(count for _, _, count in self.terms) > _max_rows(self.size):
+            raise ValueError("the recipe lists more chunks than its file can have")
+        parts: list[tuple[Recipe, int, int]] = []
+        for kind, start, count in self.terms:
+            source = self.rows if kind == _OWN else base
+            if source is None or kind not in (_OWN, _COPY) or start + count > len(source):
+                raise ValueError("a term of the recipe points outside the rows it names")
+            parts.append((source, start, count))
+        bases = ((self.base.file_hash, self.base.location), *base.bases) if self.base and base else ()
+        recipe = _joined(self.file_hash, self.size, parts, bases)
+        _check(recipe)
+        return recipe
+
+
+def _joined(file_hash: str, size: int, parts: list[tuple[Recipe, int, int]],
+            bases: tuple[tuple[str, Location], ...]) -> Recipe:
+    packs: dict[str, int] = {}
+    hashes, sizes, numbers = bytearray(), array("I"), array("I")
+    offsets, lengths, codecs = array("Q"), array("I"), bytearray()
+    for source, start, count in parts:
+        stop = start + count
+        renumber = [packs.setdefault(pack, len(packs)) for pack in source.packs]
+        hashes += source.hashes[32 * start : 32 * stop]
+        sizes += source.sizes[start:stop]
+        numbers.extend(renumber[n] for n in source.pack_numbers[start:stop])
+        offsets += source.offsets[start:stop]
+        lengths += source.lengths[start:stop]
+        codecs += source.codecs[start:stop]
+    return Recipe(file_hash, size, tuple(packs), bytes(hashes), sizes, numbers, offsets, lengths, bytes(codecs),
+                  bases)
+
+
+def _max_rows(size: int) -> int:
+    return min(size, (size // 64) + 2)  # FastCDC never cuts below 64 bytes; the last chunk may be short
 
 
 def max_recipe_size(size: int) -> int:
     """The most bytes the stored recipe of a file of ``size`` bytes can take (a chunk holds at least one byte;
-    the pack list is no longer than the chunk list)."""
-    count = min(size, (size // 64) + 2)  # FastCDC never cuts below 64 bytes; the last chunk may be short
-    return codec.max_stored_size(_HEAD.size + count * (_PER_CHUNK + 32))
+    the pack list and the terms are no longer than the chunk list)."""
+    return codec.max_stored_size(_HEAD.size + _BASE.size + _max_rows(size) * (_PER_CHUNK + 32 + _PER_TERM))
 
 
-def encode_recipe(file_hash: str, size: int, chunks: list[tuple[str, Location]]) -> bytes:
-    """The stored form (a zstd frame) of the recipe of ``chunks`` (in file order)."""
+def encode_recipe(file_hash: str, size: int, chunks: list[tuple[str, Location]],
+                  base: tuple[BaseRef, Recipe] | None = None) -> bytes:
+    """The stored form (a zstd frame) of the recipe of ``chunks`` (in file order). With ``base`` (a recipe and
+    its reference), runs of chunks that follow each other in the base as here are copied from it, not listed."""
+    terms, own = _terms(chunks, base[1]) if base else ([(_OWN, 0, len(chunks))] if chunks else [], chunks)
     packs: dict[str, int] = {}
-    numbers = array("I", (packs.setdefault(loc.pack, len(packs)) for _, loc in chunks))
+    numbers = array("I", (packs.setdefault(loc.pack, len(packs)) for _, loc in own))
+    reference = b""
+    if base:
+        ref = base[0]
+        reference = _BASE.pack(bytes.fromhex(ref.file_hash), bytes.fromhex(ref.location.pack), ref.location.offset,
+                               ref.location.length, ref.location.size, bytes.fromhex(ref.recipe_hash))
     columns = [
-        _HEAD.pack(MAGIC, size, bytes.fromhex(file_hash), len(packs), len(chunks)),
+        _HEAD.pack(MAGIC, size, bytes.fromhex(file_hash), len(packs), len(own), len(terms), bool(base)),
+        reference,
         b"".join(bytes.fromhex(p) for p in packs),
-        b"".join(bytes.fromhex(h) for h, _ in chunks),
-        _le(array("I", (loc.size for _, loc in chunks))),
+        b"".join(bytes.fromhex(h) for h, _ in own),
+        _le(array("I", (loc.size for _, loc in own))),
         _le(numbers),
-        _le(array("Q", (loc.offset for _, loc in chunks))),
-        _le(array("I", (loc.length for _, loc in chunks))),
-        bytes(loc.codec for _, loc in chunks),
+        _le(array("Q", (loc.offset for _, loc in own))),
+        _le(array("I", (loc.length for _, loc in own))),
+        bytes(loc.codec for _, loc in own),
+        bytes(kind for kind, _, _ in terms),
+        _le(array("I", (start for _, start, _ in terms))),
+        _le(array("I", (count for _, _, count in terms))),
     ]
-    raw = b"".join(columns)
-    return bytes(zstandard.ZstdCompressor(level=3).compress(raw))
+    return bytes(zstandard.ZstdCompressor(level=3).compress(b"".join(columns)))
 
 
-def decode_recipe(payload: bytes, file_hash: str, size: int) -> Recipe:
-    """Check and decode a stored recipe for the entry ``file_hash`` of ``size`` bytes; ValueError when it is
-    damaged, or the recipe of another file."""
+def _terms(chunks: list[tuple[str, Location]], base: Recipe
+           ) -> tuple[list[tuple[int, int, int]], list[tuple[str, Location]]]:
+    """Runs of ``chunks`` found in ``base`` in the same order (copied), and the rest (own rows)."""
+    first: dict[bytes, int] = {}
+    for row in range(len(base)):
+        first.setdefault(base.hashes[32 * row : 32 * row + 32], row)
+    wanted = [bytes.fromhex(h) for h, _ in chunks]
+    terms: list[tuple[int, int, int]] = []
+    own: list[tuple[str, Location]] = []
+    i = 0
+    while i < len(chunks):
+        j = first.get(wanted[i])
+        if j is None:
+            if terms and terms[-1][0] == _OWN:
+                terms[-1] = (_OWN, terms[-1][1], terms[-1][2] + 1)
+            else:
+                terms.append((_OWN, len(own), 1))
+            own.append(chunks[i])
+            i += 1
+            continue
+        run = 1
+        while i + run < len(chunks) and j + run < len(base) and \
+                wanted[i + run] == base.hashes[32 * (j + run) : 32 * (j + run) + 32]:
+            run += 1
+        terms.append((_COPY, j, run))
+        i += run
+    return terms, own
+
+
+def decode_recipe(payload: bytes, file_hash: str, size: int) -> StoredRecipe:
+    """Check and decode a stored recipe for the entry ``file_hash`` of ``size`` bytes (its base not applied:
+    ``StoredRecipe.expand``); ValueError when it is damaged, or the recipe of another file."""
     try:
         declared = zstandard.frame_content_size(payload)
     except zstandard.ZstdError as exc:
@@ -138,14 +242,21 @@ def decode_recipe(payload: bytes, file_hash: str, size: int) -> Recipe:
         raise ValueError(f"the recipe cannot be decoded ({exc})") from exc
     if len(raw) < _HEAD.size:
         raise ValueError("the recipe is truncated")
-    magic, named_size, named_hash, pack_count, count = _HEAD.unpack_from(raw)
+    magic, named_size, named_hash, pack_count, count, term_count, has_base = _HEAD.unpack_from(raw)
     if magic != MAGIC:
         raise ValueError("not a satchel recipe")
     if named_size != size or named_hash.hex() != file_hash:
         raise ValueError("the recipe describes another file")
-    if len(raw) != _HEAD.size + 32 * pack_count + _PER_CHUNK * count:
+    if has_base not in (0, 1) or len(raw) != (_HEAD.size + has_base * _BASE.size + 32 * pack_count
+                                               + _PER_CHUNK * count + _PER_TERM * term_count):
         raise ValueError("the recipe's columns disagree with its counts")
     at = _HEAD.size
+    base = None
+    if has_base:
+        b_hash, b_pack, b_offset, b_length, b_size, b_recipe = _BASE.unpack_from(raw, at)
+        base = BaseRef(b_hash.hex(), Location(b_pack.hex(), b_offset, b_length, b_size, codec.Codec.CHUNKS),
+                       b_recipe.hex())
+        at += _BASE.size
     packs = tuple(bytes(raw[at + 32 * i : at + 32 * i + 32]).hex() for i in range(pack_count))
     at += 32 * pack_count
     hashes = bytes(raw[at : at + 32 * count])
@@ -155,16 +266,19 @@ def decode_recipe(payload: bytes, file_hash: str, size: int) -> Recipe:
     offsets, at = _column("Q", raw, at, count)
     lengths, at = _column("I", raw, at, count)
     codecs = bytes(raw[at : at + count])
-    recipe = Recipe(file_hash, size, packs, hashes, sizes, numbers, offsets, lengths, codecs)
-    _check(recipe)
-    return recipe
+    at += count
+    kinds = bytes(raw[at : at + term_count])
+    starts, at = _column("I", raw, at + term_count, term_count)
+    counts, at = _column("I", raw, at, term_count)
+    rows = Recipe(file_hash, sum(sizes), packs, hashes, sizes, numbers, offsets, lengths, codecs)
+    if len(set(packs)) != len(packs) or (count and max(numbers) >= pack_count):
+        raise ValueError("the recipe names a pack twice or an unknown pack number")
+    return StoredRecipe(file_hash, size, rows, list(zip(kinds, starts, counts, strict=True)), base)
 
 
 def _check(recipe: Recipe) -> None:
     """ValueError for a recipe no writer produces (before anything is read through it)."""
     count = len(recipe)
-    if len(set(recipe.packs)) != len(recipe.packs):
-        raise ValueError("the recipe names a pack twice")
     if sum(recipe.sizes) != recipe.size:
         raise ValueError("the recipe's chunks do not add up to the file's size")
     if count and (min(recipe.sizes) < 1 or max(recipe.sizes) > MAX_CHUNK):
@@ -196,7 +310,8 @@ def _le(values: array[int]) -> bytes:
 
 
 # -- writing ----------------------------------------------------------------------------------------
-def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None) -> tuple[str, Location, int]:
+def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None,
+                  base: tuple[str, Location] | None = None) -> tuple[str, Location, int]:
     """Cut ``stream`` into chunks, store those the store does not hold in packs, then the recipe in a pack of
     its own (after every chunk's pack and index: a reader that finds the file finds its chunks).
 
@@ -213,7 +328,11 @@ def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None
     existing = store.index().get(file_hash)
     if existing is not None:
         return file_hash, existing, writer.stored
-    recipe = encode_recipe(file_hash, writer.size, [(h, writer.located[h]) for h, _ in writer.chunks])
+    chunks = [(h, writer.located[h]) for h, _ in writer.chunks]
+    recipe = encode_recipe(file_hash, writer.size, chunks)
+    chosen = _usable_base(store, base)
+    if chosen is not None:  # copying runs of the base's rows: kept when it is the smaller recipe
+        recipe = min(recipe, encode_recipe(file_hash, writer.size, chunks, chosen), key=len)
     store.require_format(2)
     holder = PackBuilder()
     holder.add(file_hash, codec.Codec.CHUNKS, recipe, writer.size)
@@ -224,7 +343,9 @@ def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None
 
 class _ChunkWriter:
     """Packs the chunks a store lacks: hashed in order, compressed on a pool, one pack written while the next
-    fills (at most two packs of ``PACK_BYTES`` in memory)."""
+    fills (at most two packs of ``PACK_BYTES`` in memory). Compression is tried on every chunk of a window while
+    it pays; after a window where it did not, only on the first chunk of each window until it pays again
+    (random or already compressed bytes are not compressed in vain)."""
 
     def __init__(self, store: ObjectStore, level: int | None) -> None:
         self.store = store
@@ -234,6 +355,8 @@ class _ChunkWriter:
         self.located: dict[str, Location] = {}
         self.builder = PackBuilder()
         self.shipping: Future[dict[str, Location]] | None = None
+        self.shipping_hashes: set[str] = set()
+        self.probing = False
         self.stored = self.size = 0
 
     def add_window(self, pieces: list[memoryview], pool: ThreadPoolExecutor) -> None:
@@ -242,25 +365,38 @@ class _ChunkWriter:
             chunk_hash = hash_bytes(piece)
             self.chunks.append((chunk_hash, len(piece)))
             self.size += len(piece)
-            if chunk_hash in self.located or chunk_hash in self.builder.hashes:
+            if chunk_hash in self.located or chunk_hash in self.builder.hashes or chunk_hash in self.shipping_hashes:
                 continue
             found = self.known.get(chunk_hash)
             if found is not None and found.codec != codec.Codec.CHUNKS:
                 self.located[chunk_hash] = found
                 continue
             new.append((chunk_hash, piece))
-        level = self.level
-        for (chunk_hash, piece), (used, payload) in zip(
-                new, pool.map(lambda item: codec.encode(item[1], level), new, chunksize=16), strict=True):
+        for (chunk_hash, piece), (used, payload) in zip(new, self._encoded(new, pool), strict=True):
             self.builder.add(chunk_hash, used, payload, len(piece))
             if self.builder.stored_bytes >= PACK_BYTES:
                 self._ship(pool)
+
+    def _encoded(self, new: list[tuple[str, memoryview]], pool: ThreadPoolExecutor
+                 ) -> list[tuple[codec.Codec, bytes | memoryview]]:
+        level = self.level
+        if level is None or not new:
+            return [(codec.Codec.RAW, piece) for _, piece in new]
+        if self.probing:
+            used, payload = codec.encode(new[0][1], level)
+            self.probing = used == codec.Codec.RAW
+            if self.probing:
+                return [(used, payload)] + [(codec.Codec.RAW, piece) for _, piece in new[1:]]
+        encoded = list(pool.map(lambda item: codec.encode(item[1], level), new, chunksize=16))
+        self.probing = all(used == codec.Codec.RAW for used, _ in encoded)
+        return encoded
 
     def _ship(self, pool: ThreadPoolExecutor) -> None:
         if self.shipping is not None:
             self.located.update(self.shipping.result())
         self.stored += self.builder.stored_bytes
         self.shipping = pool.submit(self.store.write_pack, self.builder)
+        self.shipping_hashes = self.builder.hashes
         self.builder = PackBuilder()
 
     def finish(self) -> None:
@@ -272,6 +408,20 @@ class _ChunkWriter:
             self.stored += self.builder.stored_bytes
             self.located.update(self.store.write_pack(self.builder))
             self.builder = PackBuilder()
+
+
+def _usable_base(store: ObjectStore, base: tuple[str, Location] | None) -> tuple[BaseRef, Recipe] | None:
+    """The base's reference and recipe when a new recipe may copy from it (a readable chunked entry whose chain
+    is not at its longest); None otherwise."""
+    if base is None or base[1].codec != codec.Codec.CHUNKS:
+        return None
+    try:
+        recipe, recipe_hash = store.recipe_and_hash(*base)
+    except (IntegrityError, ObjectMissingError):
+        return None  # a damaged base: the new recipe lists its chunks itself
+    if len(recipe.bases) >= MAX_DEPTH:
+        return None
+    return BaseRef(base[0], base[1], recipe_hash), recipe
 
 
 def _cut(stream: Iterable[bytes], whole: blake3) -> Iterator[list[memoryview]]:

@@ -69,7 +69,7 @@ def resolve_compression(compression: object) -> int | None:
     )
 
 
-def encode(data: bytes, level: int | None) -> tuple[Codec, bytes]:
+def encode(data: bytes | memoryview, level: int | None) -> tuple[Codec, bytes | memoryview]:
     """Compress ``data`` with zstd at ``level`` unless that does not pay; return (codec, payload)."""
     if level is None or len(data) < 64:
         return Codec.RAW, data

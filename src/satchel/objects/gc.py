@@ -5,7 +5,8 @@ manifest a ref in the store names (versions of any catalog sharing the store), e
 writer's pin names, and content hashes the caller's drafts still need (any pack holding them stays). Every
 (pack, hash) pair a live manifest's entries point at is live; a delta's inherited entries are live through
 its parents, which are live versions themselves. So no view is merged: each live manifest is read once. The
-chunks a kept chunked file's recipe names are live too (objects/chunks.py).
+chunks a kept chunked file's recipe names are live too, and so are the recipes it copies rows from
+(objects/chunks.py).
 
 A collection holds a lease (``locks/gc/``) from before it reads pins and the caller's live set until its
 last deletion; writers wait for it (see :mod:`satchel.objects.refs` and docs/format.md). A pack is deleted
@@ -132,6 +133,7 @@ def _add_chunks(store: ObjectStore, indexes: Indexes, live: LiveSet, pinned: Pin
                         "--read-data --repair` on the store first", object_key=pack_key(pack_id),
                         content_hash=content_hash) from exc
                 live.locations.update((loc.pack, h) for h, loc in recipe.chunks())
+                live.locations.update((loc.pack, h) for h, loc in recipe.bases)  # read to expand it
 
 
 def _read_indexes(store: ObjectStore, listed: dict[str, ObjectInfo], report: GcReport) -> Indexes:

@@ -68,26 +68,35 @@ def pack_id_of_index_key(key: str) -> str | None:
 
 @dataclass
 class PackBuilder:
-    """Accumulates entries of one pack in memory."""
+    """Accumulates entries of one pack in memory: their payloads are joined once, when the pack is shipped
+    (``buffer``), not copied into a growing buffer entry by entry."""
 
-    buffer: bytearray = field(default_factory=lambda: bytearray(PACK_MAGIC))
+    parts: list[bytes | memoryview] = field(default_factory=lambda: [PACK_MAGIC])
     records: list[tuple[str, int, int, int, int]] = field(default_factory=list)
     hashes: set[str] = field(default_factory=set)
     raw_bytes: int = 0
+    stored_bytes: int = len(PACK_MAGIC)
+    """Bytes the pack will take in storage."""
 
-    def add(self, content_hash: str, codec: Codec, payload: bytes, size: int) -> None:
-        """Append an entry; an entry whose hash is already in this pack is ignored."""
+    def add(self, content_hash: str, codec: Codec, payload: bytes | memoryview, size: int) -> None:
+        """Append an entry; an entry whose hash is already in this pack is ignored. ``payload`` must not change
+        until the pack is shipped (a view is kept, not copied)."""
         if content_hash in self.hashes:
             return
         self.hashes.add(content_hash)
-        self.records.append((content_hash, len(self.buffer), len(payload), size, int(codec)))
-        self.buffer += payload
+        self.records.append((content_hash, self.stored_bytes, len(payload), size, int(codec)))
+        self.parts.append(payload)
+        self.stored_bytes += len(payload)
         self.raw_bytes += size
 
     @property
-    def stored_bytes(self) -> int:
-        """Bytes the pack will take in storage."""
-        return len(self.buffer)
+    def buffer(self) -> bytes:
+        """The pack's bytes (joined on first use; the builder is not appended to once shipped)."""
+        joined = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+        if not isinstance(joined, bytes):
+            joined = bytes(joined)
+        self.parts = [joined]
+        return joined
 
     def __len__(self) -> int:
         return len(self.records)

@@ -228,9 +228,9 @@ class ObjectStore:
     def write_pack(self, builder: PackBuilder) -> dict[str, Location]:
         """Store a pack and then its index; return the new locations. Idempotent."""
         self.check_format(create=True)
-        data = memoryview(builder.buffer)  # no copy: the builder is not appended to once shipped
+        data = builder.buffer
         pack_id = hash_bytes(data)
-        self.storage.put_if_absent(pack_key(pack_id), data)  # type: ignore[arg-type]
+        self.storage.put_if_absent(pack_key(pack_id), data)
         index_data = encode_index(builder.records)
         self.storage.put_if_absent(index_key(pack_id), index_data)
         _write_local(self.cache_dir / "index" / f"{pack_id}.idx", index_data)
@@ -299,14 +299,17 @@ class ObjectStore:
         self._remember(pack_id, {content_hash: location})
         return content_hash, location
 
-    def write_chunked(self, chunks: Iterable[bytes], level: int | None) -> tuple[str, Location, int]:
+    def write_chunked(self, chunks: Iterable[bytes], level: int | None,
+                      base: tuple[str, Location] | None = None) -> tuple[str, Location, int]:
         """Store one large entry streamed from ``chunks`` as content-defined chunks plus its recipe
-        (objects/chunks.py): chunks the store holds already are not stored again.
+        (objects/chunks.py): chunks the store holds already are not stored again. ``base``: a chunked entry of
+        this store likely to share most chunks (the same path's in the parent version), whose recipe the new one
+        may copy runs of rows from.
 
         Returns (content hash of the raw bytes, location, bytes newly stored). The caller compares the hash with
         what it expected; the object is stored under its true hash either way."""
         self.check_format(create=True)
-        return chunking.store_chunked(self, chunks, level)
+        return chunking.store_chunked(self, chunks, level, base)
 
     # -- reads -----------------------------------------------------------------------------------
     def _check_plausible(self, content_hash: str, location: Location) -> None:
@@ -417,26 +420,45 @@ class ObjectStore:
             yield held
 
     def recipe(self, content_hash: str, location: Location, expected: str = "") -> chunking.Recipe:
-        """The checked recipe of a chunked entry (IntegrityError when it is damaged or another file's, or, with
-        ``expected``, when its stored bytes do not hash to it: the hash a manifest names)."""
+        """The checked recipe of a chunked entry, its bases applied (IntegrityError when it or a base is damaged
+        or another file's, or, with ``expected``, when its stored bytes do not hash to it: the hash a manifest
+        names)."""
+        return self.recipe_and_hash(content_hash, location, expected)[0]
+
+    def recipe_and_hash(self, content_hash: str, location: Location, expected: str = "", depth: int = 0
+                        ) -> tuple[chunking.Recipe, str]:
+        """``recipe`` and the hash of its stored bytes."""
         key = pack_key(location.pack)
         found = self._recipes.get((content_hash, location.pack))
         if found is None:
+            if depth > chunking.MAX_DEPTH:
+                raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} copies from a "
+                                     f"chain of more than {chunking.MAX_DEPTH} others", object_key=key,
+                                     content_hash=content_hash)
             self._check_plausible(content_hash, location)
             payload = self._fetch(location.pack, location.offset, location.length, content_hash)
-            try:
-                found = (chunking.decode_recipe(payload, content_hash, location.size), hash_bytes(payload))
-            except ValueError as exc:
-                raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} is damaged "
-                                     f"({exc})", object_key=key, content_hash=content_hash) from exc
+            found = (self._expanded(content_hash, location, payload, depth), hash_bytes(payload))
             with self._lock:
                 if len(self._recipes) >= 256:
                     self._recipes.clear()
                 self._recipes[(content_hash, location.pack)] = found
         if expected and found[1] != expected:
             raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} does not match the "
-                                 "hash its manifest names", object_key=key, content_hash=content_hash)
-        return found[0]
+                                 "hash that names it", object_key=key, content_hash=content_hash)
+        return found
+
+    def _expanded(self, content_hash: str, location: Location, payload: bytes, depth: int) -> chunking.Recipe:
+        key = pack_key(location.pack)
+        try:
+            stored = chunking.decode_recipe(payload, content_hash, location.size)
+            base = None
+            if stored.base is not None:
+                ref = stored.base
+                base = self.recipe_and_hash(ref.file_hash, ref.location, ref.recipe_hash, depth + 1)[0]
+            return stored.expand(base)
+        except ValueError as exc:
+            raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} is damaged ({exc})",
+                                 object_key=key, content_hash=content_hash) from exc
 
     def chunk_packs(self, content_hash: str, location: Location) -> set[str]:
         """The packs a chunked entry's chunks are in (empty for an entry stored whole)."""
