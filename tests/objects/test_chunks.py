@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -214,10 +215,11 @@ def test_manifests_with_chunked_files_are_format_5_and_older_formats_refuse_chun
 
 
 def test_a_chunked_file_is_one_index_entry_after_its_chunks(store: ObjectStore, storage: LocalStorage) -> None:
-    data = random.Random(10).randbytes(40 * MiB)  # two chunk packs and the recipe's
+    data = random.Random(10).randbytes(40 * MiB)
     content_hash, location, _ = store.write_chunked(iter([data]), None)
     packs, indexes = list_packs(storage)
-    assert set(packs) == set(indexes) and len(packs) == 3
+    assert set(packs) == set(indexes) and len(packs) == 2  # the chunks' pack, then the recipe's
+    assert not list((store.cache_dir / "tmp").iterdir())  # the pack was written through a temporary file
     holder = decode_index(location.pack, storage.get(index_key(location.pack)))
     assert list(holder) == [content_hash] and holder[content_hash] == location
     chunk_packs = store.chunk_packs(content_hash, location)
@@ -266,3 +268,22 @@ def test_a_base_that_is_not_the_recipe_named_is_refused(store: ObjectStore, stor
     fresh = ObjectStore(storage, store.cache_dir)
     with pytest.raises(IntegrityError, match="chunk list"):
         fresh.recipe(content_hash, location)
+
+
+def test_chunks_fill_several_packs_and_an_interrupted_write_leaves_no_temporary_file(
+        store: ObjectStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from satchel.objects import chunks
+
+    monkeypatch.setattr(chunks, "PACK_BYTES", 1 * MiB)
+    data = random.Random(16).randbytes(12 * MiB)
+    content_hash, location, _ = store.write_chunked(irregular_chunks(data), None)
+    assert len(store.chunk_packs(content_hash, location)) >= 10
+    assert store.read(content_hash, location) == data
+
+    def broken() -> Iterator[bytes]:
+        yield random.Random(17).randbytes(20 * MiB)
+        raise OSError("the disk went away")
+
+    with pytest.raises(OSError, match="went away"):
+        store.write_chunked(broken(), None)
+    assert not list((store.cache_dir / "tmp").iterdir())

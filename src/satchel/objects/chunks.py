@@ -34,7 +34,7 @@ from satchel.objects.hashing import hash_bytes, is_content_hash, new_hasher
 from satchel.objects.packs import PACK_MAGIC, Location, PackBuilder
 
 if TYPE_CHECKING:  # the store imports this module
-    from satchel.objects.store import ObjectStore
+    from satchel.objects.store import ObjectStore, PackFile
 
 CHUNKED_MIN_SIZE = 16 << 20
 """Files from this size up are stored chunked (smaller ones share packs whole, as before)."""
@@ -45,8 +45,9 @@ CDC_MIN = CDC_AVG // 4
 CDC_MAX = CDC_AVG * 4
 MAX_CHUNK = 16 << 20
 """The largest chunk a reader accepts (FastCDC's own upper limit), whatever chunker settings wrote it."""
-PACK_BYTES = 32 << 20
-"""Chunks of one file go to packs of about this size (one in memory per file being written)."""
+PACK_BYTES = 128 << 20
+"""Chunks of one file go to packs of about this size, written to a temporary file as they come (not held in
+memory): one durable write per pack."""
 MAGIC = b"SATCHRC1"
 MAX_DEPTH = 8
 """A recipe copies runs of rows from at most this many recipes, each from the next (then one is written whole)."""
@@ -318,12 +319,16 @@ def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None
     Returns (the file's content hash, its location, the bytes newly stored). When the store already holds the
     file (found by its hash once read), its existing location is returned and no recipe is written.
     """
-    writer = _ChunkWriter(store, level)
     whole = new_hasher()
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="satchel-chunk") as pool:
-        for pieces in _cut(stream, whole):
-            writer.add_window(pieces, pool)
-        writer.finish()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="satchel-chunk") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="satchel-chunk-pack") as shipper:
+        writer = _ChunkWriter(store, level, pool, shipper)
+        try:
+            for pieces in _cut(stream, whole):
+                writer.add_window(pieces)
+            writer.finish()
+        finally:
+            writer.discard()
     file_hash = whole.hexdigest()
     existing = store.index().get(file_hash)
     if existing is not None:
@@ -342,43 +347,49 @@ def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None
 
 
 class _ChunkWriter:
-    """Packs the chunks a store lacks: hashed in order, compressed on a pool, one pack written while the next
-    fills (at most two packs of ``PACK_BYTES`` in memory). Compression is tried on every chunk of a window while
-    it pays; after a window where it did not, only on the first chunk of each window until it pays again
-    (random or already compressed bytes are not compressed in vain)."""
+    """Packs the chunks a store lacks: hashed in order, compressed on ``pool``, written to a pack file as they
+    come; a full pack is stored (made durable, then indexed) by ``shipper`` while the next one fills.
+    Compression is tried on every chunk of a window while it pays; after a window where it did not, only on the
+    first chunk of each window until it pays again (random or already compressed bytes are not compressed in
+    vain)."""
 
-    def __init__(self, store: ObjectStore, level: int | None) -> None:
+    def __init__(self, store: ObjectStore, level: int | None, pool: ThreadPoolExecutor,
+                 shipper: ThreadPoolExecutor) -> None:
         self.store = store
         self.level = level
+        self.pool = pool
+        self.shipper = shipper
         self.known = store.index()
         self.chunks: list[tuple[str, int]] = []
         self.located: dict[str, Location] = {}
-        self.builder = PackBuilder()
+        self.pack: PackFile | None = None
         self.shipping: Future[dict[str, Location]] | None = None
         self.shipping_hashes: set[str] = set()
         self.probing = False
         self.stored = self.size = 0
 
-    def add_window(self, pieces: list[memoryview], pool: ThreadPoolExecutor) -> None:
+    def add_window(self, pieces: list[memoryview]) -> None:
         new: list[tuple[str, memoryview]] = []
+        filling = self.pack.hashes if self.pack is not None else set()
         for piece in pieces:
             chunk_hash = hash_bytes(piece)
             self.chunks.append((chunk_hash, len(piece)))
             self.size += len(piece)
-            if chunk_hash in self.located or chunk_hash in self.builder.hashes or chunk_hash in self.shipping_hashes:
+            if chunk_hash in self.located or chunk_hash in filling or chunk_hash in self.shipping_hashes:
                 continue
             found = self.known.get(chunk_hash)
             if found is not None and found.codec != codec.Codec.CHUNKS:
                 self.located[chunk_hash] = found
                 continue
             new.append((chunk_hash, piece))
-        for (chunk_hash, piece), (used, payload) in zip(new, self._encoded(new, pool), strict=True):
-            self.builder.add(chunk_hash, used, payload, len(piece))
-            if self.builder.stored_bytes >= PACK_BYTES:
-                self._ship(pool)
+        for (chunk_hash, piece), (used, payload) in zip(new, self._encoded(new), strict=True):
+            if self.pack is None:
+                self.pack = self.store.open_pack()
+            self.pack.add(chunk_hash, used, payload, len(piece))
+            if self.pack.stored_bytes >= PACK_BYTES:
+                self._ship()
 
-    def _encoded(self, new: list[tuple[str, memoryview]], pool: ThreadPoolExecutor
-                 ) -> list[tuple[codec.Codec, bytes | memoryview]]:
+    def _encoded(self, new: list[tuple[str, memoryview]]) -> list[tuple[codec.Codec, bytes | memoryview]]:
         level = self.level
         if level is None or not new:
             return [(codec.Codec.RAW, piece) for _, piece in new]
@@ -387,27 +398,32 @@ class _ChunkWriter:
             self.probing = used == codec.Codec.RAW
             if self.probing:
                 return [(used, payload)] + [(codec.Codec.RAW, piece) for _, piece in new[1:]]
-        encoded = list(pool.map(lambda item: codec.encode(item[1], level), new, chunksize=16))
+        encoded = list(self.pool.map(lambda item: codec.encode(item[1], level), new, chunksize=16))
         self.probing = all(used == codec.Codec.RAW for used, _ in encoded)
         return encoded
 
-    def _ship(self, pool: ThreadPoolExecutor) -> None:
+    def _ship(self) -> None:
         if self.shipping is not None:
             self.located.update(self.shipping.result())
-        self.stored += self.builder.stored_bytes
-        self.shipping = pool.submit(self.store.write_pack, self.builder)
-        self.shipping_hashes = self.builder.hashes
-        self.builder = PackBuilder()
+        assert self.pack is not None
+        self.stored += self.pack.stored_bytes
+        self.shipping = self.shipper.submit(self.pack.store)
+        self.shipping_hashes = self.pack.hashes
+        self.pack = None
 
     def finish(self) -> None:
-        """Write what is left; every chunk is located afterwards."""
+        """Store what is left; every chunk is located afterwards."""
+        if self.pack is not None and len(self.pack):
+            self._ship()
         if self.shipping is not None:
             self.located.update(self.shipping.result())
             self.shipping = None
-        if len(self.builder):
-            self.stored += self.builder.stored_bytes
-            self.located.update(self.store.write_pack(self.builder))
-            self.builder = PackBuilder()
+
+    def discard(self) -> None:
+        """Remove the temporary file of a pack not stored (after an error)."""
+        if self.pack is not None:
+            self.pack.discard()
+            self.pack = None
 
 
 def _usable_base(store: ObjectStore, base: tuple[str, Location] | None) -> tuple[BaseRef, Recipe] | None:
@@ -462,23 +478,26 @@ def _windows(stream: Iterable[bytes]) -> Iterator[bytes | None]:
 
 # -- reading ----------------------------------------------------------------------------------------
 def iter_chunks(store: ObjectStore, recipe: Recipe, window: int) -> Iterator[bytes]:
-    """The file's bytes, chunk by chunk, each checked against its hash before it is handed out; neighbouring
-    chunks of a pack are read in one range request of up to 8 MiB, ``window`` requests ahead (threads)."""
+    """The file's bytes, a run of neighbouring chunks at a time (each chunk checked against its hash before any
+    of its bytes is handed out): the chunks of a run lie close together in one pack and are read in one range
+    request of up to 8 MiB, ``window`` requests ahead (threads)."""
     runs = list(_runs(recipe))
+
+    def read(run: range) -> bytes:
+        return b"".join(_read_run(store, recipe, run))
+
     if window <= 1 or len(runs) <= 1:
-        for run in runs:
-            yield from _read_run(store, recipe, run)
+        yield from map(read, runs)
         return
     with ThreadPoolExecutor(max_workers=window, thread_name_prefix="satchel-chunks") as pool:
-        ahead: deque[Future[list[bytes]]] = deque()
-        pending = iter(runs)
+        ahead: deque[Future[bytes]] = deque()
         try:
-            for run in pending:
-                ahead.append(pool.submit(lambda r: list(_read_run(store, recipe, r)), run))
+            for run in runs:
+                ahead.append(pool.submit(read, run))
                 if len(ahead) >= window:
-                    yield from ahead.popleft().result()
+                    yield ahead.popleft().result()
             while ahead:
-                yield from ahead.popleft().result()
+                yield ahead.popleft().result()
         finally:
             for future in ahead:
                 future.cancel()

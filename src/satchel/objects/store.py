@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import zstandard
+from blake3 import blake3
 
 from satchel.errors import (
     IntegrityError,
@@ -238,6 +239,29 @@ class ObjectStore:
         self._remember(pack_id, locations)
         return locations
 
+    def open_pack(self) -> PackFile:
+        """A pack written to a local temporary file as entries are added (no pack-sized buffer in memory); its
+        ``store()`` stores it, then its index."""
+        self.check_format(create=True)
+        tmp_dir = self.cache_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return PackFile(self, tmp_dir / f"pack-{uuid.uuid4().hex}")
+
+    def store_pack_file(self, path: Path, records: list[tuple[str, int, int, int, int]], pack_id: str
+                        ) -> dict[str, Location]:
+        """Store the complete pack at ``path`` (consumed; its BLAKE3 is ``pack_id``), then its index."""
+        if self.storage.capabilities.local_path:  # it becomes the stored object: make it durable
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+        if self.storage.head(pack_key(pack_id)) is None:
+            self.storage.put_file(pack_key(pack_id), path, consume=True)
+        index_data = encode_index(records)
+        self.storage.put_if_absent(index_key(pack_id), index_data)
+        _write_local(self.cache_dir / "index" / f"{pack_id}.idx", index_data)
+        locations = {h: Location(pack_id, off, ln, size, c) for h, off, ln, size, c in records}
+        self._remember(pack_id, locations)
+        return locations
+
     def write_stream(self, chunks: Iterable[bytes], level: int | None) -> tuple[str, Location]:
         """Store one large entry streamed from ``chunks`` as its own pack.
 
@@ -390,7 +414,7 @@ class ObjectStore:
         key = pack_key(location.pack)
         self._check_plausible(content_hash, location)
         if location.codec == codec.Codec.CHUNKS:
-            window = 1 if self.storage.capabilities.local_path else 4
+            window = 2 if self.storage.capabilities.local_path else 4  # a read ahead of the checks
             yield from chunking.assemble(self, self.recipe(content_hash, location), window)
             return
         hasher = new_hasher()
@@ -549,6 +573,49 @@ class ObjectStore:
                 "not written by satchel: run `satchel check` on this store to see what it affects",
                 object_key=key, content_hash=manifest_hash, dataset_path=getattr(exc, "path", None),
             ) from exc
+
+
+class PackFile:
+    """A pack being written to a local temporary file (``ObjectStore.open_pack``)."""
+
+    def __init__(self, owner: ObjectStore, path: Path) -> None:
+        self._owner = owner
+        self.path = path
+        self._out = open(path, "wb")  # noqa: SIM115 - closed by store() or discard()
+        self._hasher = blake3()  # one thread: entry-sized updates are too small to share
+        self.records: list[tuple[str, int, int, int, int]] = []
+        self.hashes: set[str] = set()
+        self.stored_bytes = 0
+        self._write(PACK_MAGIC)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._hasher.update(data)
+        self._out.write(data)
+        self.stored_bytes += len(data)
+
+    def add(self, content_hash: str, codec: codec.Codec, payload: bytes | memoryview, size: int) -> None:
+        """Append an entry (one already in this pack is ignored)."""
+        if content_hash in self.hashes:
+            return
+        self.hashes.add(content_hash)
+        self.records.append((content_hash, self.stored_bytes, len(payload), size, int(codec)))
+        self._write(payload)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def store(self) -> dict[str, Location]:
+        """Store the pack and its index; return the locations. The temporary file is gone afterwards."""
+        try:
+            self._out.close()
+            return self._owner.store_pack_file(self.path, self.records, self._hasher.hexdigest())
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop the pack (nothing stored)."""
+        self._out.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _coalesce(group: list[tuple[str, Location]]) -> Iterator[list[tuple[str, Location]]]:
