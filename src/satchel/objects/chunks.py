@@ -532,12 +532,12 @@ def _joins(recipe: Recipe, start: int, i: int) -> bool:
     return 0 <= gap <= _GAP and recipe.offsets[i] + recipe.lengths[i] - recipe.offsets[start] <= _RUN_BYTES
 
 
-def _read_run(store: ObjectStore, recipe: Recipe, run: range) -> Iterator[bytes]:
+def _read_run(store: ObjectStore, recipe: Recipe, run: range) -> Iterator[bytes | memoryview]:
     items = [recipe.chunk(i) for i in run]
     first, last = items[0][1], items[-1][1]
     try:
-        blob: bytes | None = store.fetch_range(first.pack, first.offset,
-                                               last.offset + last.length - first.offset, items[0][0])
+        blob: memoryview | None = memoryview(store.fetch_range(
+            first.pack, first.offset, last.offset + last.length - first.offset, items[0][0]))  # sliced, not copied
     except (ObjectMissingError, IntegrityError):  # the pack is gone or short: each chunk may be stored elsewhere
         blob = None
     for chunk_hash, location in items:

@@ -79,7 +79,7 @@ def encode(data: bytes | memoryview, level: int | None) -> tuple[Codec, bytes | 
     return Codec.ZSTD, packed
 
 
-def decode(codec: int, payload: bytes, size: int) -> bytes:
+def decode(codec: int, payload: bytes | memoryview, size: int) -> bytes | memoryview:
     """Return the raw bytes of a stored entry. Raises ValueError on a corrupt payload."""
     if codec == Codec.RAW:
         return payload

@@ -361,7 +361,7 @@ class ObjectStore:
             )
         return data
 
-    def _verified(self, content_hash: str, location: Location, payload: bytes) -> bytes:
+    def _verified(self, content_hash: str, location: Location, payload: bytes | memoryview) -> bytes | memoryview:
         key = pack_key(location.pack)
         try:
             data = codec.decode(location.codec, payload, location.size)
@@ -385,7 +385,7 @@ class ObjectStore:
         if location.codec == codec.Codec.CHUNKS:
             return b"".join(self.iter_verified(content_hash, location))
         payload = self._fetch(location.pack, location.offset, location.length, content_hash)
-        return self._verified(content_hash, location, payload)
+        return bytes(self._verified(content_hash, location, payload))  # bytes already: not copied
 
     def read_batch(self, items: list[tuple[str, Location]]) -> Iterator[tuple[str, bytes]]:
         """Yield (hash, verified bytes) for small entries, coalescing neighbouring ranges of a pack."""
@@ -405,7 +405,7 @@ class ObjectStore:
                 for content_hash, location in run:
                     begin = location.offset - start
                     payload = blob[begin : begin + location.length]
-                    yield content_hash, self._verified(content_hash, location, payload)
+                    yield content_hash, bytes(self._verified(content_hash, location, payload))  # not copied
 
     def iter_verified(self, content_hash: str, location: Location) -> Iterator[bytes]:
         """Yield one (large) entry's raw bytes as they are read, checking its hash as they go: the last step
@@ -414,7 +414,7 @@ class ObjectStore:
         key = pack_key(location.pack)
         self._check_plausible(content_hash, location)
         if location.codec == codec.Codec.CHUNKS:
-            window = 2 if self.storage.capabilities.local_path else 4  # a read ahead of the checks
+            window = 1 if self.storage.capabilities.local_path else 4
             yield from chunking.assemble(self, self.recipe(content_hash, location), window)
             return
         hasher = new_hasher()
@@ -494,7 +494,8 @@ class ObjectStore:
         """``length`` bytes of a pack from ``start`` (ObjectMissingError: no pack; IntegrityError: too short)."""
         return self._fetch(pack_id, start, length, content_hash)
 
-    def verified_or_elsewhere(self, content_hash: str, location: Location, payload: bytes) -> bytes:
+    def verified_or_elsewhere(self, content_hash: str, location: Location, payload: bytes | memoryview
+                              ) -> bytes | memoryview:
         """The verified bytes of ``payload`` read at ``location``, or, when they are damaged, of another stored
         copy of the same content (IntegrityError when there is none)."""
         self._check_plausible(content_hash, location)
