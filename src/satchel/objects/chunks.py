@@ -533,19 +533,37 @@ def _joins(recipe: Recipe, start: int, i: int) -> bool:
 
 
 def _read_run(store: ObjectStore, recipe: Recipe, run: range) -> Iterator[bytes | memoryview]:
-    items = [recipe.chunk(i) for i in run]
-    first, last = items[0][1], items[-1][1]
+    """The checked bytes of the chunks of ``run``, from one range read (chunk by chunk from wherever each is
+    stored when that read fails). Locations were checked when the recipe was decoded."""
+    first, last = run[0], run[-1]
+    pack = recipe.packs[recipe.pack_numbers[first]]
+    start = recipe.offsets[first]
     try:
-        blob: memoryview | None = memoryview(store.fetch_range(
-            first.pack, first.offset, last.offset + last.length - first.offset, items[0][0]))  # sliced, not copied
+        blob: memoryview | None = memoryview(store.fetch_range(  # sliced below, not copied
+            pack, start, recipe.offsets[last] + recipe.lengths[last] - start,
+            recipe.hashes[32 * first : 32 * first + 32].hex()))
     except (ObjectMissingError, IntegrityError):  # the pack is gone or short: each chunk may be stored elsewhere
         blob = None
-    for chunk_hash, location in items:
-        if blob is None:
-            yield store.read_anywhere(chunk_hash, location)
+    for i in run:
+        if blob is not None:
+            begin = recipe.offsets[i] - start
+            piece = blob[begin : begin + recipe.lengths[i]]
+            data = _decoded(recipe.codecs[i], piece, recipe.sizes[i])
+            if data is not None and blake3(data).digest() == recipe.hashes[32 * i : 32 * i + 32]:
+                yield data  # the common case, checked here without building names
+                continue
+            yield store.verified_or_elsewhere(*recipe.chunk(i), piece)  # raises, or reads another copy
         else:
-            begin = location.offset - first.offset
-            yield store.verified_or_elsewhere(chunk_hash, location, blob[begin : begin + location.length])
+            yield store.read_anywhere(*recipe.chunk(i))
+
+
+def _decoded(used: int, piece: memoryview, size: int) -> bytes | memoryview | None:
+    """The raw bytes of a chunk's payload of ``size`` bytes, or None when it cannot be decoded to that size."""
+    try:
+        data = codec.decode(used, piece, size)
+    except ValueError:
+        return None
+    return data if len(data) == size else None
 
 
 def assemble(store: ObjectStore, recipe: Recipe, window: int) -> Iterator[bytes]:
