@@ -15,7 +15,7 @@ import satchel
 import satchel.dataset.admin as admin
 from satchel import Dataset, check_store
 from satchel.dataset.context import get_context
-from satchel.errors import IntegrityError
+from satchel.errors import IntegrityError, ObjectMissingError
 from satchel.objects.chunks import CDC_MAX
 from tests.conftest import make_version, read_tree, store_dir
 
@@ -157,3 +157,54 @@ def test_the_parent_recipe_a_child_copies_from_outlives_the_parent(
     fresh_machine(home, tmp_path, "after-parent-gc")
     assert read_tree(Path(Dataset.get(dataset_id=child.id).get_local_copy())) == child_files
     assert check_store(read_data=True).problems == []
+
+
+def test_a_recipe_kept_only_as_a_base_is_not_taken_for_damage(home: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from satchel.objects import chunks
+
+    monkeypatch.setattr(chunks, "PACK_BYTES", 1)  # a pack per chunk: a collection frees exactly the dead chunks
+    big = random.Random(8).randbytes(17 * MiB)
+    parent = make_version(tmp_path / "v1", {"big.bin": big}, name="based")
+    edited, _ = edit(big, 9)
+    child = make_version(tmp_path / "v2", {"big.bin": edited}, name="based", parents=[parent])
+    Dataset.delete(dataset_id=parent.id, delete_files=False, force=True)
+    freed = admin.collect(get_context())
+    assert freed.packs_deleted > 0  # the parent's own chunks; its recipe stays, the child copies rows from it
+    assert check_store(read_data=True).problems == []
+    assert check_store(read_data=True, repair=True).problems == []
+    fresh_machine(home, tmp_path, "after")
+    assert Path(Dataset.get(dataset_id=child.id).get_local_copy(), "big.bin").read_bytes() == edited
+
+
+def test_a_damaged_index_hides_no_live_chunks_from_a_collection(home: Path, tmp_path: Path) -> None:
+    big = random.Random(10).randbytes(17 * MiB)
+    ds = make_version(tmp_path / "v1", {"big.bin": big}, name="hidden")
+    recipe_index = min((store_dir(home) / "packs").rglob("*.idx"), key=lambda p: p.stat().st_size)
+    recipe_index.chmod(0o644)
+    recipe_index.write_bytes(b"not an index")
+    fresh_machine(home, tmp_path, "collector")
+    admin.collect(get_context())
+    fresh_machine(home, tmp_path, "reader")
+    assert Path(Dataset.get(dataset_id=ds.id).get_local_copy(), "big.bin").read_bytes() == big
+
+
+def test_a_draft_whose_reused_chunks_were_collected_is_stored_again(home: Path, tmp_path: Path) -> None:
+    big = random.Random(11).randbytes(17 * MiB)
+    old = make_version(tmp_path / "v1", {"big.bin": big}, name="old")
+    chunk_packs = sorted((store_dir(home) / "packs").rglob("*.pack"), key=lambda p: p.stat().st_size)[1:]
+    Dataset.delete(dataset_id=old.id, delete_files=False)
+    draft = Dataset.create(dataset_name="again", dataset_project="p")
+    (tmp_path / "v2").mkdir()
+    (tmp_path / "v2" / "big.bin").write_bytes(big)
+    draft.add_files(tmp_path / "v2")
+    draft.upload(show_progress=False)  # the file is in the store already: nothing is uploaded
+    for pack in chunk_packs:  # what a collection of another catalog sharing the store would do now
+        pack.with_suffix(".idx").unlink()
+        pack.unlink()
+    with pytest.raises(ObjectMissingError, match="upload"):
+        draft.finalize()
+    draft.upload(show_progress=False)  # its chunks are gone: it is stored again
+    draft.finalize()
+    fresh_machine(home, tmp_path, "after")
+    assert Path(Dataset.get(dataset_id=draft.id).get_local_copy(), "big.bin").read_bytes() == big

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import uuid
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,25 @@ def test_an_index_claiming_huge_or_overlapping_entries_is_refused(server_factory
         assert call(f"{url}/{index_key(pack_id)}", "HEAD", node.token).status == 404
     finally:
         node.stop()
+
+
+def test_moving_a_dataset_copies_its_chunked_files_chunks_and_their_bases(server: servers.SatchelServer,
+                                                                         as_client: Any, tmp_path: Path) -> None:
+    as_client(server, make_token(server, "writer", ["a", "b"]), "mover")
+    big = random.Random(7).randbytes(17 << 20)
+    write_tree(tmp_path / "v1", {"big.bin": big})
+    first = Dataset.create(dataset_name="big", dataset_project="a")
+    first.add_files(tmp_path / "v1")
+    first.finalize(auto_upload=True)
+    edited = big[: 8 << 20] + b"an insertion" + big[8 << 20 :]
+    write_tree(tmp_path / "v2", {"big.bin": edited})
+    child = Dataset.create(parent_datasets=[first.id])
+    child.add_files(tmp_path / "v2")
+    child.finalize(auto_upload=True)  # its recipe copies runs of the parent's
+    Dataset.move_to_project(new_dataset_project="b", dataset_project="a", dataset_name="big")
+    as_client(server, make_token(server, "reader", ["b"]), "b-only")
+    assert Path(Dataset.get(dataset_id=child.id).get_local_copy(), "big.bin").read_bytes() == edited
+    assert Path(Dataset.get(dataset_id=first.id).get_local_copy(), "big.bin").read_bytes() == big
 
 
 def test_moving_a_dataset_copies_its_content_to_the_new_projects_store(server: servers.SatchelServer,

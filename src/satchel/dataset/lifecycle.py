@@ -65,7 +65,8 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
     same_store = all(p.storage_url == store.url for p in parents)
     if same_store:  # the parents' content is there: only rows can lack it
         candidates = [(p, state.current[p]) for p, r in state.rows.items() if r.hash is not None and p in state.current]
-    missing = {e.hash: (p, e) for p, e in candidates if not e.link and e.hash not in index}
+    missing = {e.hash: (p, e) for p, e in candidates
+               if not e.link and (e.hash not in index or not store.chunks_present(e.hash, index[e.hash]))}
     items: dict[str, UploadItem] = {}
     for path, row in state.rows.items():
         if row.hash in missing and row.hash not in items and row.source:
@@ -183,6 +184,8 @@ def _located(record: VersionRecord, store: ObjectStore, index: Mapping[str, Loca
         raise ConflictError(
             f"dataset {record.id} changed while it was being finalized: {path!r} is not stored (added by another "
             "process after the upload?); call finalize() again (with auto_upload=True it is uploaded first)")
+    if not store.chunks_present(entry.hash, loc):  # a collection removed its chunks: the copy stored again
+        loc = store.alternative(entry.hash, loc) or loc
     table = store.block_table_of(entry.hash, loc) or (entry.blocks if entry.pack == loc.pack else "")
     return entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec, blocks=table)
 

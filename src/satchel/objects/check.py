@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,6 +104,8 @@ class _Live:
     users: dict[tuple[str, str], list[tuple[str, str]]] = field(default_factory=dict)  # (pack, hash) -> uses
     by_pack: dict[str, dict[str, ManifestEntry]] = field(default_factory=dict)  # pack -> hash -> entry
     files_of: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)  # chunk -> chunked files
+    files: set[tuple[str, str]] = field(default_factory=set)  # chunked files the manifests name
+    copied_by: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict)  # base recipe -> files
 
     def add(self, manifest_hash: str, manifest: Manifest) -> None:
         self.manifests[manifest_hash] = manifest
@@ -113,15 +115,24 @@ class _Live:
                 self.users.setdefault((entry.pack, entry.hash), []).append((version, path))
                 self.by_pack.setdefault(entry.pack, {})[entry.hash] = entry
 
-    def add_chunks(self, entry: ManifestEntry, chunks: Iterable[tuple[str, Location]]) -> None:
-        """The chunks of a live chunked entry (and the recipes it copies rows from) are live too, used where the
-        entry is."""
+    def add_chunks(self, entry: ManifestEntry, recipe: Recipe) -> None:
+        """The chunks of a live chunked entry, and the recipes it copies rows from (its bases), are live too, used
+        where the entry is."""
         uses = self.users.get((entry.pack, entry.hash), [])
-        for chunk_hash, location in chunks:
+        file = (entry.pack, entry.hash)
+        for chunk_hash, location in [*recipe.chunks(), *recipe.bases]:
             self.users.setdefault((location.pack, chunk_hash), []).extend(uses[:_SHOWN])
-            self.files_of.setdefault((location.pack, chunk_hash), set()).add((entry.pack, entry.hash))
             self.by_pack.setdefault(location.pack, {})[chunk_hash] = ManifestEntry(
                 chunk_hash, location.size, "", location.pack, location.offset, location.length, location.codec)
+        for chunk_hash, location in recipe.chunks():
+            self.files_of.setdefault((location.pack, chunk_hash), set()).add(file)
+        for base_hash, location in recipe.bases:
+            self.copied_by.setdefault((location.pack, base_hash), set()).add(file)
+
+    def needing(self, pack: str, content_hash: str) -> set[tuple[str, str]]:
+        """The chunked files that cannot be read without the object at (pack, hash): a chunk of theirs, or a
+        recipe they copy rows from."""
+        return self.files_of.get((pack, content_hash), set()) | self.copied_by.get((pack, content_hash), set())
 
     def chunked(self) -> dict[tuple[str, str], ManifestEntry]:
         """(pack, hash) -> entry of every live chunked file."""
@@ -187,6 +198,7 @@ class Checker:
                 self.live.add(manifest_hash, manifest)
         self.report.manifests = len(self.live.manifests)
         self.report.entries = sum(len(m.entries) for m in self.live.manifests.values())
+        self.live.files = set(self.live.chunked())
         for (pack, content_hash), entry in sorted(self.live.chunked().items()):
             try:
                 recipe: Recipe | None = self.store.recipe(content_hash, entry.location)
@@ -196,7 +208,7 @@ class Checker:
                     log.warning("%s: the chunk list of %s is unusable (%s)", self.store.url, content_hash, exc)
                     self.broken_files.add((pack, content_hash))  # reported, and stored again, with the files
             if recipe is not None:
-                self.live.add_chunks(entry, [*recipe.chunks(), *recipe.bases])
+                self.live.add_chunks(entry, recipe)
 
     def _recipe_elsewhere(self, content_hash: str, failed: Location) -> Recipe | None:
         """The recipe of another stored copy of a chunked file (what readers fall back to), or None."""
@@ -304,23 +316,44 @@ class Checker:
         return len(data) == location.size and hash_bytes(data) == content_hash
 
     def _check_chunked_files(self) -> None:
-        """Assemble every chunked file from its chunks (checked first, so a damaged chunk was dropped and a
-        restored file stores it again); one that cannot be assembled is damaged content of its recipe's pack."""
-        for pack, content_hash in self.broken_files:
-            location = self.live.entries_in(pack).get(content_hash)
-            if location is not None and not {(pack, content_hash), (pack, "*")} & self.flagged:
-                self.deferred.setdefault(pack, {})[content_hash] = location.location
-        for pack_id, chunked in sorted(self.deferred.items()):
-            damaged = {h for h, loc in chunked.items()
-                       if (pack_id, h) in self.broken_files or not self._stream_ok(h, loc)}
-            if not damaged:
-                continue
-            self.flagged.update((pack_id, h) for h in damaged)
-            found = self.problem("damaged content", pack_key(pack_id), f"{len(damaged)} chunked files of the pack "
-                                 "cannot be assembled from their chunks", self._uses(pack_id, chunked, damaged))
-            self.store.forget_index()  # a restore must not reuse a chunk dropped from its index
-            self._drop_entries(pack_id, self.indexes.get(pack_id, chunked), damaged, found,
-                               "their chunks are damaged or gone")
+        """Assemble every live chunked file from its chunks (checked first, so a damaged chunk was dropped and a
+        restored file stores it again); one that cannot be assembled is damaged content of its recipe's pack.
+        Other recipes (one kept only as a base others copy rows from, whose own file may be gone) are decoded,
+        not assembled. Files broken by what is dropped are handled in turn, until none is left."""
+        handled: set[tuple[str, str]] = set()
+        while True:
+            todo = {pack: dict(found) for pack, found in self.deferred.items()}
+            self.deferred = {}
+            for pack, content_hash in self.broken_files - handled:
+                entry = self.live.entries_in(pack).get(content_hash)
+                if entry is not None and (pack, "*") not in self.flagged:
+                    todo.setdefault(pack, {})[content_hash] = entry.location
+            if not todo:
+                return
+            for pack_id, chunked in sorted(todo.items()):
+                handled.update((pack_id, h) for h in chunked)
+                damaged = {h for h, loc in chunked.items() if (pack_id, h) in self.broken_files
+                           or not self._chunked_ok(pack_id, h, loc)}
+                if damaged:
+                    self._drop_chunked(pack_id, chunked, damaged)
+
+    def _chunked_ok(self, pack: str, content_hash: str, location: Location) -> bool:
+        if (pack, content_hash) in self.live.files:
+            return self._assembles(content_hash, location)
+        try:
+            self.store.recipe(content_hash, location)
+        except (IntegrityError, ObjectMissingError):
+            return False
+        return True
+
+    def _drop_chunked(self, pack_id: str, chunked: dict[str, Location], damaged: set[str]) -> None:
+        self.flagged.update((pack_id, h) for h in damaged)
+        found = self.problem("damaged content", pack_key(pack_id), f"{len(damaged)} chunked files of the pack "
+                             "cannot be assembled from their chunks (or their chunk lists cannot be read)",
+                             self._uses(pack_id, chunked, damaged))
+        self.store.forget_index()  # a restore must not reuse a chunk dropped from its index
+        self._drop_entries(pack_id, self.indexes.get(pack_id, chunked), damaged, found,
+                           "their chunks are damaged or gone")
 
     def _assembles(self, content_hash: str, location: Location) -> bool:
         try:
@@ -333,7 +366,7 @@ class Checker:
 
     def _stream_ok(self, content_hash: str, location: Location) -> bool:
         if location.codec == codec.Codec.CHUNKS:
-            return self._assembles(content_hash, location)
+            return self._chunked_ok(location.pack, content_hash, location)
         hasher, written = new_hasher(), 0
         try:
             chunks = self.storage.iter_range(pack_key(location.pack), location.offset, location.length)
@@ -362,7 +395,7 @@ class Checker:
             return
         self._set_aside(key)
         for content_hash in sorted(set(wanted) - set(good)):
-            self._restore_content(content_hash, found)
+            self._restore_or_break(pack_id, content_hash, found)
         if good:
             self.storage.put(key, encode_index([(h, loc.offset, loc.length, loc.size, loc.codec)
                                                 for h, loc in sorted(good.items())]))
@@ -384,13 +417,19 @@ class Checker:
         else:
             self._set_aside(pack_key(pack_id))  # nothing usable left in it (and restoring may reuse its id)
         for content_hash in sorted(bad):
-            files = self.live.files_of.get((pack_id, content_hash))
-            if files:  # a chunk: stored again with the files that need it (they cannot be read as they are)
-                self.broken_files.update(files)
-                found.actions.append(f"chunk {content_hash[:16]} is stored again with the file that needs it")
-            elif self.live.uses(pack_id, content_hash):
-                self._restore_content(content_hash, found)
+            self._restore_or_break(pack_id, content_hash, found)
         found.actions.append(f"dropped {len(bad)} entries from the index (the old index is in damaged/)")
+
+    def _restore_or_break(self, pack_id: str, content_hash: str, found: Problem) -> None:
+        """After the object at (pack, hash) was dropped: the chunked files that need it (a chunk of theirs, a
+        recipe they copy from) are broken and stored again in turn; a file a manifest names is stored again."""
+        needing = self.live.needing(pack_id, content_hash)
+        if needing:
+            self.broken_files.update(needing)
+            found.actions.append(f"{content_hash[:16]} is stored again with the {len(needing)} chunked files that "
+                                 "need it")
+        if (pack_id, content_hash) in self.live.files or (not needing and self.live.uses(pack_id, content_hash)):
+            self._restore_content(content_hash, found)
 
     def _restore_content(self, content_hash: str, found: Problem) -> None:
         """Store ``content_hash`` again from a verified local copy, else record it lost."""

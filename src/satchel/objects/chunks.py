@@ -31,7 +31,8 @@ from blake3 import blake3
 from satchel.errors import IntegrityError, ObjectMissingError
 from satchel.objects import codec
 from satchel.objects.hashing import hash_bytes, is_content_hash, new_hasher
-from satchel.objects.packs import PACK_MAGIC, Location, PackBuilder
+from satchel.objects.packs import PACK_MAGIC, Location, PackBuilder, pack_key
+from satchel.objects.refs import GC_WAIT_SECONDS, GrowingPin, wait_for_collections
 
 if TYPE_CHECKING:  # the store imports this module
     from satchel.objects.store import ObjectStore, PackFile
@@ -55,6 +56,9 @@ _HEAD = struct.Struct("<8sQ32sIIIB")  # magic, file size, file hash, packs, own 
 _BASE = struct.Struct("<32s32sQQQ32s")  # base file hash, its pack, offset, length, size, its stored recipe's hash
 _PER_CHUNK = 32 + 4 + 4 + 8 + 4 + 1
 _PER_TERM = 1 + 4 + 4
+_RECIPE_RATIO = 64
+"""A recipe decodes to at most this many times its stored size (its 32-byte hashes do not compress: an honest one
+stays under 2x)."""
 _OWN, _COPY = 0, 1
 _RUN_BYTES = 8 << 20
 _WINDOW = 8 << 20
@@ -136,6 +140,8 @@ class StoredRecipe:
                 raise ValueError("a term of the recipe points outside the rows it names")
             parts.append((source, start, count))
         bases = ((self.base.file_hash, self.base.location), *base.bases) if self.base and base else ()
+        if len(bases) > MAX_DEPTH:
+            raise ValueError(f"the recipe copies from a chain of more than {MAX_DEPTH} others")
         recipe = _joined(self.file_hash, self.size, parts, bases)
         _check(recipe)
         return recipe
@@ -146,9 +152,12 @@ def _joined(file_hash: str, size: int, parts: list[tuple[Recipe, int, int]],
     packs: dict[str, int] = {}
     hashes, sizes, numbers = bytearray(), array("I"), array("I")
     offsets, lengths, codecs = array("Q"), array("I"), bytearray()
+    renumbered: dict[int, list[int]] = {}  # per source, once: a recipe may have many terms
     for source, start, count in parts:
         stop = start + count
-        renumber = [packs.setdefault(pack, len(packs)) for pack in source.packs]
+        renumber = renumbered.get(id(source))
+        if renumber is None:
+            renumber = renumbered[id(source)] = [packs.setdefault(pack, len(packs)) for pack in source.packs]
         hashes += source.hashes[32 * start : 32 * stop]
         sizes += source.sizes[start:stop]
         numbers.extend(renumber[n] for n in source.pack_numbers[start:stop])
@@ -234,13 +243,14 @@ def decode_recipe(payload: bytes, file_hash: str, size: int) -> StoredRecipe:
         declared = zstandard.frame_content_size(payload)
     except zstandard.ZstdError as exc:
         raise ValueError(f"the recipe is not a zstd frame ({exc})") from exc
-    bound = max_recipe_size(size)
+    bound = min(max_recipe_size(size), _RECIPE_RATIO * len(payload) + 4096)  # hashes do not compress
     if declared < 0 or declared > bound:
-        raise ValueError(f"the recipe declares {declared} bytes; a file of {size} bytes has at most {bound}")
+        raise ValueError(f"the recipe declares {declared} bytes; a file of {size} bytes stored in {len(payload)} "
+                         f"has at most {bound}")
     try:
         raw = memoryview(zstandard.ZstdDecompressor().decompress(payload, max_output_size=bound))
-    except zstandard.ZstdError as exc:
-        raise ValueError(f"the recipe cannot be decoded ({exc})") from exc
+    except (zstandard.ZstdError, MemoryError) as exc:
+        raise ValueError(f"the recipe cannot be decoded ({exc!r})") from exc
     if len(raw) < _HEAD.size:
         raise ValueError("the recipe is truncated")
     magic, named_size, named_hash, pack_count, count, term_count, has_base = _HEAD.unpack_from(raw)
@@ -316,32 +326,41 @@ def store_chunked(store: ObjectStore, stream: Iterable[bytes], level: int | None
     """Cut ``stream`` into chunks, store those the store does not hold in packs, then the recipe in a pack of
     its own (after every chunk's pack and index: a reader that finds the file finds its chunks).
 
+    Safe against collections: every pack the recipe names is pinned before it is stored (or when it is chosen,
+    for chunks the store already held), and those held already are checked to be there once no collection
+    runs; ObjectMissingError (upload again: the chunks are stored anew) when one was collected meanwhile.
+
     Returns (the file's content hash, its location, the bytes newly stored). When the store already holds the
     file (found by its hash once read), its existing location is returned and no recipe is written.
     """
     whole = new_hasher()
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="satchel-chunk") as pool, \
+    with GrowingPin(store.storage) as pin, \
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="satchel-chunk") as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="satchel-chunk-pack") as shipper:
-        writer = _ChunkWriter(store, level, pool, shipper)
+        wait_for_collections(store.storage, GC_WAIT_SECONDS)
+        writer = _ChunkWriter(store, level, pool, shipper, pin)
         try:
             for pieces in _cut(stream, whole):
                 writer.add_window(pieces)
             writer.finish()
         finally:
             writer.discard()
-    file_hash = whole.hexdigest()
-    existing = store.index().get(file_hash)
-    if existing is not None:
-        return file_hash, existing, writer.stored
-    chunks = [(h, writer.located[h]) for h, _ in writer.chunks]
-    recipe = encode_recipe(file_hash, writer.size, chunks)
-    chosen = _usable_base(store, base)
-    if chosen is not None:  # copying runs of the base's rows: kept when it is the smaller recipe
-        recipe = min(recipe, encode_recipe(file_hash, writer.size, chunks, chosen), key=len)
-    store.require_format(2)
-    holder = PackBuilder()
-    holder.add(file_hash, codec.Codec.CHUNKS, recipe, writer.size)
-    location = store.write_pack(holder)[file_hash]
+        file_hash = whole.hexdigest()
+        existing = store.index().get(file_hash)
+        if existing is not None and store.chunks_present(file_hash, existing):
+            return file_hash, existing, writer.stored
+        wait_for_collections(store.storage, GC_WAIT_SECONDS)
+        writer.check_reused()
+        chunks = [(h, writer.located[h]) for h, _ in writer.chunks]
+        recipe = encode_recipe(file_hash, writer.size, chunks)
+        chosen = _usable_base(store, base)
+        if chosen is not None:  # copying runs of the base's rows: kept when it is the smaller recipe
+            recipe = min(recipe, encode_recipe(file_hash, writer.size, chunks, chosen), key=len)
+        store.require_format(2)
+        holder = PackBuilder()
+        holder.add(file_hash, codec.Codec.CHUNKS, recipe, writer.size)
+        pin.add([hash_bytes(holder.buffer)])
+        location = store.write_pack(holder)[file_hash]
     store.remember_table(file_hash, location, hash_bytes(recipe))
     return file_hash, location, writer.stored + holder.stored_bytes
 
@@ -354,8 +373,10 @@ class _ChunkWriter:
     vain)."""
 
     def __init__(self, store: ObjectStore, level: int | None, pool: ThreadPoolExecutor,
-                 shipper: ThreadPoolExecutor) -> None:
+                 shipper: ThreadPoolExecutor, pin: GrowingPin) -> None:
         self.store = store
+        self.pin = pin
+        self.reused: set[str] = set()  # packs of chunks the store held already
         self.level = level
         self.pool = pool
         self.shipper = shipper
@@ -380,8 +401,10 @@ class _ChunkWriter:
             found = self.known.get(chunk_hash)
             if found is not None and found.codec != codec.Codec.CHUNKS:
                 self.located[chunk_hash] = found
+                self.reused.add(found.pack)
                 continue
             new.append((chunk_hash, piece))
+        self.pin.add(self.reused)
         for (chunk_hash, piece), (used, payload) in zip(new, self._encoded(new), strict=True):
             if self.pack is None:
                 self.pack = self.store.open_pack()
@@ -407,7 +430,7 @@ class _ChunkWriter:
             self.located.update(self.shipping.result())
         assert self.pack is not None
         self.stored += self.pack.stored_bytes
-        self.shipping = self.shipper.submit(self.pack.store)
+        self.shipping = self.shipper.submit(self.pack.store, lambda pack_id: self.pin.add([pack_id]))
         self.shipping_hashes = self.pack.hashes
         self.pack = None
 
@@ -418,6 +441,17 @@ class _ChunkWriter:
         if self.shipping is not None:
             self.located.update(self.shipping.result())
             self.shipping = None
+
+    def check_reused(self) -> None:
+        """ObjectMissingError when a pack holding chunks this file reuses is gone (a collection ran before they
+        were pinned); the index is forgotten, so the next upload stores those chunks anew."""
+        for pack in sorted(self.reused):
+            if self.store.storage.head(pack_key(pack)) is None:
+                self.store.forget_index()
+                raise ObjectMissingError(
+                    f"pack {self.store.url}/{pack_key(pack)}, which holds chunks of a file being uploaded, was "
+                    "deleted by a collection meanwhile; call upload() again (it stores them anew)",
+                    object_key=pack_key(pack), content_hash=pack)
 
     def discard(self) -> None:
         """Remove the temporary file of a pack not stored (after an error)."""

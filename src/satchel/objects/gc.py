@@ -47,6 +47,8 @@ class LiveSet:
     hashes: set[str] = field(default_factory=set)
     stale_refs: set[tuple[str, str]] = field(default_factory=set)
     locations: set[tuple[str, str]] = field(default_factory=set)
+    chunked: set[tuple[str, Location]] = field(default_factory=set)
+    """(hash, location) of the chunked files the live manifests name, added by the collection."""
 
 
 Indexes = dict[str, dict[str, Location] | None]
@@ -114,26 +116,34 @@ def _add_locations(store: ObjectStore, live: LiveSet, report: GcReport) -> None:
             report.missing_manifests += 1
             continue
         live.locations.update((e.pack, e.hash) for e in manifest.entries.values() if e.pack and not e.link)
+        live.chunked.update((e.hash, e.location) for e in manifest.entries.values()
+                            if e.codec == Codec.CHUNKS and e.pack and not e.link)
 
 
 def _add_chunks(store: ObjectStore, indexes: Indexes, live: LiveSet, pinned: Pins) -> None:
     """The chunks of every chunked file kept (a live entry, a live hash, or a pinned pack's) are live: each
     such file's recipe is read. One that cannot be read stops the collection (IntegrityError): what it points
     at cannot be known, so nothing is deleted (see `satchel check`)."""
-    for pack_id, records in sorted(indexes.items()):
+    kept = [(h, loc, True) for h, loc in sorted(live.chunked)]  # read where the manifest says (its index
+    for pack_id, records in sorted(indexes.items()):             # may be damaged), then every kept index entry
         for content_hash, location in sorted((records or {}).items()):
-            if location.codec != Codec.CHUNKS:
+            if location.codec == Codec.CHUNKS and ((pack_id, content_hash) in live.locations
+                                                   or content_hash in live.hashes or pack_id in pinned.packs):
+                kept.append((content_hash, location, False))
+    for content_hash, location, from_manifest in kept:
+        try:
+            recipe = store.recipe(content_hash, location)
+        except ObjectMissingError:
+            if from_manifest:  # its pack is gone: readers use another copy, which the index entries cover
                 continue
-            if (pack_id, content_hash) in live.locations or content_hash in live.hashes or pack_id in pinned.packs:
-                try:
-                    recipe = store.recipe(content_hash, location)
-                except (IntegrityError, ObjectMissingError) as exc:
-                    raise IntegrityError(
-                        f"{exc}. Nothing was collected: its chunks cannot be told from garbage. Run `satchel check "
-                        "--read-data --repair` on the store first", object_key=pack_key(pack_id),
-                        content_hash=content_hash) from exc
-                live.locations.update((loc.pack, h) for h, loc in recipe.chunks())
-                live.locations.update((loc.pack, h) for h, loc in recipe.bases)  # read to expand it
+            raise
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"{exc}. Nothing was collected: its chunks cannot be told from garbage. Run `satchel check "
+                "--read-data --repair` on the store first", object_key=pack_key(location.pack),
+                content_hash=content_hash) from exc
+        live.locations.update((loc.pack, h) for h, loc in recipe.chunks())
+        live.locations.update((loc.pack, h) for h, loc in recipe.bases)  # read to expand it
 
 
 def _read_indexes(store: ObjectStore, listed: dict[str, ObjectInfo], report: GcReport) -> Indexes:

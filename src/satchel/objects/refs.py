@@ -119,6 +119,37 @@ def pinned(storage: Storage, packs: Iterable[str], manifests: Iterable[str] = ()
         storage.delete(key)
 
 
+class GrowingPin:
+    """A pin whose packs grow while a writer goes: each pack is added before it is stored (or, for a pack the
+    writer reuses, as soon as it is chosen), so a collection that lists the pack also reads the pin that keeps
+    it. A collection that ran before a reused pack was added may have deleted it: the writer checks after
+    ``wait_for_collections``. Removed on exit."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.key = f"{PINS}{uuid.uuid4().hex}"
+        self.packs: set[str] = set()
+        self.created = time.time()
+
+    def __enter__(self) -> GrowingPin:
+        self._write()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.storage.delete(self.key)
+
+    def add(self, packs: Iterable[str]) -> None:
+        """Pin ``packs`` too (one write when any is new)."""
+        new = set(packs) - self.packs
+        if new:
+            self.packs |= new
+            self._write()
+
+    def _write(self) -> None:
+        body = {"packs": sorted(self.packs), "manifests": [], "created": self.created}
+        self.storage.put(self.key, json.dumps(body).encode())
+
+
 def wait_for_collections(storage: Storage, wait_seconds: float) -> None:
     """Return once no collection holds a live lease on the store (ConflictError after ``wait_seconds``).
 

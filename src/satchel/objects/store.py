@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -124,6 +124,10 @@ class ObjectStore:
         self.check_format(create=True)
         if self._format_version >= version:
             return
+        self._format_checked = False
+        self.check_format(create=False)  # read again just before: another writer may have raised it further
+        if self._format_version >= version:
+            return
         self.storage.put(FORMAT_KEY, _format_document(version))
         self._format_checked = False
         self.check_format(create=False)
@@ -219,10 +223,15 @@ class ObjectStore:
             self._index = {}
             self._loaded = set()
 
-    def _remember(self, pack_id: str, locations: dict[str, Location]) -> None:
+    def _remember(self, pack_id: str, locations: dict[str, Location], *, written: bool = False) -> None:
+        """Note where content is; a location this process ``written`` wins over one it only read of (it may
+        replace a chunked file whose chunks a collection removed)."""
         with self._lock:
             for content_hash, location in locations.items():
-                self._index.setdefault(content_hash, location)
+                if written:
+                    self._index[content_hash] = location
+                else:
+                    self._index.setdefault(content_hash, location)
             self._loaded.add(pack_id)
 
     # -- writes ----------------------------------------------------------------------------------
@@ -236,7 +245,7 @@ class ObjectStore:
         self.storage.put_if_absent(index_key(pack_id), index_data)
         _write_local(self.cache_dir / "index" / f"{pack_id}.idx", index_data)
         locations = {h: Location(pack_id, off, ln, size, c) for h, off, ln, size, c in builder.records}
-        self._remember(pack_id, locations)
+        self._remember(pack_id, locations, written=True)
         return locations
 
     def open_pack(self) -> PackFile:
@@ -259,7 +268,7 @@ class ObjectStore:
         self.storage.put_if_absent(index_key(pack_id), index_data)
         _write_local(self.cache_dir / "index" / f"{pack_id}.idx", index_data)
         locations = {h: Location(pack_id, off, ln, size, c) for h, off, ln, size, c in records}
-        self._remember(pack_id, locations)
+        self._remember(pack_id, locations, written=True)
         return locations
 
     def write_stream(self, chunks: Iterable[bytes], level: int | None) -> tuple[str, Location]:
@@ -320,7 +329,7 @@ class ObjectStore:
         index_data = encode_index([record])
         self.storage.put_if_absent(index_key(pack_id), index_data)
         location = Location(pack_id, len(PACK_MAGIC), stored, size, int(used))
-        self._remember(pack_id, {content_hash: location})
+        self._remember(pack_id, {content_hash: location}, written=True)
         return content_hash, location
 
     def write_chunked(self, chunks: Iterable[bytes], level: int | None,
@@ -484,6 +493,18 @@ class ObjectStore:
             raise IntegrityError(f"the chunk list of object {content_hash} in {self.url}/{key} is damaged ({exc})",
                                  object_key=key, content_hash=content_hash) from exc
 
+    def chunks_present(self, content_hash: str, location: Location) -> bool:
+        """False for a chunked entry whose recipe cannot be read or one of whose chunk (or base) packs is gone
+        (a collection removed them, e.g. between an upload and its finalize): it must be stored again. True
+        for any other entry."""
+        if location.codec != codec.Codec.CHUNKS:
+            return True
+        try:
+            packs = self.chunk_packs(content_hash, location)
+        except (IntegrityError, ObjectMissingError):
+            return False
+        return all(self.storage.head(pack_key(pack)) is not None for pack in sorted(packs))
+
     def chunk_packs(self, content_hash: str, location: Location) -> set[str]:
         """The packs a chunked entry's chunks are in (empty for an entry stored whole)."""
         if location.codec != codec.Codec.CHUNKS:
@@ -605,11 +626,15 @@ class PackFile:
     def __len__(self) -> int:
         return len(self.records)
 
-    def store(self) -> dict[str, Location]:
-        """Store the pack and its index; return the locations. The temporary file is gone afterwards."""
+    def store(self, before: Callable[[str], None] | None = None) -> dict[str, Location]:
+        """Store the pack and its index; return the locations. ``before(pack id)`` runs before the pack is
+        stored (a writer pins it). The temporary file is gone afterwards."""
         try:
             self._out.close()
-            return self._owner.store_pack_file(self.path, self.records, self._hasher.hexdigest())
+            pack_id = self._hasher.hexdigest()
+            if before is not None:
+                before(pack_id)
+            return self._owner.store_pack_file(self.path, self.records, pack_id)
         finally:
             self.discard()
 

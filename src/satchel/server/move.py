@@ -3,8 +3,9 @@
 Each project's store is readable only by tokens granted the project, so a moved version must not keep pointing
 at its old project's store (that would open the whole store to the new project's tokens, or leave the version
 unreadable to them). Before the catalog moves the versions, every finalized version's manifest, packs and
-indexes are copied (streamed, create-if-absent) to the new store and given a ref there; after the move each
-version is pointed at the new store. A failure before the move leaves only extra copies, which gc frees.
+indexes (for a chunked file, the packs of its chunks and of the recipes it copies rows from too) are copied
+(streamed, create-if-absent) to the new store and given a ref there; after the move each version is pointed at
+the new store. A failure before the move leaves only extra copies, which gc frees.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import uuid
 
 from satchel.catalog.base import VersionRecord
-from satchel.objects import ObjectStore
+from satchel.objects import Codec, ObjectStore
 from satchel.objects.blocks import blocks_key
 from satchel.objects.manifest import manifest_key
 from satchel.objects.packs import index_key, pack_key
@@ -34,10 +35,16 @@ def copy_for_move(state: ServerState, records: list[VersionRecord], new_project:
         source = state.store(namespace_from_url(url))
         if record.is_final and record.manifest:
             manifest = source.get_manifest(record.manifest)
-            for pack in sorted({e.pack for e in manifest.entries.values() if e.pack and not e.link}):
+            stored = [e for e in manifest.entries.values() if e.pack and not e.link]
+            chunked = [e for e in stored if e.codec == Codec.CHUNKS]
+            if chunked:
+                target.require_format(2)
+            # a chunked file's chunks (and the recipes it copies rows from) first, then what the entries name
+            chunk_packs = {p for e in chunked for p in source.chunk_packs(e.hash, e.location)}
+            for pack in [*sorted(chunk_packs), *sorted({e.pack for e in stored} - chunk_packs)]:
                 _copy(state, source, target, pack_key(pack))
                 _copy(state, source, target, index_key(pack))
-            for table in sorted({e.blocks for e in manifest.entries.values() if e.blocks}):
+            for table in sorted({e.blocks for e in stored if e.blocks and e.codec == Codec.RAW}):
                 _copy(state, source, target, blocks_key(table))
             _copy(state, source, target, manifest_key(record.manifest))
             write_ref(target.storage, record.id, record.manifest)
