@@ -15,7 +15,7 @@ import satchel
 import satchel.dataset.admin as admin
 from satchel import Dataset, check_store
 from satchel.dataset.context import get_context
-from satchel.errors import IntegrityError, ObjectMissingError
+from satchel.errors import IntegrityError, PendingUploadError
 from satchel.objects.chunks import CDC_MAX
 from tests.conftest import make_version, read_tree, store_dir
 
@@ -202,7 +202,7 @@ def test_a_draft_whose_reused_chunks_were_collected_is_stored_again(home: Path, 
     for pack in chunk_packs:  # what a collection of another catalog sharing the store would do now
         pack.with_suffix(".idx").unlink()
         pack.unlink()
-    with pytest.raises(ObjectMissingError, match="upload"):
+    with pytest.raises(PendingUploadError, match="upload"):  # seen before anything is finalized
         draft.finalize()
     draft.upload(show_progress=False)  # its chunks are gone: it is stored again
     draft.finalize()

@@ -495,15 +495,18 @@ class ObjectStore:
 
     def chunks_present(self, content_hash: str, location: Location) -> bool:
         """False for a chunked entry whose recipe cannot be read or one of whose chunk (or base) packs is gone
-        (a collection removed them, e.g. between an upload and its finalize): it must be stored again. True
-        for any other entry."""
+        (a collection removed them, e.g. between an upload and its finalize): it must be stored again (and the
+        index is listed afresh next time). True for any other entry."""
         if location.codec != codec.Codec.CHUNKS:
             return True
         try:
             packs = self.chunk_packs(content_hash, location)
         except (IntegrityError, ObjectMissingError):
             return False
-        return all(self.storage.head(pack_key(pack)) is not None for pack in sorted(packs))
+        if all(self.storage.head(pack_key(pack)) is not None for pack in sorted(packs)):
+            return True
+        self.forget_index()  # what this process knows of the index is stale: the next use lists it again
+        return False
 
     def chunk_packs(self, content_hash: str, location: Location) -> set[str]:
         """The packs a chunked entry's chunks are in (empty for an entry stored whole)."""
