@@ -25,14 +25,6 @@ from tests.objects.test_store import irregular_chunks, mixed_payload
 MiB = 1 << 20
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalStorage:
-    return LocalStorage(tmp_path / "store")
-
-
-@pytest.fixture
-def store(storage: LocalStorage, tmp_path: Path) -> ObjectStore:
-    return ObjectStore(storage, tmp_path / "cache")
 
 
 def stored_bytes(storage: LocalStorage) -> int:

@@ -59,14 +59,6 @@ def flip_byte(storage: LocalStorage, key: str, position: int, mask: int = 0xFF) 
     path.write_bytes(bytes(data))
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> LocalStorage:
-    return LocalStorage(tmp_path / "storage")
-
-
-@pytest.fixture
-def store(storage: LocalStorage, tmp_path: Path) -> ObjectStore:
-    return ObjectStore(storage, tmp_path / "cache")
 
 
 @pytest.fixture

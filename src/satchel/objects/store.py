@@ -526,22 +526,23 @@ class ObjectStore:
         try:
             return self._verified(content_hash, location, payload)
         except IntegrityError:
-            found = self.alternative(content_hash, location)
-            if found is None or found.codec == codec.Codec.CHUNKS:
-                raise
-            log.info("object %s: reading its other stored copy in %s", content_hash, found.pack)
-            return self.read(content_hash, found)
+            return self._read_elsewhere(content_hash, location)
 
     def read_anywhere(self, content_hash: str, location: Location) -> bytes:
         """``read``, falling back to another stored copy when the one at ``location`` is damaged or gone."""
         try:
             return self.read(content_hash, location)
         except (IntegrityError, ObjectMissingError):
-            found = self.alternative(content_hash, location)
-            if found is None or found.codec == codec.Codec.CHUNKS:
-                raise
-            log.info("object %s: reading its other stored copy in %s", content_hash, found.pack)
-            return self.read(content_hash, found)
+            return self._read_elsewhere(content_hash, location)
+
+    def _read_elsewhere(self, content_hash: str, failed: Location) -> bytes:
+        """Another stored copy of ``content_hash`` than the one at ``failed``; re-raises the error being handled
+        when there is none (called from an ``except`` block only)."""
+        found = self.alternative(content_hash, failed)
+        if found is None or found.codec == codec.Codec.CHUNKS:
+            raise  # the error the caller is handling: there is no other copy
+        log.info("object %s: reading its other stored copy in %s", content_hash, found.pack)
+        return self.read(content_hash, found)
 
     def raise_mismatch(self, content_hash: str) -> None:
         """IntegrityError: the bytes assembled for ``content_hash`` do not match it."""
