@@ -437,7 +437,7 @@ def test_future_version_message(storage: Storage, tmp_path: Path) -> None:
 
 
 # -- hashing ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("size", [0, 1, 4 * MiB - 1, 4 * MiB, 5 * MiB + 3])
+@pytest.mark.parametrize("size", [0, 1, 4 * MiB - 1, 4 * MiB, 5 * MiB + 3, 9 * MiB + 7])
 def test_hash_file_matches_hash_bytes(tmp_path: Path, size: int) -> None:
     data = random.Random(size).randbytes(size)
     path = tmp_path / "f"
