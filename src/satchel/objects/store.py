@@ -55,6 +55,9 @@ _COALESCE_GAP = 1 << 20
 _MAX_RANGE = 64 << 20
 _STREAM_CHUNK = 8 << 20
 _SAMPLE = 1 << 20
+_REMOTE_RUNS_AHEAD = 2
+"""Runs of a chunked file (up to 8 MiB each) requested ahead from an object store: two kept SeaweedFS as busy as
+four (a 1 GiB get in 2.7-2.9 s either way) with 100 MB less resident when four files are fetched at once."""
 
 
 class ObjectStore:
@@ -423,7 +426,7 @@ class ObjectStore:
         key = pack_key(location.pack)
         self._check_plausible(content_hash, location)
         if location.codec == codec.Codec.CHUNKS:
-            window = 1 if self.storage.capabilities.local_path else 4
+            window = 1 if self.storage.capabilities.local_path else _REMOTE_RUNS_AHEAD
             yield from chunking.assemble(self, self.recipe(content_hash, location), window)
             return
         hasher = new_hasher()
