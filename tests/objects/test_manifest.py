@@ -303,6 +303,15 @@ def test_duplicate_and_file_folder_paths_are_refused(pair: tuple[str, str]) -> N
         decode_manifest(_reassemble(blocks))
 
 
+def test_a_file_and_folder_clash_is_refused_past_paths_that_sort_between() -> None:
+    names = ["x", "x-1", "x.txt", "x/y"]  # '-' and '.' sort before '/'
+    blocks = _raw_blocks(Manifest("full", entries={f"p{i}": entry(i) for i in range(len(names))}))
+    blocks[1] = "\0".join(names).encode()
+    with pytest.raises(PathError, match="'x' is a file and also a folder") as caught:
+        decode_manifest(_reassemble(blocks))
+    assert caught.value.path == "x/y"
+
+
 def test_a_nul_inside_a_path_is_refused() -> None:
     blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
     blocks[1] = b"a\0b"  # one entry, two paths

@@ -12,7 +12,9 @@ from satchel.dataset.overlay import Overlay
 from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
 from satchel.objects.collector import gc_paused
+from satchel.objects.columns import EntryColumns
 from satchel.objects.pathnames import (
+    Folders,
     clash_error,
     find_clash,
     find_merge_clash,
@@ -109,7 +111,7 @@ class ViewLoader:
         self.catalog = catalog
         self.open_store = open_store
         self.keep = keep
-        self._memo: OrderedDict[str, tuple[View, set[str]]] = OrderedDict()
+        self._memo: OrderedDict[str, tuple[View, Folders]] = OrderedDict()
         self._deltas: dict[str, _Delta] = {}
         self._lock = threading.Lock()
 
@@ -152,7 +154,7 @@ class ViewLoader:
         base, current, _ = self._merged(record.id, parents, puts, removed, chain)
         return base, rows, current
 
-    def _final(self, record: VersionRecord, _chain: tuple[str, ...]) -> tuple[View, set[str]]:
+    def _final(self, record: VersionRecord, _chain: tuple[str, ...]) -> tuple[View, Folders]:
         if not record.is_final:  # only a parent that is a draft (refused when made; a hostile row)
             view = self.view(record, _chain)
             return view, folders_of(view)
@@ -179,7 +181,7 @@ class ViewLoader:
                 object_key="", content_hash="", dataset_id=version_id)
         return (*chain, version_id)
 
-    def _load_final(self, record: VersionRecord, chain: tuple[str, ...]) -> tuple[View, set[str]]:
+    def _load_final(self, record: VersionRecord, chain: tuple[str, ...]) -> tuple[View, Folders]:
         assert record.manifest is not None and record.storage_url is not None
         store = self.open_store(record.storage_url)
         try:
@@ -187,8 +189,8 @@ class ViewLoader:
         except IntegrityError as exc:
             raise with_dataset(exc, record.id) from exc
         if manifest.kind == "full":
-            folders = manifest.folders if manifest.folders is not None else folders_of(manifest.entries)
-            return manifest.entries, folders
+            entries = manifest.entries
+            return entries, entries.folders() if isinstance(entries, EntryColumns) else folders_of(entries)
         parents = [self.catalog.get_version(p) for p in manifest.parents]
         _, view, folders = self._merged(record.id, parents, manifest.entries, manifest.removed, chain)
         if list(manifest.parents) == list(record.parents):
@@ -198,12 +200,13 @@ class ViewLoader:
         return view, folders
 
     def _merged(self, version_id: str, parents: list[VersionRecord], puts: Mapping[str, ManifestEntry],
-                removed: Iterable[str], chain: tuple[str, ...]) -> tuple[View, Overlay, set[str]]:
+                removed: Iterable[str], chain: tuple[str, ...]) -> tuple[View, Overlay, Folders]:
         """(parents merged, then with ``puts`` and ``removed`` applied, its folders), checked for file-and-folder
         clashes (parents and changes can each be fine and still clash once merged)."""
         bases = [self._final(parent, chain) for parent in parents]
         base, base_folders = bases[0] if len(bases) == 1 else (merge_views(b[0] for b in bases), None)
         merged = apply_changes(base, puts, removed)
+        folders: Folders
         if base_folders is None:  # no parent, or several (which may clash with each other): check it all
             folders = folders_of(merged)
             clash = find_clash(merged, folders)

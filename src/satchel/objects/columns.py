@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from satchel.objects.collector import gc_paused
-from satchel.objects.pathnames import folders_of
+from satchel.objects.pathnames import SortedFolders
 
 if TYPE_CHECKING:
     from satchel.objects.manifest import ManifestEntry
@@ -90,7 +90,6 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     __slots__ = (
         "_codecs",
         "_entry_type",
-        "_folders",
         "_hashes",
         "_index",
         "_lengths",
@@ -115,7 +114,6 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         self._paths = paths
         self._index: dict[str, int] | None = None
         self._lookups = 0
-        self._folders: set[str] | None = None
         self._hashes, self._sizes, self._offsets, self._lengths, self._codecs = hashes, sizes, offsets, lengths, codecs
         self._origin_ids, self._origins = origin_ids, origins
         self._pack_ids, self._packs = pack_ids, packs
@@ -150,19 +148,11 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
             segments.append((cursor, count))
         with gc_paused():
             patched = self._gathered(segments, puts, paths)
-        if self._folders is not None:
-            patched._folders = self._folders | folders_of(puts)
         return patched
 
-    @property
-    def folder_hint(self) -> set[str] | None:
-        """A superset of the folders of these paths when known (the decoder's, grown by patches), else None."""
-        return self._folders
-
-    def with_folders(self, folders: set[str]) -> EntryColumns:
-        """These columns, knowing ``folders`` (all the folders of their paths, or more)."""
-        self._folders = folders
-        return self
+    def folders(self) -> SortedFolders:
+        """The folders of these paths, answered by bisecting them (nothing is built)."""
+        return SortedFolders(self._paths)
 
     def _gathered(self, segments: list[tuple[int, int] | str], puts: Mapping[str, ManifestEntry],
                   paths: list[str]) -> EntryColumns:

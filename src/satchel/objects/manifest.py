@@ -27,10 +27,10 @@ from satchel.objects.columns import Columns, EntryColumns
 from satchel.objects.hashing import hash_bytes, is_content_hash
 from satchel.objects.packs import Location
 from satchel.objects.pathnames import (
-    check_clash,
     check_joined,
     check_unique,
-    folders_of,
+    clash_error,
+    find_sorted_clash,
     from_wire,
     is_valid_id,
     needs_escape,
@@ -111,14 +111,12 @@ def link_id(url: str, tag: str | None, size: int) -> str:
 
 @dataclass
 class Manifest:
-    """Decoded manifest. ``entries`` are puts (all files for ``full``), ``removed`` are delta removals.
-    ``folders``: the folders of ``entries``, as the decoder found them (None for a manifest being built)."""
+    """Decoded manifest. ``entries`` are puts (all files for ``full``), ``removed`` are delta removals."""
 
     kind: str
     parents: list[str] = field(default_factory=list)
     entries: Mapping[str, ManifestEntry] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
-    folders: set[str] | None = field(default=None, compare=False, repr=False)
 
 
 def manifest_key(manifest_hash: str) -> str:
@@ -151,6 +149,13 @@ def _check_order(paths: list[str]) -> None:
         return
     check_unique(paths, set(paths))
     raise ValueError("manifest paths are not in order: damaged, or not written by satchel")
+
+
+def _refuse_clash(paths: list[str]) -> None:
+    """PathError when a path of strictly increasing ``paths`` is both a file and a folder."""
+    clash = find_sorted_clash(paths)
+    if clash is not None:
+        raise clash_error(*clash)
 
 
 def _names(values: list[str]) -> dict[int, str]:
@@ -201,9 +206,7 @@ def _encode(manifest: Manifest) -> bytes:
         joined, removed = to_wire(joined), to_wire(removed)
     check_joined(joined, len(cols.paths))
     check_joined(removed, len(manifest.removed))
-    hint = entries.folder_hint if isinstance(entries, EntryColumns) else None
-    if hint is None or not hint.isdisjoint(entries):  # a superset of the folders meets no fewer paths
-        check_clash(entries)
+    _refuse_clash(cols.paths)
     has_links = cols.links is not None and any(cols.links)
     version = MANIFEST_FORMAT_CHUNKS if chunked else MANIFEST_FORMAT_BLOCKS if cols.tables else \
         MANIFEST_FORMAT_ESCAPED if escaped else \
@@ -377,11 +380,8 @@ def _decode(data: bytes) -> Manifest:
         pack_ids, _names(header["packs"]), _array("Q", blocks[6]), _array("Q", blocks[7]), bytes(blocks[8]),
         links if links is not None and any(links) else None, table_ids, _names(header.get("tables", [])))
     _check_order(paths)
-    folders = folders_of(entries)
-    check_clash(entries, folders)
-    entries.with_folders(folders)
+    _refuse_clash(paths)
     removed = _paths(blocks[9], None, escaped=escaped) if blocks[9] else []
     if header["kind"] == "full" and removed:
         raise ValueError("a full manifest lists removed paths")
-    return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed,
-                    folders=folders)
+    return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed)
