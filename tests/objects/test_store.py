@@ -15,7 +15,7 @@ from satchel.errors import IntegrityError, ObjectMissingError, StorageFormatErro
 from satchel.objects import codec
 from satchel.objects.codec import Codec
 from satchel.objects.hashing import hash_bytes, hash_file, is_content_hash
-from satchel.objects.manifest import Manifest, ManifestEntry, encode_manifest, manifest_key
+from satchel.objects.manifest import PATH_CHECKS, Manifest, ManifestEntry, encode_manifest, manifest_key
 from satchel.objects.packs import PACK_MAGIC, Location, PackBuilder, decode_index, encode_index, index_key, pack_key
 from satchel.objects.store import FORMAT_KEY, ObjectStore
 from satchel.storage import LocalStorage, MemoryStorage, RetryingStorage, Storage
@@ -385,6 +385,36 @@ def test_tampered_stored_manifest_raises(store: ObjectStore, storage: LocalStora
     assert not (tmp_path / "reader" / "manifests" / manifest_hash).exists()
     # The writer's verified local copy still serves it.
     assert store.get_manifest(manifest_hash) == sample_manifest()
+
+
+def test_manifest_paths_are_checked_once_per_machine(store: ObjectStore, storage: LocalStorage,
+                                                     tmp_path: Path) -> None:
+    """The path checks are skipped only for bytes of a hash that passed them here (or that this machine
+    encoded); a hostile manifest is refused on every read and never marked."""
+    from tests.objects.test_manifest import _raw_blocks, _reassemble
+    from tests.objects.test_manifest import entry as manifest_entry
+
+    marker = f".paths-checked-{PATH_CHECKS}"
+    written = store.put_manifest(sample_manifest())
+    assert (tmp_path / "cache" / "manifests" / f"{written}{marker}").is_file()  # the writer encoded it
+    reader_cache = tmp_path / "reader"
+    assert ObjectStore(storage, reader_cache).get_manifest(written) == sample_manifest()
+    assert (reader_cache / "manifests" / f"{written}{marker}").is_file()  # checked on the first read
+    assert ObjectStore(storage, reader_cache).get_manifest(written) == sample_manifest()  # the checks skipped
+
+    blocks = _raw_blocks(Manifest("full", entries={"a": manifest_entry(1), "b": manifest_entry(2)}))
+    blocks[1] = b"x\0x/y"  # a file that is also a folder
+    hostile = _reassemble(blocks)
+    hostile_hash = hash_bytes(hostile)
+    storage.put(manifest_key(hostile_hash), hostile)
+    for _ in range(2):
+        with pytest.raises(IntegrityError, match="file and also a folder"):
+            ObjectStore(storage, reader_cache).get_manifest(hostile_hash)
+    assert not (reader_cache / "manifests" / f"{hostile_hash}{marker}").exists()
+    # a marker left by other checks (an older satchel's) does not count
+    (reader_cache / "manifests" / f"{hostile_hash}.paths-checked-{PATH_CHECKS - 1}").touch()
+    with pytest.raises(IntegrityError, match="file and also a folder"):
+        ObjectStore(storage, reader_cache).get_manifest(hostile_hash)
 
 
 def test_missing_manifest(store: ObjectStore) -> None:

@@ -7,6 +7,7 @@ is incomplete. Every read is verified against its content hash.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -31,7 +32,7 @@ from satchel.objects import chunks as chunking
 from satchel.objects import codec
 from satchel.objects.blocks import TABLE_MIN_SIZE, BlockHasher, blocks_key
 from satchel.objects.hashing import hash_bytes, new_hasher
-from satchel.objects.manifest import Manifest, decode_manifest, encode_manifest, manifest_key
+from satchel.objects.manifest import PATH_CHECKS, Manifest, decode_manifest, encode_manifest, manifest_key
 from satchel.objects.packs import (
     PACK_MAGIC,
     Location,
@@ -571,13 +572,25 @@ class ObjectStore:
         return manifest_hash
 
     def put_encoded_manifest(self, manifest_hash: str, data: bytes) -> None:
-        """Store a manifest already encoded (``encode_manifest``) under its hash."""
+        """Store a manifest ``encode_manifest`` returned in this process (never bytes from elsewhere: its local
+        copy is marked as having passed the path checks) under its hash."""
         self.check_format(create=True)
         self.storage.put_if_absent(manifest_key(manifest_hash), data)
         _write_local(self.cache_dir / "manifests" / manifest_hash, data)
+        self._mark_paths_checked(manifest_hash)
+
+    def _checked_marker(self, manifest_hash: str) -> Path:
+        return self.cache_dir / "manifests" / f"{manifest_hash}.paths-checked-{PATH_CHECKS}"
+
+    def _mark_paths_checked(self, manifest_hash: str) -> None:
+        """Record that the manifest of this hash passed the path checks (best effort: without it they run again)."""
+        with contextlib.suppress(OSError):
+            self._checked_marker(manifest_hash).touch()
 
     def get_manifest(self, manifest_hash: str) -> Manifest:
-        """Load and verify a manifest, from the local copy when there is one."""
+        """Load and verify a manifest, from the local copy when there is one. Its paths are checked once per
+        machine: bytes of this hash that passed the checks before (or that this machine encoded) skip them, the
+        bytes being the same (their hash is checked on every read)."""
         local = self.cache_dir / "manifests" / manifest_hash
         key = manifest_key(manifest_hash)
         data = local.read_bytes() if local.is_file() else None
@@ -594,14 +607,18 @@ class ObjectStore:
                     content_hash=manifest_hash,
                 )
             _write_local(local, data)
+        checked = self._checked_marker(manifest_hash).exists()
         try:
-            return decode_manifest(data)
+            manifest = decode_manifest(data, paths_checked=checked)
         except ValueError as exc:
             raise IntegrityError(
                 f"manifest {self.url}/{key} cannot be read: {exc}; nothing was written. The object is damaged or was "
                 "not written by satchel: run `satchel check` on this store to see what it affects",
                 object_key=key, content_hash=manifest_hash, dataset_path=getattr(exc, "path", None),
             ) from exc
+        if not checked:
+            self._mark_paths_checked(manifest_hash)
+        return manifest
 
 
 class PackFile:
