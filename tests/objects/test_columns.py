@@ -10,9 +10,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from satchel.objects.columns import EntryColumns
-from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, encode_manifest
+from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, encode_manifest, make_link
 from satchel.objects.pathnames import find_clash
-from tests.objects.test_manifest import SETTINGS, entries, full_manifests, paths
+from tests.objects.test_manifest import SETTINGS, entries, full_manifests, hex_hashes, paths
 from tests.objects.test_manifest import _raw_blocks as raw_blocks
 from tests.objects.test_manifest import _reassemble as reassemble
 from tests.objects.test_manifest import entry as numbered_entry
@@ -67,6 +67,34 @@ def test_relabel_and_totals(manifest: Manifest) -> None:
         if entry.pack:                      # lengths in real data; generated ones may: the last row's counts)
             stored[(entry.pack, entry.offset)] = entry.length
     assert summary.stored_size == sum(stored.values())
+
+
+def _located_entry(hash_: str, size: int, place: tuple[str, int] | None, shift: int) -> ManifestEntry:
+    if place is None:  # an external link: stored nowhere
+        return ManifestEntry(hash_, size, "v1", length=7, link=make_link("s3://bucket/key", "tag"))  # not stored
+    pack, offset = place
+    return ManifestEntry(hash_, size, "v1", pack, offset + shift, 3 * offset + len(pack), 0)  # one length a place
+
+
+@SETTINGS
+@given(data=st.data(), shift=st.sampled_from([0, (1 << 40) - 60, 1 << 41]))
+def test_stored_size_counts_each_stored_object_once(data: st.DataObject, shift: int) -> None:
+    """Offsets below 2**40 take the packed location keys, others the (pack, offset) pairs; both count what the
+    dict of the changed view would."""
+    # few places, so that rows share them (or not, in small views)
+    places = st.one_of(st.none(), st.tuples(st.sampled_from(["a" * 64, "b" * 64]), st.integers(0, 5)))
+    located = st.builds(_located_entry, hex_hashes, st.integers(0, 2**40), places, st.just(shift))
+    base = data.draw(st.dictionaries(paths, located, max_size=25).filter(lambda e: find_clash(e) is None))
+    extra = data.draw(st.dictionaries(paths, st.one_of(located, st.builds(
+        _located_entry, hex_hashes, st.integers(0, 9), st.tuples(st.just("c" * 64), st.integers(0, 3)),
+        st.just(shift))), max_size=8))
+    dropped = data.draw(st.sets(st.sampled_from(sorted(base)), max_size=4)) if base else set()
+    model = {p: e for p, e in base.items() if p not in dropped} | extra
+    summary = columns_of(Manifest("full", entries=base)).summary(extra, dropped)
+    places_kept = {(e.pack, e.offset): e.length for e in model.values() if e.pack and not e.link}
+    assert summary.stored_size == sum(places_kept.values())
+    assert summary.total_size == sum(e.size for e in model.values())
+    assert summary.link_count == sum(1 for e in model.values() if e.link)
 
 
 def test_many_lookups_switch_from_bisection_to_a_dict_and_agree() -> None:
