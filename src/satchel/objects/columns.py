@@ -37,7 +37,7 @@ _PACKED_NONE = 0xFFFFFF  # the no-pack id as packed in a location key (its low 3
 
 
 def _packed_key(pack: int, offset: int) -> int:
-    """The location key ``_location_keys`` packs for (pack id, offset)."""
+    """The location key ``_packed_locations`` packs for (pack id, offset)."""
     return (pack & _PACKED_NONE) << 40 | offset
 
 
@@ -268,7 +268,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
 
     def _packed_locations(self) -> array[int] | None:
         """One key per row naming its stored object: (pack id, offset) packed into one 64-bit integer
-        (``_packed_key``), built at C speed (a dict of a million such keys is a third of one keyed by pairs);
+        (``_packed_key``), built at C speed (W4's peak with a dict keyed by them: 446 MB, by pairs: 505 MB);
         None when they do not fit (offsets of 2**40 or more, 2**24 packs or more, a big-endian machine)."""
         if sys.byteorder != "little" or len(self._packs) >= _PACKED_NONE or \
                 (len(self._offsets) and max(self._offsets) >= _MAX_PACKED_OFFSET):
