@@ -245,3 +245,14 @@ def test_error_messages_drop_query_strings() -> None:
 
     text = "Error performing GET https://acct.blob.core.windows.net/c/k?sv=2024&sig=SECRET%3D in 3ms: 403"
     assert "SECRET" not in redact(text) and "https://acct.blob.core.windows.net/c/k?<redacted> in 3ms" in redact(text)
+
+
+def test_part_size_keeps_every_upload_within_the_part_limit() -> None:
+    """8 MiB parts, larger (whole MiB) for files that would need more than S3's 10,000 parts."""
+    from satchel.storage.cloud import MAX_PARTS, MULTIPART_PART, part_size
+
+    assert part_size(0) == part_size(40 << 20) == part_size(MULTIPART_PART * MAX_PARTS) == MULTIPART_PART
+    for size in (MULTIPART_PART * MAX_PARTS + 1, 100 << 30, 5 << 40):
+        part = part_size(size)
+        assert part > MULTIPART_PART and part % (1 << 20) == 0
+        assert -(-size // part) <= MAX_PARTS

@@ -35,8 +35,18 @@ T = TypeVar("T")
 
 READ_AHEAD = 4
 MULTIPART_PART = 8 << 20
-"""Part size of multipart uploads (S3's minimum is 5 MiB; the AWS CLI's default is 8 MiB). Each part in flight is
-held in memory, so the part size times the parts in flight bounds an upload's memory."""
+"""Part size of multipart uploads (S3's minimum is 5 MiB; the AWS CLI's default is 8 MiB), larger for files of
+more than ``MAX_PARTS`` of them. Each part in flight is held in memory, so the part size times the parts in flight
+bounds an upload's memory."""
+MAX_PARTS = 10_000
+"""S3's limit on the parts of one upload."""
+
+
+def part_size(size: int) -> int:
+    """The multipart part size for a file of ``size`` bytes: ``MULTIPART_PART``, or whole MiB large enough that
+    the file fits in ``MAX_PARTS`` parts."""
+    needed = -(-size // MAX_PARTS)
+    return max(MULTIPART_PART, -(-needed // (1 << 20)) << 20)
 _STATUS = re.compile(r"status code: (\d{3})")
 _MISSING_CONTAINER = ("NoSuchBucket", "ContainerNotFound", "BucketNotFound")
 _TRANSIENT_WORDS = ("error sending request", "timed out", "timeout", "connection", "reset by peer", "broken pipe")
@@ -136,7 +146,7 @@ class ObstoreStorage(Storage):
         return True
 
     def put_file(self, key: str, path: Path, *, consume: bool = False) -> None:
-        """Multipart upload for files above ``PART_SIZE``: ``MULTIPART_PART`` parts, half of ``max_concurrency``
+        """Multipart upload for files above ``PART_SIZE``: ``part_size`` parts, half of ``max_concurrency``
         at once. Uploads store two large files at once, so ``max_concurrency`` requests are in flight in all, and
         at most ``max_concurrency`` parts (64 MiB at the default of 8) are held in memory: SeaweedFS on this
         machine was as fast as with 16 MiB parts, 8 per file (6.7-7.3 s per 1 GiB either way), and the upload
@@ -144,7 +154,7 @@ class ObstoreStorage(Storage):
         check_key(key)
         size = path.stat().st_size  # FileNotFoundError for a missing source, before any request
         self._call(key, lambda: self._obs.put(
-            self.store, key, path, use_multipart=size > PART_SIZE, chunk_size=MULTIPART_PART,
+            self.store, key, path, use_multipart=size > PART_SIZE, chunk_size=part_size(size),
             max_concurrency=max(1, self.max_concurrency // 2)), writing=True)
         if consume:
             path.unlink()
