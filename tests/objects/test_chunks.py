@@ -25,8 +25,6 @@ from tests.objects.test_store import irregular_chunks, mixed_payload
 MiB = 1 << 20
 
 
-
-
 def stored_bytes(storage: LocalStorage) -> int:
     return sum(p.stat().st_size for p in Path(storage.path_of("packs")).rglob("*.pack"))
 

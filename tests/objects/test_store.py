@@ -59,8 +59,6 @@ def flip_byte(storage: LocalStorage, key: str, position: int, mask: int = 0xFF) 
     path.write_bytes(bytes(data))
 
 
-
-
 @pytest.fixture
 def memory_storage() -> Iterator[MemoryStorage]:
     name = f"store-{uuid.uuid4().hex}"
@@ -388,19 +386,26 @@ def test_tampered_stored_manifest_raises(store: ObjectStore, storage: LocalStora
 
 
 def test_manifest_paths_are_checked_once_per_machine(store: ObjectStore, storage: LocalStorage,
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The path checks are skipped only for bytes of a hash that passed them here (or that this machine
     encoded); a hostile manifest is refused on every read and never marked."""
+    from satchel.objects import manifest as manifest_module
     from tests.objects.test_manifest import _raw_blocks, _reassemble
     from tests.objects.test_manifest import entry as manifest_entry
 
+    order_checks: list[int] = []
+    check_order = manifest_module._check_order
+    monkeypatch.setattr(manifest_module, "_check_order", lambda paths: (order_checks.append(len(paths)),
+                                                                       check_order(paths))[1])
     marker = f".paths-checked-{PATH_CHECKS}"
     written = store.put_manifest(sample_manifest())
     assert (tmp_path / "cache" / "manifests" / f"{written}{marker}").is_file()  # the writer encoded it
     reader_cache = tmp_path / "reader"
     assert ObjectStore(storage, reader_cache).get_manifest(written) == sample_manifest()
     assert (reader_cache / "manifests" / f"{written}{marker}").is_file()  # checked on the first read
-    assert ObjectStore(storage, reader_cache).get_manifest(written) == sample_manifest()  # the checks skipped
+    assert len(order_checks) == 1
+    assert ObjectStore(storage, reader_cache).get_manifest(written) == sample_manifest()
+    assert len(order_checks) == 1  # the second read skipped the path checks
 
     blocks = _raw_blocks(Manifest("full", entries={"a": manifest_entry(1), "b": manifest_entry(2)}))
     blocks[1] = b"x\0x/y"  # a file that is also a folder

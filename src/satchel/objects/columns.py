@@ -253,12 +253,13 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def _stored_rows(self, packed: array[int] | None, key_of: Callable[[int, int], _Key], skip: set[int]
                      ) -> tuple[int, Container[_Key]]:
         """(bytes stored by the rows not in ``skip``, each object once; the location keys they count)."""
-        keys: Iterable[_Key] = zip(self._pack_ids, self._offsets, strict=True) if packed is None else packed
-        seen: dict[_Key, int] = dict(zip(keys, self._lengths, strict=True))  # at C speed
+        def keys() -> Iterable[_Key]:  # one per row, at C speed
+            return zip(self._pack_ids, self._offsets, strict=True) if packed is None else packed
+
+        seen: dict[_Key, int] = dict(zip(keys(), self._lengths, strict=True))
         if skip:  # a skipped row's object stays counted while a kept row shares it
             dropped = Counter(key_of(self._pack_ids[row], self._offsets[row]) for row in skip)
-            shared = Counter(filter(dropped.__contains__,
-                                    zip(self._pack_ids, self._offsets, strict=True) if packed is None else packed))
+            shared = Counter(filter(dropped.__contains__, keys()))
             for gone, count in dropped.items():
                 if shared[gone] == count:
                     del seen[gone]

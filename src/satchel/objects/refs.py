@@ -109,26 +109,22 @@ def pinned(storage: Storage, packs: Iterable[str], manifests: Iterable[str] = ()
     """Protect ``packs`` and ``manifests`` from collections while the block runs (a writer's check of its
     packs, its manifest and its catalog commit). Waits for collections already running (ConflictError after
     ``wait_seconds``) before the block starts."""
-    key = f"{PINS}{uuid.uuid4().hex}"
-    body = {"packs": sorted(set(packs)), "manifests": sorted(set(manifests)), "created": time.time()}
-    storage.put(key, json.dumps(body).encode())
-    try:
+    with GrowingPin(storage, packs, manifests):
         wait_for_collections(storage, wait_seconds)
         yield
-    finally:
-        storage.delete(key)
 
 
 class GrowingPin:
-    """A pin whose packs grow while a writer goes: each pack is added before it is stored (or, for a pack the
-    writer reuses, as soon as it is chosen), so a collection that lists the pack also reads the pin that keeps
-    it. A collection that ran before a reused pack was added may have deleted it: the writer checks after
-    ``wait_for_collections``. Removed on exit."""
+    """A pin (written on enter, removed on exit) whose packs may grow while a writer goes: each pack is added
+    before it is stored (or, for a pack the writer reuses, as soon as it is chosen), so a collection that lists
+    the pack also reads the pin that keeps it. A collection that ran before a reused pack was added may have
+    deleted it: the writer checks after ``wait_for_collections``."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, packs: Iterable[str] = (), manifests: Iterable[str] = ()) -> None:
         self.storage = storage
         self.key = f"{PINS}{uuid.uuid4().hex}"
-        self.packs: set[str] = set()
+        self.packs: set[str] = set(packs)
+        self.manifests = sorted(set(manifests))
         self.created = time.time()
 
     def __enter__(self) -> GrowingPin:
@@ -146,7 +142,7 @@ class GrowingPin:
             self._write()
 
     def _write(self) -> None:
-        body = {"packs": sorted(self.packs), "manifests": [], "created": self.created}
+        body = {"packs": sorted(self.packs), "manifests": self.manifests, "created": self.created}
         self.storage.put(self.key, json.dumps(body).encode())
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 
 from satchel.catalog.base import VersionRecord
+from satchel.dataset.lifecycle import chunk_packs_of
 from satchel.objects import Codec, ObjectStore
 from satchel.objects.blocks import blocks_key
 from satchel.objects.manifest import manifest_key
@@ -36,11 +37,10 @@ def copy_for_move(state: ServerState, records: list[VersionRecord], new_project:
         if record.is_final and record.manifest:
             manifest = source.get_manifest(record.manifest)
             stored = [e for e in manifest.entries.values() if e.pack and not e.link]
-            chunked = [e for e in stored if e.codec == Codec.CHUNKS]
-            if chunked:
-                target.require_format(2)
             # a chunked file's chunks (and the recipes it copies rows from) first, then what the entries name
-            chunk_packs = {p for e in chunked for p in source.chunk_packs(e.hash, e.location)}
+            chunk_packs = chunk_packs_of(source, manifest.entries)
+            if chunk_packs:
+                target.require_format(2)
             for pack in [*sorted(chunk_packs), *sorted({e.pack for e in stored} - chunk_packs)]:
                 _copy(state, source, target, pack_key(pack))
                 _copy(state, source, target, index_key(pack))

@@ -65,7 +65,8 @@ def open_storage(url: str | Path, *, retries: int = 3, options: Mapping[str, str
     """Open the storage at ``url``, wrapped with retries.
 
     ``options`` are the object-storage settings (``s3_endpoint_url``, credentials, ...; see
-    :mod:`satchel.config`); ``max_concurrency`` bounds the parts of one multipart upload in flight.
+    :mod:`satchel.config`); ``max_concurrency`` bounds the requests of uploads in flight: S3 and Azure send half of it
+    per multipart upload (large files go up two at a time), GCS sizes its connection pool to it.
     Object stores need their extra (``satchel[s3]``, ``[gcs]``, ``[azure]``): MissingExtraError says which.
     """
     canonical = normalize_url(url)

@@ -40,6 +40,9 @@ more than ``MAX_PARTS`` of them. Each part in flight is held in memory, so the p
 bounds an upload's memory."""
 MAX_PARTS = 10_000
 """S3's limit on the parts of one upload."""
+_STATUS = re.compile(r"status code: (\d{3})")
+_MISSING_CONTAINER = ("NoSuchBucket", "ContainerNotFound", "BucketNotFound")
+_TRANSIENT_WORDS = ("error sending request", "timed out", "timeout", "connection", "reset by peer", "broken pipe")
 
 
 def part_size(size: int) -> int:
@@ -47,9 +50,6 @@ def part_size(size: int) -> int:
     the file fits in ``MAX_PARTS`` parts."""
     needed = -(-size // MAX_PARTS)
     return max(MULTIPART_PART, -(-needed // (1 << 20)) << 20)
-_STATUS = re.compile(r"status code: (\d{3})")
-_MISSING_CONTAINER = ("NoSuchBucket", "ContainerNotFound", "BucketNotFound")
-_TRANSIENT_WORDS = ("error sending request", "timed out", "timeout", "connection", "reset by peer", "broken pipe")
 
 
 _runtime_pid: int | None = None
