@@ -10,13 +10,12 @@ before this object exists, so building an entry cannot fail.
 
 from __future__ import annotations
 
-import sys
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Container, ItemsView, Iterable, Iterator, Mapping, ValuesView
+from collections.abc import Container, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from satchel.objects.collector import gc_paused
 from satchel.objects.pathnames import SortedFolders
@@ -37,17 +36,55 @@ _PACKED_NONE = 0xFFFFFF  # the no-pack id as packed in a location key (its low 3
 
 
 def _packed_key(pack: int, offset: int) -> int:
-    """The location key ``_packed_locations`` packs for (pack id, offset)."""
+    """(pack id, offset) packed into one integer: the id's low 3 bytes above the offset's 40 bits."""
     return (pack & _PACKED_NONE) << 40 | offset
 
 
-def _pair_key(pack: int, offset: int) -> tuple[int, int]:
-    return pack, offset
+class _DictKeys:
+    """The location keys a stored-size count counted, as a container."""
+
+    def __init__(self, counted: Container[_Key]) -> None:
+        self._counted = counted
+
+    def absent(self, keys: Iterable[_Key]) -> list[_Key]:
+        """Those of ``keys`` not counted."""
+        return [key for key in keys if key not in self._counted]
 
 
-def _stored(key: _Key) -> bool:
-    """Does a location key name a stored object (not the no-pack id of a link)?"""
-    return key[0] != _NONE if isinstance(key, tuple) else key >> 40 != _PACKED_NONE
+class _SortedKeys:
+    """The packed location keys a stored-size count counted, in a sorted numpy array, asked all at once."""
+
+    def __init__(self, ordered: Any) -> None:
+        self._ordered = ordered
+
+    def absent(self, keys: Iterable[_Key]) -> list[_Key]:
+        import numpy as np
+
+        keys = list(keys)
+        packed = np.fromiter((key for key in keys if isinstance(key, int)), dtype=np.uint64)  # pairs name no row
+        found = set(packed[_found(packed, self._ordered)].tolist())
+        return [key for key in keys if key not in found]
+
+
+_CountedKeys = _DictKeys | _SortedKeys
+
+
+def _found(values: Any, ordered: Any) -> Any:
+    """A numpy mask: which of ``values`` are in the sorted numpy array ``ordered`` (by bisection, so a large
+    ``ordered`` costs no hash table)."""
+    import numpy as np
+
+    if not len(ordered):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
+
+
+def _sum(values: Any) -> int:
+    """The exact sum of a numpy array of unsigned 64-bit integers (at C speed when it cannot overflow)."""
+    if len(values) and int(values.max()) > ((1 << 64) - 1) // len(values):
+        return sum(values.tolist())
+    return int(values.sum())
 
 
 @dataclass(frozen=True)
@@ -233,54 +270,65 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def _summary(self, extra: Mapping[str, ManifestEntry], skip: set[int]) -> ColumnSummary:
         links = sum(1 for row, link in enumerate(self._links or ()) if link and row not in skip)
         total = sum(self._sizes) - sum(self._sizes[row] for row in skip)
-        packed = self._packed_locations()
-        key_of: Callable[[int, int], _Key] = _pair_key if packed is None else _packed_key
-        stored, counted = self._stored_rows(packed, key_of, skip)
+        packable = self._packable()
+        stored, counted = self._stored_packed(skip) if packable else self._stored_pairs(skip)
         pack_no = {name: i for i, name in self._packs.items() if i != _NONE}
-        added: set[_Key] = set()
+        added: dict[_Key, int] = {}  # an extra's object, once, when no kept row names it
         for entry in extra.values():
             total += entry.size
             links += bool(entry.link)
+            if not entry.pack or entry.link:
+                continue
             number = pack_no.get(entry.pack)
-            unpackable = packed is not None and entry.offset >= _MAX_PACKED_OFFSET  # so no row has that key
-            key = (entry.pack, entry.offset) if number is None or unpackable else key_of(number, entry.offset)
-            if entry.pack and not entry.link and key not in counted and key not in added:
-                added.add(key)
-                stored += entry.length
+            if number is None or (packable and entry.offset >= _MAX_PACKED_OFFSET):  # so no row has that key
+                added.setdefault((entry.pack, entry.offset), entry.length)
+            else:
+                added.setdefault(_packed_key(number, entry.offset) if packable else (number, entry.offset),
+                                 entry.length)
+        stored += sum(added[key] for key in counted.absent(added))
         packs = self.pack_names() | {e.pack for e in extra.values() if e.pack and not e.link}
         return ColumnSummary(total_size=total, link_count=links, packs=packs, stored_size=stored)
 
-    def _stored_rows(self, packed: array[int] | None, key_of: Callable[[int, int], _Key], skip: set[int]
-                     ) -> tuple[int, Container[_Key]]:
-        """(bytes stored by the rows not in ``skip``, each object once; the location keys they count)."""
-        def keys() -> Iterable[_Key]:  # one per row, at C speed
-            return zip(self._pack_ids, self._offsets, strict=True) if packed is None else packed
+    def _packable(self) -> bool:
+        """Do all location keys fit ``_packed_key`` (offsets under 2**40, fewer than 2**24 - 1 packs)?"""
+        import numpy as np
 
-        seen: dict[_Key, int] = dict(zip(keys(), self._lengths, strict=True))
+        return len(self._packs) < _PACKED_NONE and not (
+            len(self._offsets) and int(np.asarray(self._offsets).max()) >= _MAX_PACKED_OFFSET)
+
+    def _stored_packed(self, skip: set[int]) -> tuple[int, _CountedKeys]:
+        """(bytes stored by the rows not in ``skip``, each object once; the location keys they count), from one
+        sort of the rows' packed location keys (W5's 10M rows: 1.2 s and 260 MB at the peak; a dict of them
+        took 5.5 s and 1 GB). Rows naming one object with two lengths (only damaged or generated data) count the last row's."""
+        import numpy as np  # loaded on first use: only finalize and squash count
+
+        keys = np.asarray(self._offsets, dtype=np.uint64) | \
+            (np.asarray(self._pack_ids, dtype=np.uint64) & _PACKED_NONE) << np.uint64(40)
+        lengths = np.asarray(self._lengths, dtype=np.uint64)
+        kept = (keys >> np.uint64(40)) != _PACKED_NONE  # links name no stored object
+        if skip:
+            kept[np.fromiter(skip, dtype=np.int64, count=len(skip))] = False
+        keys, lengths = keys[kept], lengths[kept]
+        ordered = np.sort(keys)
+        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+        if not repeated.size:
+            return _sum(lengths), _SortedKeys(ordered)
+        shared = _found(keys, np.unique(repeated))  # rows whose object another kept row names too
+        _, last = np.unique(keys[shared][::-1], return_index=True)
+        return _sum(lengths[~shared]) + _sum(lengths[shared][::-1][last]), _SortedKeys(ordered)
+
+    def _stored_pairs(self, skip: set[int]) -> tuple[int, _CountedKeys]:
+        """``_stored_packed`` for locations that do not fit a packed key, with (pack id, offset) pairs as keys."""
+        seen: dict[_Key, int] = dict(zip(zip(self._pack_ids, self._offsets, strict=True), self._lengths, strict=True))
         if skip:  # a skipped row's object stays counted while a kept row shares it
-            dropped = Counter(key_of(self._pack_ids[row], self._offsets[row]) for row in skip)
-            shared = Counter(filter(dropped.__contains__, keys()))
+            dropped = Counter((self._pack_ids[row], self._offsets[row]) for row in skip)
+            shared = Counter(filter(dropped.__contains__, zip(self._pack_ids, self._offsets, strict=True)))
             for gone, count in dropped.items():
                 if shared[gone] == count:
                     del seen[gone]
         if self._pack_ids.count(_NONE):  # not stored (links)
-            seen = {key: length for key, length in seen.items() if _stored(key)}
-        return sum(seen.values()), seen
-
-    def _packed_locations(self) -> array[int] | None:
-        """One key per row naming its stored object: (pack id, offset) packed into one 64-bit integer
-        (``_packed_key``), built at C speed (W4's peak with a dict keyed by them: 446 MB, by pairs: 505 MB);
-        None when they do not fit (offsets of 2**40 or more, 2**24 packs or more, a big-endian machine)."""
-        if sys.byteorder != "little" or len(self._packs) >= _PACKED_NONE or \
-                (len(self._offsets) and max(self._offsets) >= _MAX_PACKED_OFFSET):
-            return None
-        packed = bytearray(self._offsets.tobytes())  # little-endian 8-byte offsets, their top 3 bytes zero
-        ids = self._pack_ids.tobytes()  # little-endian 4-byte pack ids: their low 3 bytes go on top
-        for byte in range(3):
-            packed[5 + byte :: 8] = ids[byte::4]
-        keys = array("Q")
-        keys.frombytes(packed)
-        return keys
+            seen = {key: length for key, length in seen.items() if isinstance(key, tuple) and key[0] != _NONE}
+        return sum(seen.values()), _DictKeys(seen)
 
     def unstored(self) -> list[str]:
         """Paths whose entry has no stored content and is not an external link (a finalized version has none:
