@@ -165,7 +165,7 @@ def _names(values: list[str]) -> dict[int, str]:
     return names
 
 
-def _framed(*parts: bytes) -> bytes:
+def _framed(*parts: bytes | memoryview) -> bytes:
     """``MANIFEST_MAGIC`` then each part with its length, compressed as one zstd frame that declares its size;
     the parts are fed to the compressor one by one (the raw manifest, 90 MB for a million entries, is never
     joined in memory)."""
@@ -264,11 +264,13 @@ def _columns_of(entries: Mapping[str, ManifestEntry]) -> Columns:
         array("I", map(table_no.__getitem__, row_tables)) if tables else None)
 
 
-def _little_endian(values: array[int]) -> bytes:
+def _little_endian(values: array[int]) -> bytes | memoryview:
+    """The array's bytes, little-endian: a view of them (no copy) on a little-endian machine."""
     if sys.byteorder == "big":
         values = array(values.typecode, values)
         values.byteswap()
-    return values.tobytes()
+        return values.tobytes()
+    return memoryview(values).cast("B")
 
 
 PATH_CHECKS = 1
@@ -336,17 +338,18 @@ def _check_sizes(blocks: list[memoryview], count: int, max_codec: int) -> None:
         raise ValueError(f"manifest holds an unknown codec {max(blocks[8])}")
 
 
-def _paths(block: memoryview, count: int | None, *, escaped: bool, checked: bool = False) -> list[str]:
-    """The checked paths of a column (``count`` None: as many as there are; ``checked``: known valid)."""
+def _joined(block: memoryview, count: int | None, *, escaped: bool, checked: bool = False) -> str:
+    """The checked, NUL-joined paths of a column (``count`` None: as many as there are; ``checked``: known
+    valid), to be split once the raw manifest is freed."""
     wire = utf8(block)
     if not wire and not count:
-        return []
+        return ""
     listed = wire.count("\0") + 1
     if count is not None and listed != count:
         raise ValueError("manifest columns disagree on the number of entries")
     if not checked:
         check_joined(wire, listed)
-    return (from_wire(wire) if escaped else wire).split("\0")
+    return from_wire(wire) if escaped else wire
 
 
 def _decompress(data: bytes) -> bytes:
@@ -380,7 +383,8 @@ def _decode(data: bytes, paths_checked: bool) -> Manifest:
     if version in _TABLE_FORMATS and len(blocks[11]) != 4 * count:
         raise ValueError("manifest columns disagree on the number of entries")
     escaped = version in (MANIFEST_FORMAT_ESCAPED, *_TABLE_FORMATS)  # formats 4 and 5: paths in wire form
-    paths = _paths(blocks[1], count, escaped=escaped, checked=paths_checked)
+    joined = _joined(blocks[1], count, escaped=escaped, checked=paths_checked)
+    joined_removed = _joined(blocks[9], None, escaped=escaped, checked=paths_checked) if blocks[9] else ""
     origin_ids = _array("I", blocks[4])
     pack_ids = _array("I", blocks[5])
     _check_ids(origin_ids, len(header["origins"]), "origin", missing_allowed=False)
@@ -391,14 +395,19 @@ def _decode(data: bytes, paths_checked: bool) -> Manifest:
     table_ids = _array("I", blocks[11]) if version in _TABLE_FORMATS else None
     if table_ids is not None:
         _check_ids(table_ids, len(header.get("tables", [])), "block table", missing_allowed=True)
+    hashes, sizes, offsets, lengths, codecs = (bytes(blocks[2]), _array("Q", blocks[3]), _array("Q", blocks[6]),
+                                               _array("Q", blocks[7]), bytes(blocks[8]))
+    del blocks, raw  # every column is copied out: the raw manifest is freed before its paths become strings
+    paths = joined.split("\0") if joined or count else []
+    del joined
     entries = EntryColumns(
-        ManifestEntry, paths, bytes(blocks[2]), _array("Q", blocks[3]), origin_ids, list(header["origins"]),
-        pack_ids, _names(header["packs"]), _array("Q", blocks[6]), _array("Q", blocks[7]), bytes(blocks[8]),
-        links if links is not None and any(links) else None, table_ids, _names(header.get("tables", [])))
+        ManifestEntry, paths, hashes, sizes, origin_ids, list(header["origins"]), pack_ids, _names(header["packs"]),
+        offsets, lengths, codecs, links if links is not None and any(links) else None, table_ids,
+        _names(header.get("tables", [])))
     if not paths_checked:
         _check_order(paths)
         _refuse_clash(paths)
-    removed = _paths(blocks[9], None, escaped=escaped, checked=paths_checked) if blocks[9] else []
+    removed = joined_removed.split("\0") if joined_removed else []
     if header["kind"] == "full" and removed:
         raise ValueError("a full manifest lists removed paths")
     return Manifest(kind=header["kind"], parents=list(header["parents"]), entries=entries, removed=removed)
