@@ -1,4 +1,4 @@
-"""A local catalog written by an older satchel is upgraded in place when opened, and keeps every pending change."""
+"""A local catalog written by an older satchel is rebuilt in place when opened, and keeps every pending change."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from satchel.catalog.sql import SCHEMA_VERSION
 from satchel.dataset.context import get_context
 from tests.conftest import catalog_db, read_tree, write_tree
 
-_SCHEMA_4_DRAFT_ROWS = """CREATE TABLE draft_rows (
+_ROWID_DRAFT_ROWS = """CREATE TABLE draft_rows (
     version_id VARCHAR(64) NOT NULL, path TEXT NOT NULL, hash VARCHAR(64), size BIGINT NOT NULL, source TEXT,
     link TEXT, PRIMARY KEY (version_id, path), FOREIGN KEY(version_id) REFERENCES versions (id))"""
 
@@ -24,7 +24,7 @@ def _draft_rows_ddl(db: sqlite3.Connection) -> str:
 
 
 @pytest.mark.embedded_only("upgrades a local SQLite catalog file in place (a server upgrades its database at start)")
-def test_a_schema_4_catalog_gets_draft_rows_without_rowid_and_keeps_the_pending_changes(
+def test_a_catalog_from_before_gets_draft_rows_without_rowid_and_keeps_the_pending_changes(
         home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_tree(tmp_path / "v1", {"keep.txt": "keep", "gone.txt": "gone"})
     parent = Dataset.create(dataset_name="ds", dataset_project="p")
@@ -36,27 +36,26 @@ def test_a_schema_4_catalog_gets_draft_rows_without_rowid_and_keeps_the_pending_
     child.add_files(tmp_path / "v2")
     child.remove_files("gone.txt")
     get_context().close()
-    with sqlite3.connect(catalog_db(home)) as db:  # the table as schema 4 made it: rows in a rowid table
+    with sqlite3.connect(catalog_db(home)) as db:  # the table as satchel made it before: a rowid table
         before = sorted(db.execute("SELECT * FROM draft_rows"))
-        db.execute("ALTER TABLE draft_rows RENAME TO v5_rows")
-        db.execute(_SCHEMA_4_DRAFT_ROWS)
-        db.execute("INSERT INTO draft_rows SELECT * FROM v5_rows")
-        db.execute("DROP TABLE v5_rows")
-        db.execute("UPDATE satchel_meta SET value = '4' WHERE key = 'schema'")
+        schema = db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone()
+        db.execute("ALTER TABLE draft_rows RENAME TO new_rows")
+        db.execute(_ROWID_DRAFT_ROWS)
+        db.execute("INSERT INTO draft_rows SELECT * FROM new_rows")
+        db.execute("DROP TABLE new_rows")
         assert "WITHOUT ROWID" not in _draft_rows_ddl(db).upper()
     assert len(before) == 3  # two added files, one removal
 
     def crash(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("crashed while upgrading")
+        raise RuntimeError("crashed while rebuilding")
 
-    with monkeypatch.context() as patch:  # the upgrade fails after renaming the old table: nothing changes
+    with monkeypatch.context() as patch:  # the rebuild fails after renaming the old table: nothing changes
         patch.setattr(sqlalchemy.Table, "create", crash)
         with pytest.raises(RuntimeError, match="crashed"):
-            satchel.configure(home=home)  # opens the catalog, which upgrades it
+            satchel.configure(home=home)  # opens the catalog, which rebuilds the table
     with sqlite3.connect(catalog_db(home)) as db:
         assert "WITHOUT ROWID" not in _draft_rows_ddl(db).upper()
         assert sorted(db.execute("SELECT * FROM draft_rows")) == before
-        assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == ("4",)
 
     satchel.configure(home=home)
     again = Dataset.get(dataset_id=child.id)
@@ -65,7 +64,8 @@ def test_a_schema_4_catalog_gets_draft_rows_without_rowid_and_keeps_the_pending_
         assert "WITHOUT ROWID" in _draft_rows_ddl(db).upper()
         assert sorted(db.execute("SELECT * FROM draft_rows")) == before
         assert db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'draft_rows_%'").fetchall() == []
-        assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == (str(SCHEMA_VERSION),)
+        assert db.execute("SELECT value FROM satchel_meta WHERE key = 'schema'").fetchone() == schema  # unchanged:
+        # an older satchel reads and writes either table, so it still opens this catalog
     again.upload(show_progress=False)
     again.finalize()
     assert read_tree(Path(again.get_local_copy())) == {"keep.txt": b"keep", "new.txt": b"new", "sub/deep.txt": b"deep"}

@@ -97,6 +97,19 @@ def test_stored_size_counts_each_stored_object_once(data: st.DataObject, shift: 
     assert summary.link_count == sum(1 for e in model.values() if e.link)
 
 
+@pytest.mark.parametrize("shift", [0, 1 << 41], ids=["packed-keys", "pairs"])
+def test_rows_naming_one_object_with_two_lengths_count_the_last_kept_row(shift: int) -> None:
+    """Only damaged or generated data has them; both ways of counting must agree on it all the same."""
+    pack = "a" * 64
+    base = {f"f{i}": ManifestEntry(f"{i:064x}", 1, "v1", pack, offset + shift, length, 0)
+            for i, (offset, length) in enumerate([(5, 3), (5, 9), (7, 4)])}
+    columns = columns_of(Manifest("full", entries=base))
+    assert columns.summary().stored_size == 9 + 4
+    assert columns.summary(dropped=["f1"]).stored_size == 3 + 4
+    assert columns.summary(dropped=["f0", "f1"]).stored_size == 4
+    assert columns.summary(dropped=["f0", "f1", "f2"]).stored_size == 0
+
+
 def test_many_lookups_switch_from_bisection_to_a_dict_and_agree() -> None:
     manifest = Manifest("full", entries={f"d{i % 7}/f{i:06d}": numbered_entry(i) for i in range(60_000)})
     columns = columns_of(manifest)

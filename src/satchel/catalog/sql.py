@@ -34,8 +34,7 @@ from satchel.objects.pathnames import (
 )
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 5  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form; 4: tokens;
-# 5: SQLite's draft_rows WITHOUT ROWID
+SCHEMA_VERSION = 4  # 2: draft_rows.link (external links); 3: draft_rows.path/source in wire form; 4: tokens
 _MIGRATION_LOCK = 0x5A7C4E1  # PostgreSQL advisory lock key: one process migrates, the others wait
 _BATCH = 5000
 
@@ -172,10 +171,10 @@ class SqlCatalog(Catalog):
                     _add_link_column(conn)
                 if int(found) < 3:
                     _escape_draft_paths(conn)
-                if int(found) < 5:
-                    _draft_rows_without_rowid(conn)
                 conn.execute(sa.update(meta_table).where(meta_table.c.key == "schema")
                              .values(value=str(SCHEMA_VERSION)))
+            if engine.dialect.name == "sqlite":
+                _draft_rows_without_rowid(conn)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -527,15 +526,19 @@ def _escape_draft_paths(conn: Connection) -> None:
 
 
 def _draft_rows_without_rowid(conn: Connection) -> None:
-    """Schema 4 -> 5, SQLite only: ``draft_rows`` rebuilt WITHOUT ROWID, its rows copied, in one transaction
-    taken here (pysqlite opens none for DDL), so a crash leaves the old table whole. Idempotent: another process
-    that upgraded first leaves nothing to do."""
-    if conn.dialect.name != "sqlite":
+    """SQLite's ``draft_rows`` of a catalog made before it was WITHOUT ROWID, rebuilt so, its rows copied: in a
+    transaction (taken here when none is open: pysqlite opens none for DDL), so a crash leaves the old table
+    whole; the table's definition is read again under the write lock, so a process that rebuilt it first leaves
+    nothing to do. Not a schema version: older satchels read and write either table alike."""
+    def rebuilt() -> bool:
+        found = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'draft_rows'")
+        return "WITHOUT ROWID" in str(found.scalar()).upper()
+
+    if rebuilt():
         return
     if not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-    ddl = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'draft_rows'").scalar()
-    if "WITHOUT ROWID" in str(ddl).upper():
+    if rebuilt():
         return
     conn.exec_driver_sql("ALTER TABLE draft_rows RENAME TO draft_rows_with_rowid")
     draft_table.create(conn)

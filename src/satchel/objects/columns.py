@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Callable, Container, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -112,7 +111,7 @@ class Columns:
     entry has a block table."""
 
     paths: list[str]
-    hashes: bytes
+    hashes: bytes | bytearray
     sizes: array[int]
     origins: list[str]
     origin_ids: array[int]
@@ -120,7 +119,7 @@ class Columns:
     pack_ids: array[int]
     offsets: array[int]
     lengths: array[int]
-    codecs: bytes
+    codecs: bytes | bytearray
     links: list[str] | None
     tables: list[str]
     table_ids: array[int] | None
@@ -165,9 +164,9 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         "_tables",
     )
 
-    def __init__(self, entry_type: type[ManifestEntry], paths: list[str], hashes: bytes, sizes: array[int],
+    def __init__(self, entry_type: type[ManifestEntry], paths: list[str], hashes: bytes | bytearray, sizes: array[int],
                  origin_ids: array[int], origins: list[str], pack_ids: array[int], packs: dict[int, str],
-                 offsets: array[int], lengths: array[int], codecs: bytes, links: list[str] | None,
+                 offsets: array[int], lengths: array[int], codecs: bytes | bytearray, links: list[str] | None,
                  table_ids: array[int] | None, tables: dict[int, str]) -> None:
         self._entry_type = entry_type
         self._paths = paths
@@ -240,10 +239,14 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
                 at += b - a
             return out
 
-        def joined(source: bytes, width: int, value_of: Callable[[ManifestEntry], bytes]) -> bytes:
-            whole = memoryview(source)
-            return b"".join(value_of(puts[segment]) if isinstance(segment, str) else
-                            whole[segment[0] * width : segment[1] * width] for segment in segments)
+        def joined(source: bytes | bytearray, width: int, value_of: Callable[[ManifestEntry], bytes]) -> bytearray:
+            out, whole, at = bytearray(count * width), memoryview(source), 0
+            for segment in segments:
+                a, b = (0, 1) if isinstance(segment, str) else segment
+                out[at : at + (b - a) * width] = value_of(puts[segment]) if isinstance(segment, str) else \
+                    whole[a * width : b * width]
+                at += (b - a) * width
+            return out  # kept as it is (read only, like bytes): a copy would hold the column twice
 
         out_paths: list[str] = []
         links: list[str] = []
@@ -321,7 +324,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         if skip:
             kept[np.fromiter(skip, dtype=np.int64, count=len(skip))] = False
         ordered = keys[kept]
-        del keys  # at most two arrays of keys at once
+        del keys  # one array of keys while sorting (a second, briefly, only when rows share objects)
         ordered.sort(kind="stable")  # merges runs: rows of a pack mostly come in its order (W5: 0.65 -> 0.28 s)
         lengths = np.asarray(self._lengths, dtype=np.uint64)[kept]
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
@@ -343,16 +346,11 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         return keys
 
     def _stored_pairs(self, skip: set[int]) -> tuple[int, _CountedKeys]:
-        """``_stored_packed`` for locations that do not fit a packed key, with (pack id, offset) pairs as keys."""
-        seen: dict[_Key, int] = dict(zip(zip(self._pack_ids, self._offsets, strict=True), self._lengths, strict=True))
-        if skip:  # a skipped row's object stays counted while a kept row shares it
-            dropped = Counter((self._pack_ids[row], self._offsets[row]) for row in skip)
-            shared = Counter(filter(dropped.__contains__, zip(self._pack_ids, self._offsets, strict=True)))
-            for gone, count in dropped.items():
-                if shared[gone] == count:
-                    del seen[gone]
-        if self._pack_ids.count(_NONE):  # not stored (links)
-            seen = {key: length for key, length in seen.items() if isinstance(key, tuple) and key[0] != _NONE}
+        """``_stored_packed`` for locations that do not fit a packed key, with (pack id, offset) pairs as keys
+        (offsets of 2**40 or more, 2**24 packs or more: only damaged or hostile data has them)."""
+        ids, offsets, lengths = self._pack_ids, self._offsets, self._lengths
+        kept = (row for row in range(len(ids)) if row not in skip and ids[row] != _NONE)  # links: not stored
+        seen: dict[_Key, int] = {(ids[row], offsets[row]): lengths[row] for row in kept}
         return sum(seen.values()), _DictKeys(seen)
 
     def unstored(self) -> list[str]:

@@ -165,7 +165,7 @@ def _names(values: list[str]) -> dict[int, str]:
     return names
 
 
-def _framed(*parts: bytes | memoryview) -> bytes:
+def _framed(*parts: bytes | bytearray | memoryview) -> bytes:
     """``MANIFEST_MAGIC`` then each part with its length, compressed as one zstd frame that declares its size;
     the parts are fed to the compressor one by one (the raw manifest, 90 MB for a million entries, is never
     joined in memory)."""
