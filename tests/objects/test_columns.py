@@ -4,11 +4,13 @@ patches, relabels, totals and re-encoding."""
 from __future__ import annotations
 
 import json
+from unittest.mock import patch
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from satchel.objects import columns as columns_module
 from satchel.objects.columns import EntryColumns
 from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, encode_manifest, make_link
 from satchel.objects.pathnames import find_clash
@@ -77,10 +79,10 @@ def _located_entry(hash_: str, size: int, place: tuple[str, int] | None, shift: 
 
 
 @SETTINGS
-@given(data=st.data(), shift=st.sampled_from([0, (1 << 40) - 60, 1 << 41]))
-def test_stored_size_counts_each_stored_object_once(data: st.DataObject, shift: int) -> None:
-    """Offsets below 2**40 take the packed location keys, others the (pack, offset) pairs; both count what the
-    dict of the changed view would."""
+@given(data=st.data(), shift=st.sampled_from([0, (1 << 40) - 60, 1 << 41]), sorted_from=st.sampled_from([0, 10**9]))
+def test_stored_size_counts_each_stored_object_once(data: st.DataObject, shift: int, sorted_from: int) -> None:
+    """Big views (``sorted_from`` rows or more) with offsets below 2**40 are counted by a sort of packed location
+    keys, others with a dict of (pack, offset) pairs; both count what the dict of the changed view would."""
     # few places, so that rows share them (or not, in small views)
     places = st.one_of(st.none(), st.tuples(st.sampled_from(["a" * 64, "b" * 64]), st.integers(0, 5)))
     located = st.builds(_located_entry, hex_hashes, st.integers(0, 2**40), places, st.just(shift))
@@ -90,16 +92,20 @@ def test_stored_size_counts_each_stored_object_once(data: st.DataObject, shift: 
         st.just(shift))), max_size=8))
     dropped = data.draw(st.sets(st.sampled_from(sorted(base)), max_size=4)) if base else set()
     model = {p: e for p, e in base.items() if p not in dropped} | extra
-    summary = columns_of(Manifest("full", entries=base)).summary(extra, dropped)
+    with patch.object(columns_module, "SORTED_COUNT_FROM", sorted_from):
+        summary = columns_of(Manifest("full", entries=base)).summary(extra, dropped)
     places_kept = {(e.pack, e.offset): e.length for e in model.values() if e.pack and not e.link}
     assert summary.stored_size == sum(places_kept.values())
     assert summary.total_size == sum(e.size for e in model.values())
     assert summary.link_count == sum(1 for e in model.values() if e.link)
 
 
-@pytest.mark.parametrize("shift", [0, 1 << 41], ids=["packed-keys", "pairs"])
-def test_rows_naming_one_object_with_two_lengths_count_the_last_kept_row(shift: int) -> None:
+@pytest.mark.parametrize(("shift", "sorted_from"), [(0, 0), (0, 10**9), (1 << 41, 0)],
+                         ids=["sorted-keys", "pairs", "pairs-for-big-offsets"])
+def test_rows_naming_one_object_with_two_lengths_count_the_last_kept_row(shift: int, sorted_from: int,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Only damaged or generated data has them; both ways of counting must agree on it all the same."""
+    monkeypatch.setattr(columns_module, "SORTED_COUNT_FROM", sorted_from)
     pack = "a" * 64
     base = {f"f{i}": ManifestEntry(f"{i:064x}", 1, "v1", pack, offset + shift, length, 0)
             for i, (offset, length) in enumerate([(5, 3), (5, 9), (7, 4)])}
@@ -108,6 +114,10 @@ def test_rows_naming_one_object_with_two_lengths_count_the_last_kept_row(shift: 
     assert columns.summary(dropped=["f1"]).stored_size == 3 + 4
     assert columns.summary(dropped=["f0", "f1"]).stored_size == 4
     assert columns.summary(dropped=["f0", "f1", "f2"]).stored_size == 0
+    shared, new = (ManifestEntry("e" * 64, 1, "v1", pack, offset + shift, 4, 0) for offset in (7, 8))
+    assert columns.summary({"g": shared}).stored_size == 9 + 4  # an object a kept row names: counted once
+    assert columns.summary({"g": shared, "h": new}).stored_size == 9 + 4 + 4
+    assert columns.summary({"g": shared}, dropped=["f2"]).stored_size == 9 + 4  # now only the extra names it
 
 
 def test_many_lookups_switch_from_bisection_to_a_dict_and_agree() -> None:

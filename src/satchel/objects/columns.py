@@ -27,6 +27,10 @@ _NONE = 0xFFFFFFFF  # the id column value naming no pack or no block table
 _BISECTIONS = 50_000  # lookups answered by bisection (at least) before a dict is built for them
 
 
+SORTED_COUNT_FROM = 500_000
+"""Rows from which the stored size is counted by a numpy sort of their location keys (W5's 10M: 0.9 s, a dict
+took 5.5 s). Fewer are counted with a dict: loading numpy costs a fresh process about 0.1 s from a cold page
+cache, which a W3 child (100,000 rows, one finalize per process) paid for a count taking 0.06 s."""
 _MAX_PACKED_OFFSET = 1 << 40
 _Key = int | tuple[int | str, int]
 """A stored object's location as a key: (pack id or, for a pack these columns do not name, its name, offset), or
@@ -282,11 +286,9 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
             return self._summary(extra, skip)
 
     def _summary(self, extra: Mapping[str, ManifestEntry], skip: set[int]) -> ColumnSummary:
-        import numpy as np  # loaded on first use: only finalize and squash count
-
         links = sum(1 for row, link in enumerate(self._links or ()) if link and row not in skip)
-        total = _sum(np.asarray(self._sizes, dtype=np.uint64)) - sum(self._sizes[row] for row in skip)
-        packable = self._packable()
+        packable = len(self._paths) >= SORTED_COUNT_FROM and self._packable()  # counted by a sort of packed keys
+        total = self._total_size() - sum(self._sizes[row] for row in skip)
         stored, counted = self._stored_packed(skip) if packable else self._stored_pairs(skip)
         pack_no = {name: i for i, name in self._packs.items() if i != _NONE}
         added: dict[_Key, int] = {}  # an extra's object, once, when no kept row names it
@@ -305,9 +307,16 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         packs = self.pack_names() | {e.pack for e in extra.values() if e.pack and not e.link}
         return ColumnSummary(total_size=total, link_count=links, packs=packs, stored_size=stored)
 
+    def _total_size(self) -> int:
+        if len(self._sizes) < SORTED_COUNT_FROM:
+            return sum(self._sizes)
+        import numpy as np
+
+        return _sum(np.asarray(self._sizes, dtype=np.uint64))
+
     def _packable(self) -> bool:
         """Do all location keys fit ``_packed_key`` (offsets under 2**40, fewer than 2**24 - 1 packs)?"""
-        import numpy as np
+        import numpy as np  # loaded on first use: only finalize and squash of big views count with it
 
         return len(self._packs) < _PACKED_NONE and not (
             len(self._offsets) and int(np.asarray(self._offsets).max()) >= _MAX_PACKED_OFFSET)
@@ -346,8 +355,9 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         return keys
 
     def _stored_pairs(self, skip: set[int]) -> tuple[int, _CountedKeys]:
-        """``_stored_packed`` for locations that do not fit a packed key, with (pack id, offset) pairs as keys
-        (offsets of 2**40 or more, 2**24 packs or more: only damaged or hostile data has them)."""
+        """``_stored_packed`` with a dict keyed by (pack id, offset): for views under ``SORTED_COUNT_FROM`` rows
+        (W1's 100,000: 0.04 s), and for locations that do not fit a packed key (offsets of 2**40 or more, 2**24 packs
+        or more: only damaged or hostile data has them)."""
         ids, offsets, lengths = self._pack_ids, self._offsets, self._lengths
         kept = (row for row in range(len(ids)) if row not in skip and ids[row] != _NONE)  # links: not stored
         seen: dict[_Key, int] = {(ids[row], offsets[row]): lengths[row] for row in kept}
