@@ -30,7 +30,7 @@ _BISECTIONS = 50_000  # lookups answered by bisection (at least) before a dict i
 SORTED_COUNT_FROM = 500_000
 """Rows from which the stored size is counted by a numpy sort of their location keys (W5's 10M: 0.9 s, a dict
 took 5.5 s). Fewer are counted with a dict: loading numpy costs a fresh process about 0.1 s from a cold page
-cache, which a W3 child (100,000 rows, one finalize per process) paid for a count taking 0.06 s."""
+cache, which a W3 child (100,000 rows, one finalize per process) paid for a count taking 0.04 s."""
 _MAX_PACKED_OFFSET = 1 << 40
 _Key = int | tuple[int | str, int]
 """A stored object's location as a key: (pack id or, for a pack these columns do not name, its name, offset), or
@@ -323,9 +323,9 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
 
     def _stored_packed(self, skip: set[int]) -> tuple[int, _CountedKeys]:
         """(bytes stored by the rows not in ``skip``, each object once; the location keys they count), from one
-        sort of the rows' packed location keys (W5's 10M rows: about 1 s and 170 MB at the peak; a dict of them
+        sort of the rows' packed location keys (W5's 10M rows: about 1 s and 160 MB at the peak; a dict of them
         took 5.5 s and 1 GB). Rows naming one object with two lengths (only damaged or generated data) count the
-        last row's."""
+        last kept row's."""
         import numpy as np
 
         keys = self._location_keys()
