@@ -71,7 +71,7 @@ def test_a_catalog_from_before_gets_draft_rows_without_rowid_and_keeps_the_pendi
     assert read_tree(Path(again.get_local_copy())) == {"keep.txt": b"keep", "new.txt": b"new", "sub/deep.txt": b"deep"}
 
 
-def test_a_new_catalog_keeps_draft_rows_without_rowid(home: Path, tmp_path: Path) -> None:
+def test_a_new_catalog_keeps_draft_rows_without_rowid(home: Path) -> None:
     Dataset.create(dataset_name="ds", dataset_project="p")
     with sqlite3.connect(catalog_db(home)) as db:
         assert "WITHOUT ROWID" in _draft_rows_ddl(db).upper()
