@@ -10,6 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from satchel.dataset.overlay import Overlay
 from satchel.objects import columns as columns_module
 from satchel.objects.columns import EntryColumns
 from satchel.objects.manifest import Manifest, ManifestEntry, decode_manifest, encode_manifest, make_link
@@ -52,6 +53,28 @@ def test_a_patch_is_the_dict_changed_and_encodes_the_same(manifest: Manifest, pu
     again = decode_manifest(encode_manifest(Manifest("full", [], patched, []))).entries
     assert dict(again.items()) == model
     assert encode_manifest(Manifest("full", [], patched, [])) == encode_manifest(Manifest("full", [], model, []))
+    streamed = Overlay(columns_of(manifest), puts, dropped_too)  # encoded from the columns, never made flat
+    assert encode_manifest(Manifest("full", [], streamed, [])) == encode_manifest(Manifest("full", [], model, []))
+
+
+def test_an_overlay_over_many_columns_encodes_as_its_flat_dict() -> None:
+    """Streamed columns cut into many runs and several pieces of paths (more than 1 MiB of them), with puts
+    naming new packs, origins, block tables and links that sort between the columns' own: the same bytes as the
+    flat dict of entries gives, and they decode to it."""
+    base = {f"d{i % 97:02d}/f{i:06d}-{'x' * 12}.bin": numbered_entry(i, pack="b" * 64 if i % 3 else "d" * 64)
+            for i in range(60_000)}
+    columns = columns_of(Manifest("full", [], base, []))
+    paths_sorted = sorted(base)
+    puts = {path: numbered_entry(10**6 + n, pack="c" * 64)._replace(origin="o-between", blocks="a" * 64)
+            for n, path in enumerate(paths_sorted[5::400])}
+    puts |= {f"d50/new{n:04d}.bin": numbered_entry(2 * 10**6 + n)._replace(pack="", link=make_link(f"s3://b/k{n}", None))
+             for n in range(50)}
+    removed = paths_sorted[7::300]
+    model = {p: e for p, e in base.items() if p not in removed} | puts
+    overlay = Overlay(columns, puts, removed)
+    data = encode_manifest(Manifest("full", [], overlay, []))
+    assert data == encode_manifest(Manifest("full", [], model, []))
+    assert dict(decode_manifest(data).entries.items()) == model
 
 
 @SETTINGS

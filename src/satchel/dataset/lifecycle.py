@@ -168,8 +168,7 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
         if depth <= MAX_DELTA_DEPTH:
             puts = {p: e for p, e in own.items() if parents_view.get(p) != e}
             return Built(Manifest("delta", list(record.parents), puts, removed), depth, located, changes)
-        flat = located.flat() if isinstance(located, Overlay) else located
-        return Built(Manifest("full", [], flat, []), 0, flat, changes)
+        return Built(Manifest("full", [], located, []), 0, located, changes)  # encoded without a flat copy
     everything = {path: _located(record, store, index, path, entry) for path, entry in view.items()}
     return Built(Manifest("full", [], everything, []), 0, everything, diff_views(parents_view, everything))
 

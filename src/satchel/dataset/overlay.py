@@ -12,7 +12,7 @@ from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, 
 from itertools import chain, filterfalse
 
 from satchel.objects import ManifestEntry
-from satchel.objects.columns import EntryColumns
+from satchel.objects.columns import Columns, EntryColumns
 from satchel.objects.manifest import with_origin
 
 
@@ -87,6 +87,13 @@ class Overlay(MutableMapping[str, ManifestEntry]):
         if isinstance(self._base, EntryColumns):
             return self._base.patched(self._puts, self._hidden)
         return dict(self.pairs())
+
+    def columns(self) -> Columns | None:
+        """The entries as the manifest encoder's columns, streamed from the base's (no flat copy is built) when
+        the base is columns; else None."""
+        if isinstance(self._base, EntryColumns):
+            return self._base.patched_columns(self._puts, self._hidden)
+        return None
 
     def __getitem__(self, path: str) -> ManifestEntry:
         found = self._puts.get(path)

@@ -62,14 +62,15 @@ def squashed_view(ctx: Context, records: list[VersionRecord]) -> Sourced:
 
 def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_workers: int) -> View:
     """Entries located in ``target_url``, each with ``new_id`` as its origin; content only elsewhere is copied
-    there first. Columns stay columns."""
+    there first. Columns stay columns, under an overlay of the changes: no flat copy is built (the manifest
+    encoder streams the overlay's columns)."""
     store = ctx.store(target_url)
     candidates = sourced.elsewhere if sourced.home == store.url else sourced.view
     foreign = {path: sourced.view[path] for path in candidates
                if sourced.url(path) != store.url and not sourced.view[path].link}
     located = relabeled(sourced.view, new_id)
     if not foreign:
-        return located.flat() if isinstance(located, Overlay) else located
+        return located
     ctx.catalog.change_draft(new_id, [DraftRow(path, e.hash, e.size) for path, e in sorted(foreign.items())])
     # the draft's rows keep this content alive against a concurrent collection
     index = store.index()
@@ -89,7 +90,7 @@ def relocate(ctx: Context, sourced: Sourced, target_url: str, new_id: str, max_w
         loc = index[entry.hash]
         moved[path] = ManifestEntry(entry.hash, entry.size, new_id, loc.pack, loc.offset, loc.length, loc.codec,
                                     blocks=store.block_table_of(entry.hash, loc))
-    return Overlay(located, moved).flat()
+    return Overlay(located, moved)
 
 
 def finalize_flat(ctx: Context, record: VersionRecord, view: View, target_url: str) -> dict[str, Any]:

@@ -10,11 +10,12 @@ before this object exists, so building an entry cannot fail.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Container, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from satchel.objects.collector import gc_paused
 from satchel.objects.pathnames import SortedFolders
@@ -108,6 +109,28 @@ def _number(numbers: dict[str, int], name: str) -> int:
     return found
 
 
+Piece = bytes | bytearray | memoryview
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A column's little-endian bytes as pieces made while they are written (``nbytes`` in all): a patched
+    view's big columns are never held whole (W4's squash held a second copy of its hashes and integers)."""
+
+    nbytes: int
+    pieces: Callable[[], Iterator[Piece]]
+
+
+@runtime_checkable
+class ColumnsSource(Protocol):
+    """Entries that can give the manifest encoder their columns without building an entry (columns do; an
+    overlay does when it lies over columns), or None when they cannot."""
+
+    def columns(self) -> Columns | None:
+        """The entries as the encoder's columns, or None."""
+        ...
+
+
 @dataclass
 class Columns:
     """Entries as the manifest encoder writes them: paths sorted, names sorted, every id naming one of them
@@ -115,14 +138,14 @@ class Columns:
     entry has a block table."""
 
     paths: list[str]
-    hashes: bytes | bytearray
-    sizes: array[int]
+    hashes: bytes | bytearray | Streamed
+    sizes: array[int] | Streamed
     origins: list[str]
     origin_ids: array[int]
     packs: list[str]
     pack_ids: array[int]
-    offsets: array[int]
-    lengths: array[int]
+    offsets: array[int] | Streamed
+    lengths: array[int] | Streamed
     codecs: bytes | bytearray
     links: list[str] | None
     tables: list[str]
@@ -193,10 +216,38 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def patched(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> EntryColumns:
         """New columns: these without the ``dropped`` paths, with ``puts`` set (replacing or added, in path
         order). Costs the changes plus a copy of the columns at C speed: no entry is built."""
+        with gc_paused():
+            return self._gathered(_Patch(self, self._segments(puts, dropped), puts))
+
+    def patched_columns(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> Columns:
+        """``patched(puts, dropped).columns()`` for the encoder, without building the patched columns: the
+        hashes, sizes, offsets and lengths are streamed from these columns and ``puts`` as they are written."""
+        with gc_paused():
+            patch = _Patch(self, self._segments(puts, dropped), puts)
+            paths, links = patch.paths_and_links()
+            origin_no, pack_no, table_no = patch.numbers()
+            origins, origin_ids = _renumbered(patch.ints(self._origin_ids, 0, lambda e: _number(origin_no, e.origin)),
+                                              {i: name for name, i in origin_no.items()})
+            packs, pack_ids = _renumbered(patch.ints(self._pack_ids, _NONE, lambda e: _pack_number(pack_no, e)),
+                                          {i: name for name, i in pack_no.items()})
+            tables: list[str] = []
+            table_ids = None
+            if patch.with_tables:
+                tables, table_ids = _renumbered(
+                    patch.ints(self._table_ids, _NONE, lambda e: _table_number(table_no, e)),
+                    {i: name for name, i in table_no.items()})
+            return Columns(
+                paths, patch.streamed_bytes(self._hashes, 32, _hash_bytes), patch.streamed_ints(self._sizes, _size),
+                origins, origin_ids, packs, pack_ids, patch.streamed_ints(self._offsets, _offset),
+                patch.streamed_ints(self._lengths, _length), patch.joined(self._codecs, 1, _codec_byte),
+                links, tables, table_ids if tables else None)
+
+    def _segments(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> list[tuple[int, int] | str]:
+        """Runs (start, end) of these rows to keep, and the paths of ``puts``, in path order."""
         paths, count = self._paths, len(self._paths)
         gone = {row for row in map(self._row, (*dropped, *puts)) if row is not None}
         events = sorted([(row, 1, "") for row in gone] + [(bisect_left(paths, p), 0, p) for p in puts])
-        segments: list[tuple[int, int] | str] = []  # runs of kept rows, and put paths, in order
+        segments: list[tuple[int, int] | str] = []
         cursor = 0
         for at, drop, path in events:  # at one position: the put first, then the dropped row
             if at > cursor:
@@ -208,74 +259,31 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
                 segments.append(path)
         if cursor < count:
             segments.append((cursor, count))
-        with gc_paused():
-            patched = self._gathered(segments, puts, paths)
-        return patched
+        return segments
 
     def folders(self) -> SortedFolders:
         """The folders of these paths, answered by bisecting them (nothing is built)."""
         return SortedFolders(self._paths)
 
-    def _gathered(self, segments: list[tuple[int, int] | str], puts: Mapping[str, ManifestEntry],
-                  paths: list[str]) -> EntryColumns:
-        """New columns made of ``segments`` in order: runs (start, end) of these rows, and paths of ``puts``.
-        Each column is allocated once at its final size and filled from views of these (no temporary copies:
-        copies of a million small runs left W4's squash 60 MB more resident than the columns it made)."""
-        origin_no = {name: i for i, name in enumerate(self._origins)}
-        pack_no = {name: i for i, name in self._packs.items()}
-        table_no = {name: i for i, name in self._tables.items()}
-        with_links = self._links is not None or any(e.link for e in puts.values())
-        with_tables = self._table_ids is not None or any(e.blocks for e in puts.values())
-        count = sum(1 if isinstance(segment, str) else segment[1] - segment[0] for segment in segments)
-
-        def column(source: array[int] | None, default: int, value_of: Callable[[ManifestEntry], int]) -> array[int]:
-            typecode = source.typecode if source is not None else "I"
-            out = array(typecode, [default]) * count
-            view, at = memoryview(out), 0
-            for segment in segments:
-                if isinstance(segment, str):
-                    out[at] = value_of(puts[segment])
-                    at += 1
-                    continue
-                a, b = segment
-                if source is not None:
-                    view[at : at + b - a] = memoryview(source)[a:b]
-                at += b - a
-            return out
-
-        def joined(source: bytes | bytearray, width: int, value_of: Callable[[ManifestEntry], bytes]) -> bytearray:
-            out, whole, at = bytearray(count * width), memoryview(source), 0
-            for segment in segments:
-                a, b = (0, 1) if isinstance(segment, str) else segment
-                out[at : at + (b - a) * width] = value_of(puts[segment]) if isinstance(segment, str) else \
-                    whole[a * width : b * width]
-                at += (b - a) * width
-            return out  # kept as it is (read only, like bytes): a copy would hold the column twice
-
-        out_paths: list[str] = []
-        links: list[str] = []
-        for segment in segments:
-            if isinstance(segment, str):
-                out_paths.append(segment)
-                links.append(puts[segment].link) if with_links else None
-                continue
-            a, b = segment
-            out_paths += paths[a:b]
-            if with_links:
-                links += self._links[a:b] if self._links is not None else [""] * (b - a)
-        hashes = joined(self._hashes, 32, lambda e: bytes.fromhex(e.hash))
-        codecs = joined(self._codecs, 1, lambda e: bytes((e.codec,)))
-        sizes = column(self._sizes, 0, lambda e: e.size)
-        offsets = column(self._offsets, 0, lambda e: e.offset)
-        lengths = column(self._lengths, 0, lambda e: e.length)
-        origin_ids = column(self._origin_ids, 0, lambda e: _number(origin_no, e.origin))
-        pack_ids = column(self._pack_ids, _NONE, lambda e: _NONE if not e.pack else _number(pack_no, e.pack))
-        table_ids = column(self._table_ids, _NONE, lambda e: _NONE if not e.blocks else _number(table_no, e.blocks)
-                           ) if with_tables else None
+    def _gathered(self, patch: _Patch) -> EntryColumns:
+        """New columns made of ``patch``'s segments. Each column is allocated once at its final size and filled
+        from views of these (no temporary copies: copies of a million small runs left W4's squash 60 MB more
+        resident than the columns it made)."""
+        paths, links = patch.paths_and_links()
+        origin_no, pack_no, table_no = patch.numbers()
+        hashes = patch.joined(self._hashes, 32, _hash_bytes)
+        codecs = patch.joined(self._codecs, 1, _codec_byte)
+        sizes = patch.ints(self._sizes, 0, _size)
+        offsets = patch.ints(self._offsets, 0, _offset)
+        lengths = patch.ints(self._lengths, 0, _length)
+        origin_ids = patch.ints(self._origin_ids, 0, lambda e: _number(origin_no, e.origin))
+        pack_ids = patch.ints(self._pack_ids, _NONE, lambda e: _pack_number(pack_no, e))
+        table_ids = patch.ints(self._table_ids, _NONE, lambda e: _table_number(table_no, e)) \
+            if patch.with_tables else None
         return EntryColumns(
-            self._entry_type, out_paths, hashes, sizes, origin_ids, sorted(origin_no, key=origin_no.__getitem__),
-            pack_ids, {i: name for name, i in pack_no.items()}, offsets, lengths, codecs,
-            links if with_links else None, table_ids, {i: name for name, i in table_no.items()})
+            self._entry_type, paths, hashes, sizes, origin_ids, sorted(origin_no, key=origin_no.__getitem__),
+            pack_ids, {i: name for name, i in pack_no.items()}, offsets, lengths, codecs, links, table_ids,
+            {i: name for name, i in table_no.items()})
 
     def summary(self, extra: Mapping[str, ManifestEntry] | None = None, dropped: Iterable[str] = ()) -> ColumnSummary:
         """Totals a version's statistics need, from the columns: over these entries without the ``dropped`` paths
@@ -444,6 +452,145 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
 
     def __repr__(self) -> str:
         return f"<EntryColumns of {len(self)} entries>"
+
+
+def _hash_bytes(entry: ManifestEntry) -> bytes:
+    return bytes.fromhex(entry.hash)
+
+
+def _codec_byte(entry: ManifestEntry) -> bytes:
+    return bytes((entry.codec,))
+
+
+def _size(entry: ManifestEntry) -> int:
+    return entry.size
+
+
+def _offset(entry: ManifestEntry) -> int:
+    return entry.offset
+
+
+def _length(entry: ManifestEntry) -> int:
+    return entry.length
+
+
+def _pack_number(numbers: dict[str, int], entry: ManifestEntry) -> int:
+    return _NONE if not entry.pack else _number(numbers, entry.pack)
+
+
+def _table_number(numbers: dict[str, int], entry: ManifestEntry) -> int:
+    return _NONE if not entry.blocks else _number(numbers, entry.blocks)
+
+
+def _little_endian_piece(values: array[int]) -> memoryview:
+    """The bytes of ``values`` little-endian (a view, no copy, on a little-endian machine)."""
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return memoryview(values).cast("B")
+
+
+class _Patch:
+    """Columns ``source`` patched: ``segments`` in order, each a run (start, end) of its rows or a path of
+    ``puts``; each column is gathered (or streamed) from it on its own."""
+
+    def __init__(self, source: EntryColumns, segments: list[tuple[int, int] | str],
+                 puts: Mapping[str, ManifestEntry]) -> None:
+        self.source, self.segments, self.puts = source, segments, puts
+        self.count = sum(1 if isinstance(segment, str) else segment[1] - segment[0] for segment in segments)
+        self.with_links = source._links is not None or any(e.link for e in puts.values())
+        self.with_tables = source._table_ids is not None or any(e.blocks for e in puts.values())
+
+    def numbers(self) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """Name -> id of the source's origins, packs and block tables (the puts' new ones are numbered as the
+        id columns are gathered)."""
+        source = self.source
+        return ({name: i for i, name in enumerate(source._origins)}, {name: i for i, name in source._packs.items()},
+                {name: i for i, name in source._tables.items()})
+
+    def paths_and_links(self) -> tuple[list[str], list[str] | None]:
+        """The patched paths (the source's strings, shared) and links (None when no entry is a link)."""
+        source, puts, with_links = self.source, self.puts, self.with_links
+        paths: list[str] = []
+        links: list[str] = []
+        for segment in self.segments:
+            if isinstance(segment, str):
+                paths.append(segment)
+                if with_links:
+                    links.append(puts[segment].link)
+                continue
+            a, b = segment
+            paths += source._paths[a:b]
+            if with_links:
+                links += source._links[a:b] if source._links is not None else [""] * (b - a)
+        return paths, links if with_links else None
+
+    def ints(self, source: array[int] | None, default: int, value_of: Callable[[ManifestEntry], int]) -> array[int]:
+        """An integer column, allocated once and filled from views of ``source`` (``default`` where it is None)."""
+        typecode = source.typecode if source is not None else "I"
+        out = array(typecode, [default]) * self.count
+        view, at = memoryview(out), 0
+        for segment in self.segments:
+            if isinstance(segment, str):
+                out[at] = value_of(self.puts[segment])
+                at += 1
+                continue
+            a, b = segment
+            if source is not None:
+                view[at : at + b - a] = memoryview(source)[a:b]
+            at += b - a
+        return out
+
+    def joined(self, source: bytes | bytearray, width: int, value_of: Callable[[ManifestEntry], bytes]) -> bytearray:
+        """A column of ``width`` bytes per row, allocated once and filled from views of ``source``."""
+        out, whole, at = bytearray(self.count * width), memoryview(source), 0
+        for segment in self.segments:
+            a, b = (0, 1) if isinstance(segment, str) else segment
+            out[at : at + (b - a) * width] = value_of(self.puts[segment]) if isinstance(segment, str) else \
+                whole[a * width : b * width]
+            at += (b - a) * width
+        return out  # kept as it is (read only, like bytes): a copy would hold the column twice
+
+    def streamed_ints(self, source: array[int], value_of: Callable[[ManifestEntry], int]) -> Streamed:
+        """``ints(source, ...)`` as little-endian pieces: views of ``source``'s runs, the puts' values packed."""
+        segments, puts = self.segments, self.puts
+
+        def pieces() -> Iterator[Piece]:
+            pending = array(source.typecode)
+            for segment in segments:
+                if isinstance(segment, str):
+                    pending.append(value_of(puts[segment]))
+                    continue
+                if pending:
+                    yield _little_endian_piece(pending)
+                    pending = array(source.typecode)
+                a, b = segment
+                yield _little_endian_piece(source[a:b]) if sys.byteorder == "big" else memoryview(source)[a:b].cast("B")
+            if pending:
+                yield _little_endian_piece(pending)
+
+        return Streamed(self.count * source.itemsize, pieces)
+
+    def streamed_bytes(self, source: bytes | bytearray, width: int, value_of: Callable[[ManifestEntry], bytes]
+                       ) -> Streamed:
+        """``joined(source, ...)`` as pieces: views of ``source``'s runs, the puts' values joined."""
+        segments, puts = self.segments, self.puts
+
+        def pieces() -> Iterator[Piece]:
+            whole, pending = memoryview(source), bytearray()
+            for segment in segments:
+                if isinstance(segment, str):
+                    pending += value_of(puts[segment])
+                    continue
+                if pending:
+                    yield bytes(pending)
+                    pending.clear()
+                a, b = segment
+                yield whole[a * width : b * width]
+            if pending:
+                yield bytes(pending)
+
+        return Streamed(self.count * width, pieces)
 
 
 class _Items(ItemsView[str, "ManifestEntry"]):

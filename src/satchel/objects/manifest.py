@@ -10,6 +10,7 @@ Encoding: zstd over ``MAGIC``, a JSON header, then one column per field (paths N
 
 from __future__ import annotations
 
+import io
 import json
 import struct
 import sys
@@ -23,7 +24,7 @@ import zstandard
 
 from satchel.objects.codec import Codec
 from satchel.objects.collector import gc_paused
-from satchel.objects.columns import Columns, EntryColumns
+from satchel.objects.columns import Columns, ColumnsSource, EntryColumns, Piece, Streamed
 from satchel.objects.hashing import hash_bytes, is_content_hash
 from satchel.objects.packs import Location
 from satchel.objects.pathnames import (
@@ -165,18 +166,29 @@ def _names(values: list[str]) -> dict[int, str]:
     return names
 
 
-def _framed(*parts: bytes | bytearray | memoryview) -> bytes:
+def _framed(*parts: Piece | Streamed) -> bytes:
     """``MANIFEST_MAGIC`` then each part with its length, compressed as one zstd frame that declares its size;
-    the parts are fed to the compressor one by one (the raw manifest, 90 MB for a million entries, is never
-    joined in memory)."""
+    the parts are fed to the compressor one by one, streamed ones piece by piece (the raw manifest, 90 MB for a
+    million entries, is never joined in memory), and the frame grows in one buffer that becomes the result
+    without a copy (joining its pieces at the end held the frame twice)."""
+    sizes = [part.nbytes if isinstance(part, Streamed) else len(part) for part in parts]
     compressor = zstandard.ZstdCompressor(level=3).compressobj(
-        size=len(MANIFEST_MAGIC) + sum(_LEN.size + len(part) for part in parts))
-    out = [compressor.compress(MANIFEST_MAGIC)]
-    for part in parts:
-        out.append(compressor.compress(_LEN.pack(len(part))))
-        out.append(compressor.compress(part))
-    out.append(compressor.flush())
-    return b"".join(out)
+        size=len(MANIFEST_MAGIC) + sum(_LEN.size + size for size in sizes))
+    out = io.BytesIO()
+    out.write(compressor.compress(MANIFEST_MAGIC))
+    for part, size in zip(parts, sizes, strict=True):
+        out.write(compressor.compress(_LEN.pack(size)))
+        if not isinstance(part, Streamed):
+            out.write(compressor.compress(part))
+            continue
+        written = 0
+        for piece in part.pieces():
+            written += len(piece)
+            out.write(compressor.compress(piece))
+        if written != size:  # a bug, never data: the frame would not match its declared size
+            raise AssertionError(f"a streamed manifest column wrote {written} bytes, not {size}")
+    out.write(compressor.flush())
+    return out.getvalue()
 
 
 def _split_blocks(data: memoryview) -> list[memoryview]:
@@ -202,7 +214,9 @@ def encode_manifest(manifest: Manifest) -> bytes:
 
 def _encode(manifest: Manifest) -> bytes:
     entries = manifest.entries
-    cols = entries.columns() if isinstance(entries, EntryColumns) else _columns_of(entries)
+    cols = entries.columns() if isinstance(entries, ColumnsSource) else None  # columns, or an overlay over them
+    if cols is None:
+        cols = _columns_of(entries)
     joined, removed = "\0".join(cols.paths), "\0".join(sorted(manifest.removed))
     chunked = Codec.CHUNKS in cols.codecs
     escaped = chunked or bool(cols.tables) or needs_escape(joined) or needs_escape(removed)  # one form for both
@@ -225,9 +239,11 @@ def _encode(manifest: Manifest) -> bytes:
                               "packs": cols.packs, "origins": cols.origins, "count": len(cols.paths)}
     if version in _TABLE_FORMATS:
         header["tables"] = cols.tables
+    path_bytes = _ascii_pieces(joined) if joined.isascii() else joined.encode("utf-8")  # not the paths twice
+    del joined
     blocks = [
         json.dumps(header, separators=(",", ":")).encode(),
-        joined.encode("utf-8"),
+        path_bytes,
         cols.hashes,
         _little_endian(cols.sizes),
         _little_endian(cols.origin_ids),
@@ -243,6 +259,12 @@ def _encode(manifest: Manifest) -> bytes:
         no_tables = array("I", [_NO_PACK]) * len(cols.paths)
         blocks.append(_little_endian(cols.table_ids if cols.table_ids is not None else no_tables))
     return _framed(*blocks)
+
+
+def _ascii_pieces(text: str, piece: int = 1 << 20) -> Streamed:
+    """ASCII ``text``'s bytes (its UTF-8) streamed a piece at a time, so a million paths are never held both as
+    one str and as bytes."""
+    return Streamed(len(text), lambda: (text[at : at + piece].encode("ascii") for at in range(0, len(text), piece)))
 
 
 def _columns_of(entries: Mapping[str, ManifestEntry]) -> Columns:
@@ -264,8 +286,11 @@ def _columns_of(entries: Mapping[str, ManifestEntry]) -> Columns:
         array("I", map(table_no.__getitem__, row_tables)) if tables else None)
 
 
-def _little_endian(values: array[int]) -> bytes | memoryview:
-    """The array's bytes, little-endian: a view of them (no copy) on a little-endian machine."""
+def _little_endian(values: array[int] | Streamed) -> bytes | memoryview | Streamed:
+    """The array's bytes, little-endian: a view of them (no copy) on a little-endian machine. A streamed column
+    is little-endian already."""
+    if isinstance(values, Streamed):
+        return values
     if sys.byteorder == "big":
         values = array(values.typecode, values)
         values.byteswap()

@@ -21,7 +21,7 @@ from itertools import compress, count, islice
 _ESCAPE = re.compile("[%\\\\\udc80-\udcff]")
 _UNESCAPE = re.compile("%(25|5C|[89A-F][0-9A-F])")
 _BAD_ESCAPE = re.compile("%(?!25|5C|[89A-F][0-9A-F])")
-_DOT_COMPONENT = re.compile("\0\\.\\.?(?=\0)")
+_DOT_COMPONENT = re.compile("(?:^|(?<=[/\0]))\\.\\.?(?=[/\0]|\\Z)")  # a '.' or '..' component of NUL-joined paths
 _ID = re.compile("[0-9A-Za-z_-]{1,128}")
 
 
@@ -62,10 +62,11 @@ def check_joined(joined: str, count: int) -> None:
     first invalid one. A raw backslash is invalid here: this is the wire form."""
     if count == 0:
         return
-    separators = f"\0{joined}\0".replace("/", "\0")  # every component boundary as NUL: one scan finds them all
-    suspicious = "\0\0" in separators or "\\" in joined  # an empty path or component, a leading '/', a backslash
-    if not suspicious and "\0." in separators:
-        suspicious = _DOT_COMPONENT.search(separators) is not None
+    # an empty path or component, a leading or trailing '/', a backslash: C-speed scans, no copy of the paths
+    suspicious = (not joined or joined[0] in "/\0" or joined[-1] in "/\0" or "\\" in joined
+                  or any(pair in joined for pair in ("\0\0", "//", "/\0", "\0/")))
+    if not suspicious and (joined[0] == "." or "/." in joined or "\0." in joined):  # may be a '.' component
+        suspicious = _DOT_COMPONENT.search(joined) is not None
     if not suspicious:
         return
     for path in joined.split("\0"):
@@ -219,6 +220,10 @@ def utf8(data: bytes | memoryview) -> str:
 
 
 def _encodes(text: str) -> bool:
+    """Can ``text`` be written as UTF-8 (it holds no lone surrogate)? ASCII text is answered without encoding it
+    (a copy as big as every path of a manifest)."""
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
