@@ -200,6 +200,43 @@ def test_index_entries_outside_their_pack_and_indexes_without_pack_are_ignored(
     assert len(index) == 1 and next(iter(index.values())).pack == pack
 
 
+def test_locate_answers_what_the_index_answers_for_the_hashes_asked(
+        storage: LocalStorage, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """``locate`` scans indexes for the hashes asked instead of decoding them all: it agrees with a fresh
+    ``index()`` on every subset, skipping what the index skips (a damaged index, a missing pack, entries outside
+    their pack), a content stored in two packs located where ``index()`` locates it."""
+    writer = ObjectStore(storage, tmp_path / "w")
+    packs = [writer.write_pack(build([bytes([n]) * (300 + k) for k in range(5)], 3 if n % 2 else None))
+             for n in range(6)]
+    twice = writer.write_pack(build([bytes([0]) * 300, b"only here"], None))  # the first pack's content again
+    damaged, missing, outside = (next(iter(packs[n].values())).pack for n in (1, 2, 3))
+    storage.put(index_key(damaged), b"SATCHIX1 but then nonsense")
+    storage.delete(pack_key(missing))
+    records = [(h, loc.offset, loc.length, loc.size, loc.codec) for h, loc in decode_index(
+        outside, storage.get(index_key(outside))).items()]
+    records[0] = (records[0][0], records[0][1], 10**15, 10**15, 0)
+    storage.put(index_key(outside), encode_index(records))
+    index = ObjectStore(storage, tmp_path / "indexed").index()
+    asked = [h for locations in [*packs, twice] for h in locations] + [hash_bytes(b"never stored")]
+    assert len(index) == 3 * 5 + 4 + 1  # three good packs, the fourth without its entry outside, "only here"
+    rng = random.Random(7)
+    for _ in range(20):
+        subset = rng.sample(asked, rng.randint(0, len(asked)))
+        located = ObjectStore(storage, tmp_path / f"r{rng.random()}").locate(subset)
+        assert located == {h: index[h] for h in subset if h in index}
+    assert index_key(damaged) in caplog.text and pack_key(missing) in caplog.text
+
+
+def test_locate_answers_from_what_this_process_knows_and_lists_again(storage: LocalStorage, tmp_path: Path) -> None:
+    writer = ObjectStore(storage, tmp_path / "w")
+    reader = ObjectStore(storage, tmp_path / "r")
+    first = writer.write_pack(build([b"first", b"also first"], None))
+    assert reader.index() == first
+    storage.delete(index_key(next(iter(first.values())).pack))  # known in memory: not read again
+    second = writer.write_pack(build([b"second"], None))
+    assert reader.locate([*first, *second, hash_bytes(b"nowhere")]) == {**first, **second}
+
+
 # -- verified reads --------------------------------------------------------------------------------
 ENTRIES = [
     compressible(5000, 1),

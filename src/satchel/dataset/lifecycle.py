@@ -59,12 +59,13 @@ def target_url(ctx: Context, record: VersionRecord, output_url: str | None = Non
 
 def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
-    index = store.index()
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     candidates: Iterable[tuple[str, ManifestEntry]] = state.current.items()
     same_store = all(p.storage_url == store.url for p in parents)
     if same_store:  # the parents' content is there: only rows can lack it
         candidates = [(p, state.current[p]) for p, r in state.rows.items() if r.hash is not None and p in state.current]
+    candidates = list(candidates)
+    index = store.locate(e.hash for _, e in candidates if not e.link)
     missing = {e.hash: (p, e) for p, e in candidates
                if not e.link and (e.hash not in index or not store.chunks_present(e.hash, index[e.hash]))}
     items: dict[str, UploadItem] = {}
@@ -154,10 +155,10 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
     """
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     same_store = bool(parents) and all(p.storage_url == store.url for p in parents)
-    index = store.index()
     depth = 1 + max((p.depth for p in parents), default=0)
     view, parents_view = state.current, state.parents
     if same_store:
+        index = store.locate(view[p].hash for p, r in state.rows.items() if r.hash is not None and p in view)
         own = {p: _located(record, store, index, p, view[p]) for p, r in state.rows.items()
                if r.hash is not None and p in view}
         removed = sorted(p for p, r in state.rows.items() if r.hash is None and p in parents_view)
@@ -169,6 +170,7 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
             puts = {p: e for p, e in own.items() if parents_view.get(p) != e}
             return Built(Manifest("delta", list(record.parents), puts, removed), depth, located, changes)
         return Built(Manifest("full", [], located, []), 0, located, changes)  # encoded without a flat copy
+    index = store.index()  # every entry is located: the whole index
     everything = {path: _located(record, store, index, path, entry) for path, entry in view.items()}
     return Built(Manifest("full", [], everything, []), 0, everything, diff_views(parents_view, everything))
 
