@@ -19,6 +19,7 @@ from satchel import (
     PendingUploadError,
 )
 from satchel.dataset.context import get_context
+from satchel.dataset.lifecycle import MAX_DELTA_DEPTH
 from satchel.objects import hash_bytes
 from tests.conftest import random_tree, read_tree, store_dir, write_tree
 
@@ -258,6 +259,41 @@ def test_sync_folder(home: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "v3", {"only.txt": "o"})
     assert child.sync_folder(tmp_path / "v3", dataset_path="nested") == (0, 1)
     assert child.list_files() == ["a.txt", "b.txt", "nested/only.txt", "new.txt"]
+
+
+def test_a_deep_chain_is_rebased_on_a_full_manifest(home: Path, tmp_path: Path) -> None:
+    """Each child stores a delta against its parent until the chain is MAX_DELTA_DEPTH deep; the next child
+    stores a full manifest (depth 0) with the same files, changes and statistics, and its child is a delta again."""
+    ctx = get_context()
+    folder = tmp_path / "tree"
+    files = {f"d{n % 3}/f{n}.txt": f"v0 {n}" for n in range(12)}
+    write_tree(folder, files)
+    versions = [finalized(folder)]
+    for step in range(1, MAX_DELTA_DEPTH + 3):
+        (folder / f"d{step % 3}/f{step % 12}.txt").write_text(f"v{step}")
+        files[f"d{step % 3}/f{step % 12}.txt"] = f"v{step}"
+        (folder / f"new{step}.txt").write_text(str(step))
+        files[f"new{step}.txt"] = str(step)
+        if step > 1:
+            (folder / f"new{step - 1}.txt").unlink()
+            del files[f"new{step - 1}.txt"]
+        child = Dataset.create(parent_datasets=[versions[-1]])
+        child.sync_folder(folder)
+        child.upload(show_progress=False)
+        child.finalize()
+        versions.append(child)
+    records = [ctx.catalog.get_version(v.id) for v in versions]
+    kinds = [ctx.store(str(r.storage_url)).get_manifest(str(r.manifest)).kind for r in records]
+    depths = list(range(MAX_DELTA_DEPTH + 1)) + [0, 1]
+    assert [r.depth for r in records] == depths
+    assert kinds == ["full"] + ["delta"] * MAX_DELTA_DEPTH + ["full", "delta"]
+    rebased = Dataset.get(dataset_id=versions[-2].id)
+    assert rebased.list_added_files() == [f"new{MAX_DELTA_DEPTH + 1}.txt"]
+    assert rebased.list_modified_files() == [f"d{(MAX_DELTA_DEPTH + 1) % 3}/f{(MAX_DELTA_DEPTH + 1) % 12}.txt"]
+    assert rebased.list_removed_files() == [f"new{MAX_DELTA_DEPTH}.txt"]
+    assert records[-2].stats["file_count"] == records[-3].stats["file_count"] == len(files)
+    assert read_tree(Path(Dataset.get(dataset_id=versions[-1].id).get_local_copy())) == \
+        {path: text.encode() for path, text in files.items()}
 
 
 def test_remove_files_patterns(home: Path, tmp_path: Path) -> None:

@@ -27,7 +27,10 @@ from satchel.objects.pathnames import PathError
 from satchel.objects.refs import pinned, write_ref
 from satchel.storage import is_read_only, normalize_url
 
-MAX_DELTA_DEPTH = 32
+MAX_DELTA_DEPTH = 16
+"""How deep a chain of delta manifests may grow before a version stores a full one. Loading a view folds every
+delta down to the full manifest (W1's 100,000 files: about 9 ms per level, warm); 16 keeps that under 0.15 s,
+and a full manifest every 17 versions of W7 costs 0.25 MB per version (its deltas are 47 KB)."""
 
 
 @dataclass(frozen=True)
