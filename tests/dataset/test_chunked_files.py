@@ -15,7 +15,7 @@ import satchel
 import satchel.dataset.admin as admin
 from satchel import Dataset, check_store
 from satchel.dataset.context import get_context
-from satchel.errors import IntegrityError, PendingUploadError
+from satchel.errors import IntegrityError, ObjectMissingError, PendingUploadError
 from satchel.objects.chunks import CDC_MAX
 from tests.conftest import make_version, read_tree, store_dir
 
@@ -129,6 +129,17 @@ def test_a_lost_chunk_pack_is_found_by_a_plain_check_and_its_file_stored_again(h
     fresh_machine(home, tmp_path, "after-repair")
     assert Path(Dataset.get(dataset_id=ds.id).get_local_copy(), "big.bin").read_bytes() == big
     assert check_store(read_data=True).problems == []
+
+
+def test_a_squash_is_not_finalized_over_a_lost_chunk_pack_of_a_file_it_inherits(home: Path, tmp_path: Path) -> None:
+    """A squash has no parents to keep its chunked files' chunks: it checks them all, including those of a file
+    no later version changed (its view is an overlay whose changes do not name that file)."""
+    big = random.Random(5).randbytes(20 * MiB)
+    first = make_version(tmp_path / "v1", {"big.bin": big, "a.txt": b"a"}, name="squashed")
+    second = make_version(tmp_path / "v2", {"a.txt": b"A"}, name="squashed", parents=[first])
+    max((store_dir(home) / "packs").rglob("*.pack"), key=lambda p: p.stat().st_size).unlink()  # the chunks
+    with pytest.raises(ObjectMissingError, match="is gone from the store"):
+        Dataset.squash("flat", dataset_ids=[first.id, second.id])
 
 
 def test_a_collection_that_cannot_read_a_recipe_deletes_nothing(home: Path, tmp_path: Path) -> None:

@@ -284,7 +284,7 @@ def test_a_deep_chain_is_rebased_on_a_full_manifest(home: Path, tmp_path: Path) 
         versions.append(child)
     records = [ctx.catalog.get_version(v.id) for v in versions]
     kinds = [ctx.store(str(r.storage_url)).get_manifest(str(r.manifest)).kind for r in records]
-    depths = list(range(MAX_DELTA_DEPTH + 1)) + [0, 1]
+    depths = [*range(MAX_DELTA_DEPTH + 1), 0, 1]
     assert [r.depth for r in records] == depths
     assert kinds == ["full"] + ["delta"] * MAX_DELTA_DEPTH + ["full", "delta"]
     rebased = Dataset.get(dataset_id=versions[-2].id)

@@ -67,7 +67,7 @@ def test_an_overlay_over_many_columns_encodes_as_its_flat_dict() -> None:
     paths_sorted = sorted(base)
     puts = {path: numbered_entry(10**6 + n, pack="c" * 64)._replace(origin="o-between", blocks="a" * 64)
             for n, path in enumerate(paths_sorted[5::400])}
-    puts |= {f"d50/new{n:04d}.bin": numbered_entry(2 * 10**6 + n)._replace(pack="", link=make_link(f"s3://b/k{n}", None))
+    puts |= {f"d50/new{n:04d}.bin": numbered_entry(2 * 10**6 + n)._replace(pack="", link=make_link(f"s3://b/{n}", None))
              for n in range(50)}
     removed = paths_sorted[7::300]
     model = {p: e for p, e in base.items() if p not in removed} | puts

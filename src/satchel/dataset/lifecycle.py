@@ -211,7 +211,9 @@ def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest
         raise InvalidDatasetPathError(f"dataset {version_id}: {exc}; nothing was finalized",
                                       dataset_path=exc.path) from exc
     manifest_hash = hash_bytes(data)
-    packs = packs_of(view) | chunk_packs_of(store, view)
+    # a delta's inherited chunked files are kept by its parents; a full manifest (a squash has no parents) keeps
+    # all of its own, even when its view is an overlay
+    packs = packs_of(view) | chunk_packs_of(store, view, own=manifest.kind == "delta")
     with pinned(store.storage, packs, [manifest_hash]):
         check_packs_exist(store, view, packs)
         store.put_encoded_manifest(manifest_hash, data)
@@ -244,10 +246,11 @@ def chunked_entries(view: View, *, own: bool = False) -> list[ManifestEntry]:
     return [e for e in view.values() if e.codec == Codec.CHUNKS]
 
 
-def chunk_packs_of(store: ObjectStore, view: View) -> set[str]:
-    """The packs holding the chunks of the chunked files ``view`` brings itself. Reads their recipes:
-    IntegrityError for a damaged one, so no version is finalized over it."""
-    return {pack for e in chunked_entries(view, own=True) if e.pack and not e.link
+def chunk_packs_of(store: ObjectStore, view: View, *, own: bool = True) -> set[str]:
+    """The packs holding the chunks of the chunked files ``view`` brings itself (``own``: an overlay's changes
+    only; else all of its chunked files). Reads their recipes: IntegrityError for a damaged one, so no version
+    is finalized over it."""
+    return {pack for e in chunked_entries(view, own=own) if e.pack and not e.link
             for pack in store.chunk_packs(e.hash, e.location)}
 
 

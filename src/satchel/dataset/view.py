@@ -24,7 +24,7 @@ from satchel.objects.pathnames import (
 View = Mapping[str, ManifestEntry]
 """A version's files, path -> entry: read-only (finalized views are shared and may be columns or overlays)."""
 MutableView = dict[str, ManifestEntry]
-MAX_LINEAGE_DEPTH = 100  # deltas are at most 16 deep (lifecycle.MAX_DELTA_DEPTH; 32 before); Python recursion allows ~300
+MAX_LINEAGE_DEPTH = 100  # deltas are at most 16 deep (lifecycle.MAX_DELTA_DEPTH); Python recursion allows ~300
 
 
 @dataclass(frozen=True)
