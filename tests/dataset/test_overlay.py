@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from satchel.dataset.lifecycle import version_stats
+from satchel.dataset.lifecycle import packs_of, version_stats
 from satchel.dataset.overlay import Overlay, relabeled
 from satchel.objects import ManifestEntry
 from satchel.objects.manifest import Manifest, decode_manifest, encode_manifest
@@ -29,7 +29,8 @@ def check(overlay: Overlay, model: dict[str, ManifestEntry]) -> None:
     for name in (f"f{i}" for i in range(10)):
         assert (name in overlay) == (name in model)
         assert overlay.get(name) == model.get(name)
-    assert dict(overlay.flat().items()) == model
+    stored = {e.pack for e in model.values() if e.pack and not e.link}
+    assert packs_of(overlay, exact=True) == stored and packs_of(overlay) >= stored
 
 
 @settings(max_examples=200, deadline=None)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+import satchel
 from satchel import Dataset, DatasetNotFinalizedError
+from satchel.dataset.context import get_context
 from satchel.objects import store as store_module
 from tests.conftest import make_version, read_tree, store_dir
 
@@ -63,6 +65,25 @@ def test_squash_to_other_storage_copies_content(home: Path, tmp_path: Path) -> N
     assert flat.storage_url == other.as_uri()
     assert list((other / "packs").rglob("*.pack"))
     assert read_tree(Path(flat.get_local_copy())) == {"a.txt": b"alpha"}
+
+
+def test_squash_of_a_child_to_other_storage_names_only_the_packs_it_wrote_there(home: Path, tmp_path: Path) -> None:
+    """Several files (packed together, so the target's pack is not the source's), a child that changes and
+    removes some: the squash's manifest names the target's packs only, and reads back on a fresh cache."""
+    files = {f"d{n % 3}/f{n}.txt": f"content {n} " * (n + 1) for n in range(12)}
+    v1 = version(tmp_path / "1", files)
+    v2 = version(tmp_path / "2", {"d0/f0.txt": "changed", "new.txt": "new"}, parents=[v1], remove=["d1/f1.txt"])
+    other = tmp_path / "other-store"
+    flat = Dataset.squash("flat", dataset_ids=[v1.id, v2.id], output_url=str(other))
+    expected = {p: t.encode() for p, t in files.items() if p != "d1/f1.txt"} | {"d0/f0.txt": b"changed",
+                                                                                "new.txt": b"new"}
+    ctx = get_context()
+    record = ctx.catalog.get_version(flat.id)
+    manifest = ctx.store(other.as_uri()).get_manifest(str(record.manifest))
+    assert manifest.kind == "full"
+    assert {e.pack for e in manifest.entries.values()} == {p.stem for p in (other / "packs").rglob("*.pack")}
+    satchel.configure(home=home, cache_dir=tmp_path / "fresh-cache")
+    assert read_tree(Path(Dataset.get(dataset_id=flat.id).get_local_copy())) == expected
 
 
 def test_squash_refuses_drafts(home: Path) -> None:

@@ -200,11 +200,13 @@ def test_index_entries_outside_their_pack_and_indexes_without_pack_are_ignored(
     assert len(index) == 1 and next(iter(index.values())).pack == pack
 
 
+@pytest.mark.parametrize("kind", ["local", "memory"])  # memory: no local path, so indexes are read concurrently
 def test_locate_answers_what_the_index_answers_for_the_hashes_asked(
-        storage: LocalStorage, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest) -> None:
     """``locate`` scans indexes for the hashes asked instead of decoding them all: it agrees with a fresh
     ``index()`` on every subset, skipping what the index skips (a damaged index, a missing pack, entries outside
     their pack), a content stored in two packs located where ``index()`` locates it."""
+    storage = request.getfixturevalue("storage" if kind == "local" else "memory_storage")
     writer = ObjectStore(storage, tmp_path / "w")
     packs = [writer.write_pack(build([bytes([n]) * (300 + k) for k in range(5)], 3 if n % 2 else None))
              for n in range(6)]
@@ -225,6 +227,14 @@ def test_locate_answers_what_the_index_answers_for_the_hashes_asked(
         located = ObjectStore(storage, tmp_path / f"r{rng.random()}").locate(subset)
         assert located == {h: index[h] for h in subset if h in index}
     assert index_key(damaged) in caplog.text and pack_key(missing) in caplog.text
+
+
+def test_locate_finds_no_string_that_is_not_a_content_hash_and_what_this_process_wrote(
+        storage: LocalStorage, tmp_path: Path) -> None:
+    store = ObjectStore(storage, tmp_path / "s")
+    other = ObjectStore(storage, tmp_path / "o").write_pack(build([b"listed"], None))
+    written = store.write_pack(build([b"written here"], None))
+    assert store.locate(["zz", "", "../../x", hash_bytes(b"x").upper(), *written, *other]) == {**written, **other}
 
 
 def test_locate_answers_from_what_this_process_knows_and_lists_again(storage: LocalStorage, tmp_path: Path) -> None:

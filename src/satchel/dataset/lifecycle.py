@@ -65,10 +65,10 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     candidates: Iterable[tuple[str, ManifestEntry]] = state.current.items()
     same_store = all(p.storage_url == store.url for p in parents)
-    if same_store:  # the parents' content is there: only rows can lack it
+    if same_store:  # the parents' content is there (a first version has none): only rows can lack it
         candidates = [(p, state.current[p]) for p, r in state.rows.items() if r.hash is not None and p in state.current]
-    candidates = list(candidates)
-    index = store.locate(e.hash for _, e in candidates if not e.link)
+    # a child locates its rows alone; a first version, or parents elsewhere, read the whole index (once a process)
+    index = store.locate(e.hash for _, e in candidates if not e.link) if same_store and parents else store.index()
     missing = {e.hash: (p, e) for p, e in candidates
                if not e.link and (e.hash not in index or not store.chunks_present(e.hash, index[e.hash]))}
     items: dict[str, UploadItem] = {}
@@ -161,7 +161,8 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
     depth = 1 + max((p.depth for p in parents), default=0)
     view, parents_view = state.current, state.parents
     if same_store:
-        index = store.locate(view[p].hash for p, r in state.rows.items() if r.hash is not None and p in view)
+        index = store.locate(view[p].hash for p, r in state.rows.items()
+                             if r.hash is not None and p in view and not view[p].link)
         own = {p: _located(record, store, index, p, view[p]) for p, r in state.rows.items()
                if r.hash is not None and p in view}
         removed = sorted(p for p, r in state.rows.items() if r.hash is None and p in parents_view)
@@ -211,9 +212,10 @@ def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest
         raise InvalidDatasetPathError(f"dataset {version_id}: {exc}; nothing was finalized",
                                       dataset_path=exc.path) from exc
     manifest_hash = hash_bytes(data)
-    # a delta's inherited chunked files are kept by its parents; a full manifest (a squash has no parents) keeps
-    # all of its own, even when its view is an overlay
-    packs = packs_of(view) | chunk_packs_of(store, view, own=manifest.kind == "delta")
+    # a delta's inherited entries are kept by its parents; a full manifest (a squash has no parents) names and
+    # keeps exactly the packs its entries use, even when its view is an overlay over another store's columns
+    full = manifest.kind == "full"
+    packs = packs_of(view, exact=full) | chunk_packs_of(store, view, own=not full)
     with pinned(store.storage, packs, [manifest_hash]):
         check_packs_exist(store, view, packs)
         store.put_encoded_manifest(manifest_hash, data)
@@ -222,12 +224,18 @@ def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest
     return manifest_hash
 
 
-def packs_of(view: View) -> set[str]:
-    """The packs ``view``'s stored entries are in."""
+def packs_of(view: View, *, exact: bool = False) -> set[str]:
+    """The packs ``view``'s stored entries are in. Of an overlay, without ``exact``: also the packs of the base's
+    removed or replaced entries (a delta's parents keep them, and it costs nothing for millions of rows); with
+    it, only the packs its entries use."""
     if isinstance(view, EntryColumns):
         return view.pack_names()
-    if isinstance(view, Overlay):  # the base's packs (some may serve removed paths only: still stored)
-        return packs_of(view.base) | {e.pack for e in view.changed.values() if e.pack and not e.link}
+    if isinstance(view, Overlay):
+        own = {e.pack for e in view.changed.values() if e.pack and not e.link}
+        if not exact:
+            return packs_of(view.base) | own
+        if isinstance(view.base, EntryColumns):
+            return view.base.pack_names((*view.removed, *view.changed)) | own
     return {e.pack for e in view.values() if e.pack and not e.link}
 
 
@@ -246,7 +254,7 @@ def chunked_entries(view: View, *, own: bool = False) -> list[ManifestEntry]:
     return [e for e in view.values() if e.codec == Codec.CHUNKS]
 
 
-def chunk_packs_of(store: ObjectStore, view: View, *, own: bool = True) -> set[str]:
+def chunk_packs_of(store: ObjectStore, view: View, *, own: bool) -> set[str]:
     """The packs holding the chunks of the chunked files ``view`` brings itself (``own``: an overlay's changes
     only; else all of its chunked files). Reads their recipes: IntegrityError for a damaged one, so no version
     is finalized over it."""

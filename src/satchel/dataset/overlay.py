@@ -81,13 +81,6 @@ class Overlay(MutableMapping[str, ManifestEntry]):
         return Overlay(relabeled(self._base, origin), {p: with_origin(e, origin) for p, e in self._puts.items()},
                        self._hidden)
 
-    def flat(self) -> Mapping[str, ManifestEntry]:
-        """The same entries in one mapping: new columns when the base is columns (no entry is built), else a
-        dict."""
-        if isinstance(self._base, EntryColumns):
-            return self._base.patched(self._puts, self._hidden)
-        return dict(self.pairs())
-
     def columns(self) -> Columns | None:
         """The entries as the manifest encoder's columns, streamed from the base's (no flat copy is built) when
         the base is columns; else None."""

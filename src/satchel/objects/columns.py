@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Container, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -213,15 +214,11 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         copy._origin_ids, copy._origins = array("I", bytes(4 * len(self))), [origin]
         return copy
 
-    def patched(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> EntryColumns:
-        """New columns: these without the ``dropped`` paths, with ``puts`` set (replacing or added, in path
-        order). Costs the changes plus a copy of the columns at C speed: no entry is built."""
-        with gc_paused():
-            return self._gathered(_Patch(self, self._segments(puts, dropped), puts))
-
     def patched_columns(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> Columns:
-        """``patched(puts, dropped).columns()`` for the encoder, without building the patched columns: the
-        hashes, sizes, offsets and lengths are streamed from these columns and ``puts`` as they are written."""
+        """The columns of these entries without the ``dropped`` paths and with ``puts`` set (replacing or added,
+        in path order), for the encoder, without building them: the hashes, sizes, offsets and lengths are
+        streamed from these columns and ``puts`` as they are written; the paths are shared, the small id columns
+        gathered at C speed. No entry is built."""
         with gc_paused():
             patch = _Patch(self, self._segments(puts, dropped), puts)
             paths, links = patch.paths_and_links()
@@ -264,26 +261,6 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def folders(self) -> SortedFolders:
         """The folders of these paths, answered by bisecting them (nothing is built)."""
         return SortedFolders(self._paths)
-
-    def _gathered(self, patch: _Patch) -> EntryColumns:
-        """New columns made of ``patch``'s segments. Each column is allocated once at its final size and filled
-        from views of these (no temporary copies: copies of a million small runs left W4's squash 60 MB more
-        resident than the columns it made)."""
-        paths, links = patch.paths_and_links()
-        origin_no, pack_no, table_no = patch.numbers()
-        hashes = patch.joined(self._hashes, 32, _hash_bytes)
-        codecs = patch.joined(self._codecs, 1, _codec_byte)
-        sizes = patch.ints(self._sizes, 0, _size)
-        offsets = patch.ints(self._offsets, 0, _offset)
-        lengths = patch.ints(self._lengths, 0, _length)
-        origin_ids = patch.ints(self._origin_ids, 0, lambda e: _number(origin_no, e.origin))
-        pack_ids = patch.ints(self._pack_ids, _NONE, lambda e: _pack_number(pack_no, e))
-        table_ids = patch.ints(self._table_ids, _NONE, lambda e: _table_number(table_no, e)) \
-            if patch.with_tables else None
-        return EntryColumns(
-            self._entry_type, paths, hashes, sizes, origin_ids, sorted(origin_no, key=origin_no.__getitem__),
-            pack_ids, {i: name for name, i in pack_no.items()}, offsets, lengths, codecs, links, table_ids,
-            {i: name for name, i in table_no.items()})
 
     def summary(self, extra: Mapping[str, ManifestEntry] | None = None, dropped: Iterable[str] = ()) -> ColumnSummary:
         """Totals a version's statistics need, from the columns: over these entries without the ``dropped`` paths
@@ -386,9 +363,16 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
             return []
         return [(self._paths[row], self._entry(row)) for row, used in enumerate(self._codecs) if used == codec]
 
-    def pack_names(self) -> set[str]:
-        """The packs the entries are stored in."""
-        return {self._packs[i] for i in set(self._pack_ids) if i != _NONE}
+    def pack_names(self, skipped: Iterable[str] = ()) -> set[str]:
+        """The packs the entries are stored in (without the rows of the ``skipped`` paths: a pack only they use
+        is not named). Counted at C speed; the skipped rows cost one step each."""
+        rows = {row for row in map(self._row, skipped) if row is not None}
+        if not rows:
+            return {self._packs[i] for i in set(self._pack_ids) if i != _NONE}
+        counts = Counter(self._pack_ids)
+        for row in rows:
+            counts[self._pack_ids[row]] -= 1
+        return {self._packs[i] for i, left in counts.items() if left > 0 and i != _NONE}
 
     def columns(self) -> Columns:
         """The columns as the encoder writes them (names sorted and renumbered when they are not)."""
@@ -482,10 +466,12 @@ def _table_number(numbers: dict[str, int], entry: ManifestEntry) -> int:
     return _NONE if not entry.blocks else _number(numbers, entry.blocks)
 
 
-def _little_endian_piece(values: array[int]) -> memoryview:
-    """The bytes of ``values`` little-endian (a view, no copy, on a little-endian machine)."""
+def little_endian(values: array[int], *, fresh: bool = False) -> memoryview:
+    """The bytes of ``values`` little-endian: a view of them (no copy) on a little-endian machine; on a big-endian
+    one a swapped copy, or ``values`` swapped in place when the caller made them for this (``fresh``)."""
     if sys.byteorder == "big":
-        values = array(values.typecode, values)
+        if not fresh:
+            values = array(values.typecode, values)
         values.byteswap()
     return memoryview(values).cast("B")
 
@@ -562,12 +548,13 @@ class _Patch:
                     pending.append(value_of(puts[segment]))
                     continue
                 if pending:
-                    yield _little_endian_piece(pending)
+                    yield little_endian(pending, fresh=True)
                     pending = array(source.typecode)
                 a, b = segment
-                yield _little_endian_piece(source[a:b]) if sys.byteorder == "big" else memoryview(source)[a:b].cast("B")
+                yield little_endian(source[a:b], fresh=True) if sys.byteorder == "big" else \
+                    memoryview(source)[a:b].cast("B")
             if pending:
-                yield _little_endian_piece(pending)
+                yield little_endian(pending, fresh=True)
 
         return Streamed(self.count * source.itemsize, pieces)
 

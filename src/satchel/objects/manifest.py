@@ -24,7 +24,7 @@ import zstandard
 
 from satchel.objects.codec import Codec
 from satchel.objects.collector import gc_paused
-from satchel.objects.columns import Columns, ColumnsSource, EntryColumns, Piece, Streamed
+from satchel.objects.columns import Columns, ColumnsSource, EntryColumns, Piece, Streamed, little_endian
 from satchel.objects.hashing import hash_bytes, is_content_hash
 from satchel.objects.packs import Location
 from satchel.objects.pathnames import (
@@ -286,16 +286,10 @@ def _columns_of(entries: Mapping[str, ManifestEntry]) -> Columns:
         array("I", map(table_no.__getitem__, row_tables)) if tables else None)
 
 
-def _little_endian(values: array[int] | Streamed) -> bytes | memoryview | Streamed:
-    """The array's bytes, little-endian: a view of them (no copy) on a little-endian machine. A streamed column
+def _little_endian(values: array[int] | Streamed) -> memoryview | Streamed:
+    """The array's bytes, little-endian (a view of them, no copy, on a little-endian machine). A streamed column
     is little-endian already."""
-    if isinstance(values, Streamed):
-        return values
-    if sys.byteorder == "big":
-        values = array(values.typecode, values)
-        values.byteswap()
-        return values.tobytes()
-    return memoryview(values).cast("B")
+    return values if isinstance(values, Streamed) else little_endian(values)
 
 
 PATH_CHECKS = 1

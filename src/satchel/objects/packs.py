@@ -119,11 +119,11 @@ def decode_index(pack_id: str, data: bytes) -> dict[str, Location]:
     return result
 
 
-def find_in_index(pack_id: str, data: bytes, wanted: Container[bytes]) -> dict[bytes, Location]:
-    """The records of an index whose raw hash is ``wanted``: ``decode_index`` without building a Location (or a
-    hex string) for every other record (W7's store: 0.05 s for 140,000 records, where decoding takes 0.3 s).
-    Raises ValueError on a malformed index."""
-    return {raw_hash: Location(pack_id, offset, length, size, codec)
+def find_in_index(pack_id: str, data: bytes, wanted: Container[bytes]) -> dict[str, Location]:
+    """``decode_index`` of the records whose raw hash is ``wanted``, without building a Location (or a hex
+    string) for any other (W7's store: 0.05 s for 140,000 records, where decoding takes 0.3 s). Raises
+    ValueError on a malformed index."""
+    return {raw_hash.hex(): Location(pack_id, offset, length, size, codec)
             for raw_hash, offset, length, size, codec in _records(data) if raw_hash in wanted}
 
 

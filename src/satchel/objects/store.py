@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, overload
 
 import zstandard
 from blake3 import blake3
@@ -32,7 +31,7 @@ from satchel.errors import (
 from satchel.objects import chunks as chunking
 from satchel.objects import codec
 from satchel.objects.blocks import TABLE_MIN_SIZE, BlockHasher, blocks_key
-from satchel.objects.hashing import hash_bytes, new_hasher
+from satchel.objects.hashing import hash_bytes, is_content_hash, new_hasher
 from satchel.objects.manifest import PATH_CHECKS, Manifest, decode_manifest, encode_manifest, manifest_key
 from satchel.objects.packs import (
     PACK_MAGIC,
@@ -49,7 +48,6 @@ from satchel.objects.packs import (
 from satchel.storage.base import ObjectInfo, Storage
 
 log = logging.getLogger(__name__)
-_Parsed = TypeVar("_Parsed")
 
 FORMAT_KEY = "satchel-store.json"
 STORE_FORMAT = 2
@@ -170,50 +168,49 @@ class ObjectStore:
     def locate(self, hashes: Iterable[str]) -> dict[str, Location]:
         """Where the store holds those of ``hashes`` it holds: what ``index()`` answers for them, from a fresh
         listing, without decoding every index. A child's upload and finalize ask for its changes (W7: 1,000 of
-        a store's 140,000 entries): the indexes this process has not decoded are scanned for them, in the
-        listing's order as ``index()`` loads them, and nothing else is built."""
+        a store's 140,000 entries): the indexes this process has not decoded are scanned for them (fetched
+        concurrently from an object store, as ``index()`` does), and the first in the listing's order wins, as
+        in ``index()``. A string that is not a content hash is simply not found."""
         wanted = set(hashes)
         self.check_format(create=False)
         packs, indexes = list_packs(self.storage)
         with self._lock:
             found = {h: self._index[h] for h in wanted if h in self._index}
-            loaded = set(self._loaded)
-        rest = {bytes.fromhex(h) for h in wanted - found.keys()}
-        for pack_id in indexes:
+            unread = [p for p in indexes if p not in self._loaded]
+        rest = {bytes.fromhex(h) for h in wanted - found.keys() if is_content_hash(h)}
+        if not rest:
+            return found
+        scan = partial(self._usable_index, packs=packs, indexes=indexes, wanted=rest)
+        if len(unread) > 1 and not self.storage.capabilities.local_path:
+            with ThreadPoolExecutor(max_workers=min(16, len(unread)), thread_name_prefix="satchel-index") as pool:
+                scanned: Iterable[dict[str, Location] | None] = pool.map(scan, unread)
+        else:
+            scanned = map(scan, unread)  # lazily: stops reading once everything is found
+        for records in scanned:
+            for content_hash, location in (records or {}).items():
+                if content_hash not in found:
+                    found[content_hash] = location
+                    rest.discard(bytes.fromhex(content_hash))
             if not rest:
                 break
-            if pack_id in loaded:
-                continue
-            for raw_hash, location in (self._usable_records(pack_id, packs, indexes, rest) or {}).items():
-                found[raw_hash.hex()] = location
-                rest.discard(raw_hash)
         return found
 
     def _load_usable_index(self, pack_id: str, *, packs: dict[str, ObjectInfo],
                            indexes: dict[str, ObjectInfo]) -> dict[str, Location] | None:
         """The index's entries that lie inside its pack, or None when it cannot be used (logged). ``packs`` and
         ``indexes``: the store's listing (``list_packs``)."""
-        return self._usable_records(pack_id, packs, indexes, None)
+        return self._usable_index(pack_id, packs=packs, indexes=indexes)
 
-    @overload
-    def _usable_records(self, pack_id: str, packs: dict[str, ObjectInfo], indexes: dict[str, ObjectInfo],
-                        wanted: None) -> dict[str, Location] | None: ...
-
-    @overload
-    def _usable_records(self, pack_id: str, packs: dict[str, ObjectInfo], indexes: dict[str, ObjectInfo],
-                        wanted: set[bytes]) -> dict[bytes, Location] | None: ...
-
-    def _usable_records(self, pack_id: str, packs: dict[str, ObjectInfo], indexes: dict[str, ObjectInfo],
-                        wanted: set[bytes] | None) -> dict[Any, Location] | None:
-        """The index's records that lie inside its pack (only those of ``wanted`` raw hashes, keyed by them, when
-        it is given), or None when the index cannot be used (logged)."""
+    def _usable_index(self, pack_id: str, *, packs: dict[str, ObjectInfo], indexes: dict[str, ObjectInfo],
+                      wanted: set[bytes] | None = None) -> dict[str, Location] | None:
+        """The index's entries that lie inside its pack (only those of ``wanted`` raw hashes when it is given),
+        or None when the index cannot be used (logged)."""
         pack = packs.get(pack_id)
         if pack is None:
             log.warning("pack %s/%s is missing but its index is there: its content counts as not stored (see "
                         "`satchel check --repair`)", self.url, pack_key(pack_id))
             return None
-        parse: Callable[[str, bytes], dict[Any, Location]] = \
-            decode_index if wanted is None else partial(find_in_index, wanted=wanted)
+        parse = decode_index if wanted is None else partial(find_in_index, wanted=wanted)
         try:
             records = self._read_index(pack_id, indexes[pack_id].size, parse)
         except IntegrityError as exc:
@@ -230,7 +227,8 @@ class ObjectStore:
         has another). IntegrityError when the stored index cannot be read."""
         return self._read_index(pack_id, size, decode_index)
 
-    def _read_index(self, pack_id: str, size: int, parse: Callable[[str, bytes], _Parsed]) -> _Parsed:
+    def _read_index(self, pack_id: str, size: int, parse: Callable[[str, bytes], dict[str, Location]]
+                    ) -> dict[str, Location]:
         """``parse(pack_id, data)`` of the index of ``pack_id`` (the local copy when it has the listed ``size``),
         fetched and kept locally when there is no usable local copy. IntegrityError when the stored index cannot
         be parsed."""

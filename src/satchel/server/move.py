@@ -38,7 +38,7 @@ def copy_for_move(state: ServerState, records: list[VersionRecord], new_project:
             manifest = source.get_manifest(record.manifest)
             stored = [e for e in manifest.entries.values() if e.pack and not e.link]
             # a chunked file's chunks (and the recipes it copies rows from) first, then what the entries name
-            chunk_packs = chunk_packs_of(source, manifest.entries)
+            chunk_packs = chunk_packs_of(source, manifest.entries, own=True)
             if chunk_packs:
                 target.require_format(2)
             for pack in [*sorted(chunk_packs), *sorted({e.pack for e in stored} - chunk_packs)]:
