@@ -242,7 +242,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def _segments(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> list[tuple[int, int] | str]:
         """Runs (start, end) of these rows to keep, and the paths of ``puts``, in path order."""
         paths, count = self._paths, len(self._paths)
-        gone = {row for row in map(self._row, (*dropped, *puts)) if row is not None}
+        gone = self._rows_of((*dropped, *puts))
         events = sorted([(row, 1, "") for row in gone] + [(bisect_left(paths, p), 0, p) for p in puts])
         segments: list[tuple[int, int] | str] = []
         cursor = 0
@@ -266,7 +266,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         """Totals a version's statistics need, from the columns: over these entries without the ``dropped`` paths
         and those ``extra`` sets, plus ``extra``'s entries (an overlay's changes), without building an entry."""
         extra = extra or {}
-        skip = {row for row in map(self._row, (*dropped, *extra)) if row is not None}
+        skip = self._rows_of((*dropped, *extra))
         with gc_paused():
             return self._summary(extra, skip)
 
@@ -366,7 +366,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def pack_names(self, skipped: Iterable[str] = ()) -> set[str]:
         """The packs the entries are stored in (without the rows of the ``skipped`` paths: a pack only they use
         is not named). Counted at C speed; the skipped rows cost one step each."""
-        rows = {row for row in map(self._row, skipped) if row is not None}
+        rows = self._rows_of(skipped)
         if not rows:
             return {self._packs[i] for i in set(self._pack_ids) if i != _NONE}
         counts = Counter(self._pack_ids)
@@ -396,6 +396,21 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
             self._links[row] if self._links is not None else "",
             self._tables[self._table_ids[row]] if self._table_ids is not None else "",
         ))
+
+    def _rows_of(self, paths: Iterable[str]) -> set[int]:
+        """The rows of those ``paths`` these columns hold: a view's changes, asked as a batch. Bisected, or looked
+        up in the dict when there is one, and not counted as lookups: batches of changes asked by finalize and
+        squash (three of them for W4's squash) must not make a dict of a million paths (57 MB) worth building."""
+        if self._index is not None:
+            index = self._index
+            return {row for row in map(index.get, paths) if row is not None}
+        ordered, count = self._paths, len(self._paths)
+        rows = set()
+        for path in paths:
+            row = bisect_left(ordered, path)
+            if row < count and ordered[row] == path:
+                rows.add(row)
+        return rows
 
     def _row(self, path: str) -> int | None:
         """The row of ``path``: by bisection in the sorted paths, then, once lookups are many, by a dict built
