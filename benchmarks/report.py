@@ -132,6 +132,12 @@ def write_report(bench: Any, options: Any, machine: dict[str, str], elapsed: flo
         values = bench.samples[name]
         rss = f"{max(bench.rss[name]):.0f}" if bench.rss.get(name) else "-"
         lines.append(f"| {name} | {_median(values):.3g} | {_spread(values)} | {rss} |")
+    steps = bench.samples.get("satchel_w7_step", [])
+    if steps:  # so that the flatness row can be checked: steps by tenth of the chain, in order
+        tenth = max(1, len(steps) // 10)
+        means = [sum(steps[i : i + tenth]) / len(steps[i : i + tenth]) for i in range(0, len(steps), tenth)]
+        lines += ["", f"W7 steps, mean of each run of {tenth} in chain order (s): "
+                  + ", ".join(f"{v:.2f}" for v in means)]
     lines += ["", "## Bytes stored", "", "| what | bytes |", "|---|---|"]
     for key in ("satchel_w1_stored", "dvc_w1_stored", "satchel_w3_stored", "dvc_w3_stored", "satchel_w2_stored",
                 "satchel_w6_stored"):

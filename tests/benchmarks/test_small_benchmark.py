@@ -36,3 +36,5 @@ def test_small_benchmark_completes_with_identical_bytes(tmp_path: Path) -> None:
         assert check in report
     assert "| W1 store vs tar -cf |" in report and "| W4 peak RSS |" in report
     assert "| `satchel get` warm, fresh process (CLI" in report and "| W7: flat with depth" in report
+    steps = report.split("W7 steps, mean of each run of 1 in chain order (s): ")[1].splitlines()[0].split(", ")
+    assert len(steps) == 3 and all(float(step) > 0 for step in steps)  # the small chain's 3 steps, in order
