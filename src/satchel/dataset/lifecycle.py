@@ -66,7 +66,7 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
     candidates: Iterable[tuple[str, ManifestEntry]] = state.current.items()
     same_store = all(p.storage_url == store.url for p in parents)
     if same_store:  # the parents' content is there (a first version has none): only rows can lack it
-        candidates = [(p, state.current[p]) for p, r in state.rows.items() if r.hash is not None and p in state.current]
+        candidates = [(p, state.current[p]) for p in _set_paths(state)]
     # a child locates its rows alone; a first version, or parents elsewhere, read the whole index (once a process)
     index = store.locate(e.hash for _, e in candidates if not e.link) if same_store and parents else store.index()
     missing = {e.hash: (p, e) for p, e in candidates
@@ -161,10 +161,9 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
     depth = 1 + max((p.depth for p in parents), default=0)
     view, parents_view = state.current, state.parents
     if same_store:
-        index = store.locate(view[p].hash for p, r in state.rows.items()
-                             if r.hash is not None and p in view and not view[p].link)
-        own = {p: _located(record, store, index, p, view[p]) for p, r in state.rows.items()
-               if r.hash is not None and p in view}
+        set_paths = _set_paths(state)
+        index = store.locate(view[p].hash for p in set_paths if not view[p].link)
+        own = {p: _located(record, store, index, p, view[p]) for p in set_paths}
         removed = sorted(p for p, r in state.rows.items() if r.hash is None and p in parents_view)
         located: View = Overlay(parents_view, own, removed)
         changes = (sorted(p for p in own if p not in parents_view),
@@ -177,6 +176,11 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
     index = store.index()  # every entry is located: the whole index
     everything = {path: _located(record, store, index, path, entry) for path, entry in view.items()}
     return Built(Manifest("full", [], everything, []), 0, everything, diff_views(parents_view, everything))
+
+
+def _set_paths(state: DraftState) -> list[str]:
+    """The paths the draft's rows set (not remove) that its current view holds."""
+    return [p for p, r in state.rows.items() if r.hash is not None and p in state.current]
 
 
 def _located(record: VersionRecord, store: ObjectStore, index: Mapping[str, Location], path: str,

@@ -16,6 +16,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Container, ItemsView, Iterable, Iterator, Mapping, ValuesView
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from satchel.objects.collector import gc_paused
@@ -233,11 +234,11 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
                 tables, table_ids = _renumbered(
                     patch.ints(self._table_ids, _NONE, lambda e: _table_number(table_no, e)),
                     {i: name for name, i in table_no.items()})
-            return Columns(
-                paths, patch.streamed_bytes(self._hashes, 32, _hash_bytes), patch.streamed_ints(self._sizes, _size),
-                origins, origin_ids, packs, pack_ids, patch.streamed_ints(self._offsets, _offset),
-                patch.streamed_ints(self._lengths, _length), patch.joined(self._codecs, 1, _codec_byte),
-                links, tables, table_ids if tables else None)
+            sizes, offsets, lengths = (patch.streamed_ints(column, attrgetter(field)) for column, field in (
+                (self._sizes, "size"), (self._offsets, "offset"), (self._lengths, "length")))
+            hashes = patch.streamed_bytes(self._hashes, 32, _hash_bytes)
+            return Columns(paths, hashes, sizes, origins, origin_ids, packs, pack_ids, offsets, lengths,
+                           patch.joined(self._codecs, 1, _codec_byte), links, tables, table_ids if tables else None)
 
     def _segments(self, puts: Mapping[str, ManifestEntry], dropped: Iterable[str]) -> list[tuple[int, int] | str]:
         """Runs (start, end) of these rows to keep, and the paths of ``puts``, in path order."""
@@ -401,16 +402,13 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         """The rows of those ``paths`` these columns hold: a view's changes, asked as a batch. Bisected, or looked
         up in the dict when there is one, and not counted as lookups: batches of changes asked by finalize and
         squash (three of them for W4's squash) must not make a dict of a million paths (57 MB) worth building."""
-        if self._index is not None:
-            index = self._index
-            return {row for row in map(index.get, paths) if row is not None}
-        ordered, count = self._paths, len(self._paths)
-        rows = set()
-        for path in paths:
-            row = bisect_left(ordered, path)
-            if row < count and ordered[row] == path:
-                rows.add(row)
-        return rows
+        find = self._index.get if self._index is not None else self._bisected
+        return {row for row in map(find, paths) if row is not None}
+
+    def _bisected(self, path: str) -> int | None:
+        """The row of ``path``, by bisection in the sorted paths."""
+        row = bisect_left(self._paths, path)
+        return row if row < len(self._paths) and self._paths[row] == path else None
 
     def _row(self, path: str) -> int | None:
         """The row of ``path``: by bisection in the sorted paths, then, once lookups are many, by a dict built
@@ -421,8 +419,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         if self._lookups > max(_BISECTIONS, len(self._paths) // 4):  # a dict costs about as much as n/4 bisections
             self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
             return self._index.get(path)
-        row = bisect_left(self._paths, path)
-        return row if row < len(self._paths) and self._paths[row] == path else None
+        return self._bisected(path)
 
     def __getitem__(self, path: str) -> ManifestEntry:
         row = self._row(path)
@@ -459,18 +456,6 @@ def _hash_bytes(entry: ManifestEntry) -> bytes:
 
 def _codec_byte(entry: ManifestEntry) -> bytes:
     return bytes((entry.codec,))
-
-
-def _size(entry: ManifestEntry) -> int:
-    return entry.size
-
-
-def _offset(entry: ManifestEntry) -> int:
-    return entry.offset
-
-
-def _length(entry: ManifestEntry) -> int:
-    return entry.length
 
 
 def _pack_number(numbers: dict[str, int], entry: ManifestEntry) -> int:

@@ -154,16 +154,20 @@ class ObjectStore:
         packs, indexes = list_packs(self.storage)
         new_ids = [p for p in indexes if p not in self._loaded]
         load = partial(self._load_usable_index, packs=packs, indexes=indexes)
-        if len(new_ids) > 1 and not self.storage.capabilities.local_path:
-            # Object stores: one request per index, so fetch them concurrently.
-            with ThreadPoolExecutor(max_workers=min(16, len(new_ids)), thread_name_prefix="satchel-index") as pool:
-                loaded = list(zip(new_ids, pool.map(load, new_ids), strict=True))
-        else:
-            loaded = [(pack_id, load(pack_id)) for pack_id in new_ids]
-        for pack_id, records in loaded:
+        for pack_id, records in zip(new_ids, self._each_index(new_ids, load), strict=True):
             if records is not None:
                 self._remember(pack_id, records)
         return self._index
+
+    def _each_index(self, pack_ids: list[str], load: Callable[[str], dict[str, Location] | None]
+                    ) -> Iterator[dict[str, Location] | None]:
+        """``load`` of each of ``pack_ids``, in their order: concurrently from an object store (one request per
+        index), lazily from local storage (a consumer that stops early reads no more)."""
+        if len(pack_ids) > 1 and not self.storage.capabilities.local_path:
+            with ThreadPoolExecutor(max_workers=min(16, len(pack_ids)), thread_name_prefix="satchel-index") as pool:
+                yield from pool.map(load, pack_ids)
+        else:
+            yield from map(load, pack_ids)
 
     def locate(self, hashes: Iterable[str]) -> dict[str, Location]:
         """Where the store holds those of ``hashes`` it holds: what ``index()`` answers for them, from a fresh
@@ -180,13 +184,8 @@ class ObjectStore:
         rest = {bytes.fromhex(h) for h in wanted - found.keys() if is_content_hash(h)}
         if not rest:
             return found
-        scan = partial(self._usable_index, packs=packs, indexes=indexes, wanted=rest)
-        if len(unread) > 1 and not self.storage.capabilities.local_path:
-            with ThreadPoolExecutor(max_workers=min(16, len(unread)), thread_name_prefix="satchel-index") as pool:
-                scanned: Iterable[dict[str, Location] | None] = pool.map(scan, unread)
-        else:
-            scanned = map(scan, unread)  # lazily: stops reading once everything is found
-        for records in scanned:
+        scan = partial(self._load_usable_index, packs=packs, indexes=indexes, wanted=rest)
+        for records in self._each_index(unread, scan):
             for content_hash, location in (records or {}).items():
                 if content_hash not in found:
                     found[content_hash] = location
@@ -195,16 +194,11 @@ class ObjectStore:
                 break
         return found
 
-    def _load_usable_index(self, pack_id: str, *, packs: dict[str, ObjectInfo],
-                           indexes: dict[str, ObjectInfo]) -> dict[str, Location] | None:
-        """The index's entries that lie inside its pack, or None when it cannot be used (logged). ``packs`` and
-        ``indexes``: the store's listing (``list_packs``)."""
-        return self._usable_index(pack_id, packs=packs, indexes=indexes)
-
-    def _usable_index(self, pack_id: str, *, packs: dict[str, ObjectInfo], indexes: dict[str, ObjectInfo],
-                      wanted: set[bytes] | None = None) -> dict[str, Location] | None:
+    def _load_usable_index(self, pack_id: str, *, packs: dict[str, ObjectInfo], indexes: dict[str, ObjectInfo],
+                           wanted: set[bytes] | None = None) -> dict[str, Location] | None:
         """The index's entries that lie inside its pack (only those of ``wanted`` raw hashes when it is given),
-        or None when the index cannot be used (logged)."""
+        or None when the index cannot be used (logged). ``packs`` and ``indexes``: the store's listing
+        (``list_packs``)."""
         pack = packs.get(pack_id)
         if pack is None:
             log.warning("pack %s/%s is missing but its index is there: its content counts as not stored (see "
