@@ -246,7 +246,7 @@ def test_file_read_right_after_a_write_is_not_trusted(home: Path, tmp_path: Path
     ds.add_files(tmp_path / "src")
     info = (tmp_path / "src/a.txt").stat()
     key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-    assert get_context().stat_cache.lookup([key]) == {}
+    assert get_context().stat_cache.lookup([key]) == [None]
 
 
 def test_sync_folder(home: Path, tmp_path: Path) -> None:
@@ -259,6 +259,21 @@ def test_sync_folder(home: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "v3", {"only.txt": "o"})
     assert child.sync_folder(tmp_path / "v3", dataset_path="nested") == (0, 1)
     assert child.list_files() == ["a.txt", "b.txt", "nested/only.txt", "new.txt"]
+
+
+def test_re_adding_the_same_content_from_another_folder_uploads_from_there(home: Path, tmp_path: Path) -> None:
+    """A draft row remembers where to read its file at upload: re-adding the same bytes from elsewhere moves it,
+    so deleting the first folder before the upload loses nothing."""
+    write_tree(tmp_path / "first", {"a.txt": "same bytes", "b.txt": "b"})
+    write_tree(tmp_path / "second", {"a.txt": "same bytes"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "first")
+    assert ds.add_files(tmp_path / "second") == 0  # nothing new: a.txt is unchanged
+    (tmp_path / "first" / "a.txt").unlink()
+    ds.upload(show_progress=False)
+    ds.finalize()
+    got = Path(Dataset.get(dataset_id=ds.id).get_local_copy())
+    assert (got / "a.txt").read_bytes() == b"same bytes" and (got / "b.txt").read_bytes() == b"b"
 
 
 def test_a_deep_chain_is_rebased_on_a_full_manifest(home: Path, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from satchel.dataset.lifecycle import packs_of, version_stats
-from satchel.dataset.overlay import Overlay, relabeled
+from satchel.dataset.overlay import Overlay, hashes_of, relabeled
 from satchel.objects import ManifestEntry
 from satchel.objects.manifest import Manifest, decode_manifest, encode_manifest
 
@@ -29,6 +29,8 @@ def check(overlay: Overlay, model: dict[str, ManifestEntry]) -> None:
     for name in (f"f{i}" for i in range(10)):
         assert (name in overlay) == (name in model)
         assert overlay.get(name) == model.get(name)
+    asked = [f"f{i}" for i in (3, 0, 9, 3, 5, 1, 2, 4, 6, 7, 8)] + ["nope", "f"]  # any order, a repeat, absent paths
+    assert hashes_of(overlay, asked) == [model[p].hash if p in model else None for p in asked]
     stored = {e.pack for e in model.values() if e.pack and not e.link}
     assert packs_of(overlay, exact=True) == stored and packs_of(overlay) >= stored
 

@@ -39,6 +39,8 @@ def test_columns_answer_as_the_dict_does(manifest: Manifest, probes: list[str]) 
         assert columns.get(path) == model.get(path)
     with pytest.raises(KeyError):
         columns["\0not a path"]
+    asked = [*probes, *model, *probes]
+    assert columns.hashes_of(asked) == [model[p].hash if p in model else None for p in asked]
 
 
 @SETTINGS
@@ -147,6 +149,16 @@ def test_many_lookups_switch_from_bisection_to_a_dict_and_agree() -> None:
     for path in list(manifest.entries)[::-1]:  # 60,000 lookups: past the bisection budget
         assert columns[path] == manifest.entries[path]
     assert "d0/missing" not in columns
+
+
+def test_a_big_batch_of_hashes_is_answered_through_the_dict_and_agrees() -> None:
+    manifest = Manifest("full", entries={f"d{i % 7}/f{i:06d}": numbered_entry(i) for i in range(60_000)})
+    columns = columns_of(manifest)
+    asked = [*list(manifest.entries)[::-1], "d0/missing", "", "d3"]  # more than the bisection budget: a dict
+    expected = [*(manifest.entries[p].hash for p in asked[:-3]), None, None, None]
+    assert columns.hashes_of(asked) == expected
+    assert columns._index is not None
+    assert columns.hashes_of(asked[:10]) == expected[:10]  # the dict, kept, answers later batches too
 
 
 def test_paths_out_of_order_are_refused() -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from satchel.catalog import DraftRow, VersionRecord
 from satchel.dataset.context import Context
-from satchel.dataset.overlay import Overlay
+from satchel.dataset.overlay import Overlay, hashes_of
 from satchel.dataset.scan import SourceFile
 from satchel.dataset.view import View
 from satchel.errors import InvalidDatasetPathError
@@ -97,14 +97,10 @@ def _commit(ctx: Context, state: DraftState, upsert: list[DraftRow], forget: lis
         state.revision = -1  # someone else changed the draft too: reload next time
 
 
-def check_no_conflicts(state: DraftState, sources: list[SourceFile]) -> None:
-    """Refuse paths that would be both a file and a folder in the dataset."""
-    check_paths(state, [source.dataset_path for source in sources])
-
-
-def check_paths(state: DraftState, paths: list[str]) -> None:
+def check_paths(state: DraftState, paths: list[str], present: list[str | None] | None = None) -> None:
     """Refuse paths that would be both a file and a folder in the dataset (or among ``paths`` themselves).
-    Paths the dataset already has as files cost one lookup each (re-adding a folder checks nothing else)."""
+    Paths the dataset already has as files cost one lookup each (re-adding a folder checks nothing else);
+    ``present``, when given, is each path's hash in the current view (None: not there), so none is looked up."""
     incoming = set(paths)
     among = folders_of(incoming) & incoming
     if among:
@@ -116,7 +112,10 @@ def check_paths(state: DraftState, paths: list[str]) -> None:
             dataset_path=path,
         )
     current = state.current
-    new = [path for path in paths if path not in current]
+    if present is None:
+        new = [path for path in paths if path not in current]
+    else:
+        new = [path for path, found in zip(paths, present, strict=True) if found is None]
     if not new:
         return
     folders = state.folders()
@@ -138,27 +137,31 @@ def check_paths(state: DraftState, paths: list[str]) -> None:
 
 def record_sources(ctx: Context, state: DraftState, sources: list[SourceFile],
                    hashes: dict[str, str]) -> tuple[int, int]:
-    """Record hashed sources in the draft; return (added, modified). Unchanged files cost nothing."""
-    check_no_conflicts(state, sources)
+    """Record hashed sources in the draft; return (added, modified). Unchanged files cost nothing: the current
+    view's hashes are asked for as one batch, and no entry is built for a path the draft has no row for."""
+    paths = [source.dataset_path for source in sources]
+    current = hashes_of(state.current, paths)
+    check_paths(state, paths, current)
+    rows = state.rows
     upserts: list[DraftRow] = []
     reverts: list[str] = []
     added = modified = 0
-    for source in sources:
-        path, content_hash = source.dataset_path, hashes[source.dataset_path]
-        row = state.rows.get(path)
-        existing = state.current.get(path)
+    for source, path, existing in zip(sources, paths, current, strict=True):
+        content_hash = hashes[path]
         if existing is None:
             added += 1
-        elif existing.hash != content_hash:
+        elif existing != content_hash:
             modified += 1
-        inherited = existing if row is None else state.parents.get(path)  # no row: the current entry is inherited
+        row = rows.get(path)
+        if row is None:  # the current entry, if any, is inherited
+            if existing != content_hash:
+                upserts.append(DraftRow(path, content_hash, source.size, source.local_path))
+            continue
+        inherited = state.parents.get(path)
         if inherited is not None and inherited.hash == content_hash:
-            if row is not None:
-                reverts.append(path)
-            continue
-        if row is not None and row.hash == content_hash and row.source == source.local_path:
-            continue
-        upserts.append(DraftRow(path, content_hash, source.size, source.local_path))
+            reverts.append(path)
+        elif row.hash != content_hash or row.source != source.local_path:
+            upserts.append(DraftRow(path, content_hash, source.size, source.local_path))
     _commit(ctx, state, upserts, reverts)
     return added, modified
 

@@ -8,7 +8,7 @@ whatever the depth of the delta chain.
 
 from __future__ import annotations
 
-from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
+from collections.abc import Collection, ItemsView, Iterable, Iterator, Mapping, MutableMapping, Sequence, ValuesView
 from itertools import chain, filterfalse
 
 from satchel.objects import ManifestEntry
@@ -88,6 +88,19 @@ class Overlay(MutableMapping[str, ManifestEntry]):
             return self._base.patched_columns(self._puts, self._hidden)
         return None
 
+    def hashes_of(self, paths: Sequence[str]) -> list[str | None]:
+        """The content hash at each of ``paths``, None where there is no file (see ``hashes_of``)."""
+        found = hashes_of(self._base, paths)
+        puts, hidden = self._puts, self._hidden
+        if puts or hidden:
+            for at, path in enumerate(paths):
+                entry = puts.get(path)
+                if entry is not None:
+                    found[at] = entry.hash
+                elif path in hidden:
+                    found[at] = None
+        return found
+
     def __getitem__(self, path: str) -> ManifestEntry:
         found = self._puts.get(path)
         if found is not None:
@@ -153,6 +166,15 @@ class _Values(ValuesView[ManifestEntry]):
 
     def __iter__(self) -> Iterator[ManifestEntry]:
         return (entry for _, entry in self._mapping.pairs())
+
+
+def hashes_of(view: Mapping[str, ManifestEntry], paths: Sequence[str]) -> list[str | None]:
+    """The content hash at each of ``paths`` in ``view``, None where it has no file: a batch that columns and
+    overlays answer without building an entry per path."""
+    if isinstance(view, EntryColumns | Overlay):
+        return view.hashes_of(paths)
+    found = map(view.get, paths)
+    return [None if entry is None else entry.hash for entry in found]
 
 
 def relabeled(view: Mapping[str, ManifestEntry], origin: str) -> Mapping[str, ManifestEntry]:

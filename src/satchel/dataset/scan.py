@@ -232,12 +232,10 @@ def hash_sources(
     on_bytes: Callable[[int], None] | None = None,
 ) -> dict[str, str]:
     """dataset path -> content hash for every source; files whose stat is known are not read."""
-    keys = [s.stat_key for s in sources]
-    known = stat_cache.lookup(keys)
+    known = stat_cache.lookup([s.stat_key for s in sources])
     result: dict[str, str] = {}
     todo: list[SourceFile] = []
-    for source, key in zip(sources, keys, strict=True):
-        found = known.get(key)
+    for source, found in zip(sources, known, strict=True):
         if found is None:
             todo.append(source)
         else:

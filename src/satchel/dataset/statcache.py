@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 RACY_WINDOW_NS = 1_000_000_000
@@ -45,31 +45,30 @@ class StatCache:
             self._db = db
         return self._db
 
-    def lookup(self, keys: Iterable[StatKey]) -> dict[StatKey, str]:
-        """Known, trusted hashes for the given (dev, ino, size, mtime_ns, ctime_ns) keys: one query joining a
-        temporary table of the wanted inodes, however many there are."""
-        wanted: dict[tuple[int, int], StatKey] = {(k[0], k[1]): k for k in keys}
-        if not wanted:
-            return {}
-        found: dict[StatKey, str] = {}
+    def lookup(self, keys: Sequence[StatKey]) -> list[str | None]:
+        """The known, trusted hash of each (dev, ino, size, mtime_ns, ctime_ns) key's file, or None: one query in
+        SQLite comparing a temporary table of the keys with the cache, however many there are (only the hashes
+        that match come back to Python)."""
+        found: list[str | None] = [None] * len(keys)
+        if not keys:
+            return found
         with self._lock:
             conn = self._conn
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (dev INTEGER NOT NULL, ino INTEGER NOT NULL)")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys (dev INTEGER NOT NULL, ino INTEGER NOT NULL, "
+                         "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL)")
             conn.execute("BEGIN")
             try:
-                conn.execute("DELETE FROM wanted")
-                conn.executemany("INSERT INTO wanted VALUES (?, ?)", wanted)
+                conn.execute("DELETE FROM wanted_keys")
+                conn.executemany("INSERT INTO wanted_keys VALUES (?, ?, ?, ?, ?)", keys)  # rowids 1..n: empty before
                 rows = conn.execute(
-                    "SELECT s.dev, s.ino, s.hash, s.size, s.mtime_ns, s.ctime_ns, s.hashed_ns FROM wanted w "
-                    "JOIN stat_v2 s ON s.dev = w.dev AND s.ino = w.ino").fetchall()
-                conn.execute("DELETE FROM wanted")
+                    "SELECT w.rowid, s.hash FROM wanted_keys w JOIN stat_v2 s ON s.dev = w.dev AND s.ino = w.ino "
+                    "AND s.size = w.size AND s.mtime_ns = w.mtime_ns AND s.ctime_ns = w.ctime_ns "
+                    "AND s.hashed_ns - max(s.mtime_ns, s.ctime_ns) >= ?", (RACY_WINDOW_NS,)).fetchall()
+                conn.execute("DELETE FROM wanted_keys")
             finally:
                 conn.execute("COMMIT")
-        for dev, ino, content_hash, size, mtime_ns, ctime_ns, hashed_ns in rows:
-            key = wanted[(dev, ino)]
-            settled = hashed_ns - max(mtime_ns, ctime_ns) >= RACY_WINDOW_NS
-            if key[2:] == (size, mtime_ns, ctime_ns) and settled:
-                found[key] = content_hash
+        for rowid, content_hash in rows:
+            found[rowid - 1] = content_hash
         return found
 
     def remember(self, items: Iterable[tuple[StatKey, str, int]]) -> None:

@@ -14,7 +14,7 @@ import sys
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Container, ItemsView, Iterable, Iterator, Mapping, ValuesView
+from collections.abc import Callable, Container, ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -404,6 +404,16 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         squash (three of them for W4's squash) must not make a dict of a million paths (57 MB) worth building."""
         find = self._index.get if self._index is not None else self._bisected
         return {row for row in map(find, paths) if row is not None}
+
+    def hashes_of(self, paths: Sequence[str]) -> list[str | None]:
+        """The content hash at each of ``paths``, None where there is no file: a batch (re-adding a folder asks
+        for every path it holds) answered without building entries, through the path dict when the batch is
+        big enough to pay for it (it is kept for later lookups)."""
+        if self._index is None and len(paths) > max(_BISECTIONS, len(self._paths) // 4):
+            self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
+        find = self._index.get if self._index is not None else self._bisected
+        hashes = self._hashes
+        return [None if row is None else hashes[row * 32 : row * 32 + 32].hex() for row in map(find, paths)]
 
     def _bisected(self, path: str) -> int | None:
         """The row of ``path``, by bisection in the sorted paths."""
