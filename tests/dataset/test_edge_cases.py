@@ -80,8 +80,11 @@ def test_a_path_cannot_be_file_and_folder(home: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "two", {"data/x.txt": "in a folder"})
     ds = Dataset.create(dataset_name="ds", dataset_project="p")
     ds.add_files(tmp_path / "one")
-    with pytest.raises(InvalidDatasetPathError, match="remove_files"):
+    with pytest.raises(InvalidDatasetPathError, match=r"'data' is a file in the dataset.*remove_files"):
         ds.add_files(tmp_path / "two")
+    write_tree(tmp_path / "deep", {"ok/new.txt": "fine", "data/sub/deeper.txt": "under the file", "z.txt": "z"})
+    with pytest.raises(InvalidDatasetPathError, match=r"cannot add .data/sub/deeper\.txt.: .data. is a file"):
+        ds.add_files(tmp_path / "deep")  # the clash is two folders up, among paths that would be fine
     ds2 = Dataset.create(dataset_name="ds2", dataset_project="p")
     ds2.add_files(tmp_path / "two")
     with pytest.raises(InvalidDatasetPathError, match="folder of that name"):

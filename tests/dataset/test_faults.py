@@ -144,6 +144,21 @@ def test_file_changed_or_vanished_before_upload(home: Path, tmp_path: Path, big:
     assert read_tree(Path(ds.get_local_copy())) == read_tree(tmp_path / "src")
 
 
+def test_a_file_that_grew_before_upload_is_refused(home: Path, tmp_path: Path) -> None:
+    """Bytes appended after add keep the added prefix (its hash still matches): the size read back tells."""
+    write_tree(tmp_path / "src", {"log.txt": "line 1\n"})
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "src")
+    with (tmp_path / "src/log.txt").open("a") as log:
+        log.write("line 2\n")
+    with pytest.raises(SourceFileError, match=r"log\.txt changed since it was added.*add_files\(\)"):
+        ds.upload(show_progress=False)
+    ds.add_files(tmp_path / "src")
+    ds.upload(show_progress=False)
+    ds.finalize()
+    assert read_tree(Path(ds.get_local_copy())) == {"log.txt": b"line 1\nline 2\n"}
+
+
 UPLOADER = textwrap.dedent(
     """
     import sys, time

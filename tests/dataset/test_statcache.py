@@ -15,10 +15,10 @@ def test_a_batch_is_answered_in_order_and_only_exact_settled_keys_hit(tmp_path: 
     changed = 10 * SECOND
     settled = changed + RACY_WINDOW_NS
     cache.remember([
-        ((1, 100, 5, changed, changed), "a" * 64, settled),
-        ((1, 101, 5, changed, changed - SECOND), "b" * 64, settled),
-        ((1, 102, 5, changed, changed), "c" * 64, settled - 1),  # read too soon after the write: not trusted
-        ((2, 100, 7, changed, changed), "d" * 64, settled),  # the same inode number on another device
+        (1, 100, 5, changed, changed, "a" * 64, settled),
+        (1, 101, 5, changed, changed - SECOND, "b" * 64, settled),
+        (1, 102, 5, changed, changed, "c" * 64, settled - 1),  # read too soon after the write: not trusted
+        (2, 100, 7, changed, changed, "d" * 64, settled),  # the same inode number on another device
     ])
     keys = [
         (1, 101, 5, changed, changed - SECOND),
@@ -34,7 +34,7 @@ def test_a_batch_is_answered_in_order_and_only_exact_settled_keys_hit(tmp_path: 
     assert cache.lookup(keys) == ["b" * 64, "a" * 64, None, None, None, None, None, "d" * 64, "a" * 64]
     assert cache.lookup(keys[:2]) == ["b" * 64, "a" * 64]  # a second batch is not mixed with the first
     assert cache.lookup([]) == []
-    cache.remember([((1, 102, 5, changed, changed), "e" * 64, settled)])  # re-hashed later: now trusted
+    cache.remember([(1, 102, 5, changed, changed, "e" * 64, settled)])  # re-hashed later: now trusted
     assert cache.lookup([keys[5]]) == ["e" * 64]
     cache.close()
     assert StatCache(tmp_path / "stat.db").lookup(keys[:1]) == ["b" * 64]  # kept on disk

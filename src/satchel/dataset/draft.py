@@ -52,11 +52,16 @@ class DraftState:
         for path in forget:
             self.rows.pop(path, None)
             self._set(path, self.parents.get(path), folders)
+        puts: dict[str, ManifestEntry] = {}
         for row in upsert:
             self.rows[row.path] = row
             entry = None if row.hash is None else ManifestEntry(row.hash, row.size, self.version_id,
                                                                 link=row.link or "")
-            self._set(row.path, entry, folders)
+            if folders is None and entry is not None:
+                puts[row.path] = entry  # set in one loop below: no folder counts to keep
+            else:
+                self._set(row.path, entry, folders)
+        self.current.set_many(puts)
         self.revision = revision
 
     def _set(self, path: str, entry: ManifestEntry | None, folders: Counter[str] | None) -> None:
@@ -100,9 +105,11 @@ def _commit(ctx: Context, state: DraftState, upsert: list[DraftRow], forget: lis
 def check_paths(state: DraftState, paths: list[str], present: list[str | None] | None = None) -> None:
     """Refuse paths that would be both a file and a folder in the dataset (or among ``paths`` themselves).
     Paths the dataset already has as files cost one lookup each (re-adding a folder checks nothing else);
-    ``present``, when given, is each path's hash in the current view (None: not there), so none is looked up."""
+    ``present``, when given, is each path's hash in the current view (None: not there), so none is looked up.
+    The folders holding new paths are checked once each, not once per path."""
     incoming = set(paths)
-    among = folders_of(incoming) & incoming
+    holding = folders_of(incoming)
+    among = holding & incoming
     if among:
         clash = min(among)
         path = min(p for p in paths if p.startswith(clash + "/"))
@@ -119,20 +126,22 @@ def check_paths(state: DraftState, paths: list[str], present: list[str | None] |
     if not new:
         return
     folders = state.folders()
-    for path in new:
-        if folders.get(path):
-            raise InvalidDatasetPathError(
-                f"cannot add {path!r}: the dataset has a folder of that name; remove_files({path!r}) first, or "
-                "add the file under another dataset_path",
-                dataset_path=path,
-            )
-        for folder in _parents_of(path):
-            if folder in current:
-                raise InvalidDatasetPathError(
-                    f"cannot add {path!r}: {folder!r} is a file in the dataset, so it cannot also be a folder; "
-                    f"remove_files({folder!r}) first, or add under another dataset_path",
-                    dataset_path=path,
-                )
+    named = next((path for path in new if folders.get(path)), None)
+    if named is not None:
+        raise InvalidDatasetPathError(
+            f"cannot add {named!r}: the dataset has a folder of that name; remove_files({named!r}) first, or "
+            "add the file under another dataset_path",
+            dataset_path=named,
+        )
+    files = {folder for folder in holding if folder in current}  # a folder of a path already there is no file
+    if files:
+        path = next(path for path in new if any(folder in files for folder in _parents_of(path)))
+        folder = next(folder for folder in _parents_of(path) if folder in files)
+        raise InvalidDatasetPathError(
+            f"cannot add {path!r}: {folder!r} is a file in the dataset, so it cannot also be a folder; "
+            f"remove_files({folder!r}) first, or add under another dataset_path",
+            dataset_path=path,
+        )
 
 
 def record_sources(ctx: Context, state: DraftState, sources: list[SourceFile],

@@ -60,6 +60,10 @@ class Overlay(MutableMapping[str, ManifestEntry]):
                     self._len += 1
             own[path] = entry
 
+    def set_many(self, entries: Mapping[str, ManifestEntry]) -> None:
+        """Set every path of ``entries`` (as ``self[path] = entry`` for each, in one loop)."""
+        self._set_all(entries)
+
     @property
     def base(self) -> Mapping[str, ManifestEntry]:
         """The view this one lies over (never an overlay)."""

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from satchel.dataset.paths import local_file_matches
-from satchel.dataset.statcache import StatCache, StatKey
+from satchel.dataset.statcache import StatCache, StatKey, StatRow
 from satchel.errors import InvalidArgumentError, SourceFileError
 from satchel.objects.hashing import hash_bytes, hash_file
 
@@ -156,13 +156,13 @@ def _changed(source: SourceFile, info: os.stat_result) -> bool:
 
 
 def read_file(path: str, expected_size: int) -> tuple[bytes, os.stat_result]:
-    """Read a file expected to hold ``expected_size`` bytes (reading one more to notice growth), with its
-    stat after the read. Raises FileNotFoundError when it is gone."""
+    """Read up to ``expected_size`` bytes of a file, with its stat after the read: a file that grew shows in the
+    stat's size (no extra read is spent looking for more bytes). Raises FileNotFoundError when it is gone."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        data = os.read(fd, expected_size + 1)
-        while 0 < len(data) <= expected_size:
-            more = os.read(fd, expected_size + 1 - len(data))
+        data = os.read(fd, expected_size)
+        while 0 < len(data) < expected_size:
+            more = os.read(fd, expected_size - len(data))
             if not more:
                 break
             data += more
@@ -243,21 +243,22 @@ def hash_sources(
     if on_bytes is not None:
         on_bytes(sum(s.size for s in sources) - sum(s.size for s in todo))
 
-    def run(batch: list[SourceFile]) -> list[tuple[SourceFile, str, int]]:
+    def run(batch: list[SourceFile]) -> list[StatRow]:
         done = []
         for source in batch:
             started = time.time_ns()
-            done.append((source, hash_source(source), started))
+            content_hash = hash_source(source)
+            done.append((source.dev, source.ino, source.size, source.mtime_ns, source.ctime_ns, content_hash, started))
         if on_bytes is not None:
             on_bytes(sum(s.size for s in batch))
         return done
 
-    hashed: list[tuple[StatKey, str, int]] = []
+    hashed: list[StatRow] = []
+    batches = _batches(todo)
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        for done in pool.map(run, _batches(todo)):
-            for source, content_hash, started in done:
-                result[source.dataset_path] = content_hash
-                hashed.append((source.stat_key, content_hash, started))
+        for batch, done in zip(batches, pool.map(run, batches), strict=True):
+            result.update(zip([source.dataset_path for source in batch], [row[5] for row in done], strict=True))
+            hashed += done
     stat_cache.remember(hashed)
     return result
 

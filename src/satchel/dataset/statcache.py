@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS stat_v2 (
 """
 
 StatKey = tuple[int, int, int, int, int]
+StatRow = tuple[int, int, int, int, int, str, int]  # a key, the hash, when its read started
 
 
 class StatCache:
@@ -71,9 +72,8 @@ class StatCache:
             found[rowid - 1] = content_hash
         return found
 
-    def remember(self, items: Iterable[tuple[StatKey, str, int]]) -> None:
-        """Record (key, hash, time the file's read started in ns)."""
-        rows = [(*key, content_hash, started) for key, content_hash, started in items]
+    def remember(self, rows: Iterable[StatRow]) -> None:
+        """Record (dev, ino, size, mtime_ns, ctime_ns, hash, time the file's read started in ns) rows."""
         with self._lock:
             self._conn.execute("BEGIN")
             self._conn.executemany("INSERT OR REPLACE INTO stat_v2 VALUES (?, ?, ?, ?, ?, ?, ?)", rows)

@@ -66,10 +66,10 @@ def _changed(item: UploadItem, what: str) -> SourceFileError:
 def _read_local(item: UploadItem) -> bytes:
     assert item.local_path is not None
     try:
-        data = read_file(item.local_path, item.size)[0]
+        data, info = read_file(item.local_path, item.size)
     except FileNotFoundError:
         raise _changed(item, "vanished") from None
-    if len(data) != item.size or hash_bytes(data) != item.hash:
+    if len(data) != item.size or info.st_size != item.size or hash_bytes(data) != item.hash:
         raise _changed(item, "changed")
     return data
 
