@@ -184,3 +184,32 @@ def test_a_process_that_cannot_write_read_only_files_builds_and_hits(home: Path,
     assert clear.returncode == 0, clear.stderr
     versions = home / "cache" / "versions"
     assert not versions.exists() or not any(versions.iterdir())
+
+
+@pytest.mark.parametrize("how", ["listed", "stat each"])
+def test_a_big_batch_finds_cached_content_by_listing_and_still_checks_it(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    """From _LISTING_PAYS contents on, the content folders are listed instead of a stat per content (unless a
+    folder is far bigger than what is asked of it): content that is there is still checked, and what is missing
+    or was written to is fetched again."""
+    import satchel.dataset.cache as cache_module
+
+    monkeypatch.setattr(cache_module, "_LISTING_PAYS", 1)
+    monkeypatch.setattr(cache_module, "_LISTED_PER_ASKED", 10**9 if how == "listed" else 0)
+    files = {f"d{n % 3}/f{n}.bin": os.urandom(300 + n) for n in range(40)}
+    first = make_version(tmp_path / "a", {**files, "a-only.txt": "a"}, name="first")
+    second = make_version(tmp_path / "b", {**files, "b-only.txt": "b"}, name="second")
+    assert read_tree(Path(first.get_local_copy())) == {**files, "a-only.txt": b"a"}
+    cache = get_context().cache
+    entries = first.file_entries_dict
+    os.utime(cache.content_file(entries["d2/f2.bin"].hash))  # touched, same bytes: kept
+    packs = store_dir(home) / "packs"
+    packs.rename(tmp_path / "packs-away")  # nothing can be fetched: the cache alone must serve what is shared
+    satchel.configure(home=home)  # no pack left open by this process either
+    second = Dataset.get(dataset_id=second.id)
+    assert read_tree(Path(second.get_local_copy(files=sorted(files)))) == files
+    assert os.stat(cache.content_file(entries["d2/f2.bin"].hash)).st_mtime_ns == stamp_ns(entries["d2/f2.bin"].hash)
+    (tmp_path / "packs-away").rename(packs)
+    os.unlink(cache.content_file(entries["d0/f0.bin"].hash))  # gone from the cache
+    write_through(Path(cache.content_file(entries["d1/f1.bin"].hash)))  # written to
+    assert read_tree(Path(second.get_local_copy())) == {**files, "b-only.txt": b"b"}

@@ -40,7 +40,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,9 @@ _STAMP_SLOTS = 50_000_000  # even seconds over ~3.2 years: exact on every filesy
 _READ_ONLY_FILE = 0o444
 _READ_ONLY_DIR = 0o555
 _CAP_DAC_OVERRIDE = 1
+_LISTING_PAYS = 4096  # contents asked at once from which listing the content folders beats a stat each
+_NAME_BYTES = 64  # at least what a directory's size grows by per 64-character name, on common filesystems
+_LISTED_PER_ASKED = 8  # names listed per content asked, beyond which a stat each is cheaper
 
 
 def stamp_ns(content_hash: str) -> int:
@@ -157,6 +160,28 @@ class LocalCache:
     def has_content(self, content_hash: str) -> bool:
         """True when the content is cached (whether it is intact is ``content_looks_intact``'s question)."""
         return os.path.exists(self.content_file(content_hash))
+
+    def cached_among(self, hashes: Collection[str]) -> Collection[str]:
+        """A superset of the ``hashes`` that are cached. A big batch lists the content folders it falls in
+        (one listing per folder instead of a failing stat per missing content), except a folder whose size says
+        it holds many more names than are asked of it: those hashes are all kept, for a stat each.
+        A small batch is ``hashes`` itself."""
+        if len(hashes) < _LISTING_PAYS:
+            return hashes
+        by_folder: dict[str, list[str]] = {}
+        for content_hash in hashes:
+            by_folder.setdefault(content_hash[:2], []).append(content_hash)
+        found: set[str] = set()
+        for shard, asked in by_folder.items():
+            folder = f"{self._content_root}/{shard}"
+            try:
+                if os.stat(folder).st_size > _NAME_BYTES * _LISTED_PER_ASKED * len(asked):
+                    found.update(asked)  # listing would read far more names than it saves stats
+                else:
+                    found.update(os.listdir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # nothing cached under that prefix
+        return found
 
     def content_looks_intact(self, content_hash: str, size: int) -> bool | None:
         """None when the content is not cached; True when it is as satchel wrote it (size and stamped mtime:

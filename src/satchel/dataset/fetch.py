@@ -196,7 +196,7 @@ def fetch_content(
             first[entry.hash] = entry
         paths_of[entry.hash].append(path)
     if build is not None:
-        for folder in sorted({os.path.dirname(p) for p in entries} - {""}):
+        for folder in sorted({p.rpartition("/")[0] for p in entries} - {""}):
             os.makedirs(f"{build}/{folder}", exist_ok=True)
     fetcher = Fetcher(cache, store, paths_of, str(build) if build is not None else None, soft, open_link,
                       dataset_id)
@@ -244,7 +244,8 @@ def fetch_content(
 def _intact_content(cache: LocalCache, first: dict[str, ManifestEntry], max_workers: int) -> list[str]:
     """Hashes whose cached content is intact (one stat each); content written to since it was cached is
     re-hashed in parallel, and dropped (to be fetched again) unless it still matches."""
-    looks = {h: cache.content_looks_intact(h, e.size) for h, e in first.items()}
+    maybe = cache.cached_among(first.keys())
+    looks = {h: cache.content_looks_intact(h, e.size) if h in maybe else None for h, e in first.items()}
     suspects = [h for h, intact in looks.items() if intact is False]
     if suspects:
         with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-recheck") as pool:

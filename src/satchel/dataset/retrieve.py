@@ -40,7 +40,7 @@ def selection(view: View, part: int | None, num_parts: int | None, files: list[s
     split = check_part(part, num_parts)
     chosen = select_part(view, *split) if split else view
     if files is None:
-        return dict(chosen)
+        return dict(chosen.items())  # columns and overlays hand over their entries without a lookup per path
     picked: dict[str, object] = {}
     unknown = []
     for pattern in files:
