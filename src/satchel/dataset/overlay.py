@@ -82,8 +82,10 @@ class Overlay(MutableMapping[str, ManifestEntry]):
     def relabeled(self, origin: str) -> Overlay:
         """The same view with ``origin`` as every entry's origin, the base's entries relabeled as columns when
         they are columns (see ``relabeled``)."""
-        return Overlay(relabeled(self._base, origin), {p: with_origin(e, origin) for p, e in self._puts.items()},
-                       self._hidden)
+        copy = Overlay({})  # the same paths over the same paths: the counts and hidden set carry over as they are
+        copy._base, copy._hidden, copy._len = relabeled(self._base, origin), set(self._hidden), self._len
+        copy._puts = {path: with_origin(entry, origin) for path, entry in self._puts.items()}
+        return copy
 
     def columns(self) -> Columns | None:
         """The entries as the manifest encoder's columns, streamed from the base's (no flat copy is built) when
