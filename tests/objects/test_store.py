@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from satchel.errors import IntegrityError, ObjectMissingError, StorageFormatError
 from satchel.objects import codec
@@ -526,3 +528,10 @@ def test_hash_file_matches_hash_bytes(tmp_path: Path, size: int) -> None:
     path.write_bytes(data)
     assert hash_file(str(path)) == (hash_bytes(data), size)
     assert is_content_hash(hash_bytes(data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=st.one_of(st.text(alphabet="0123456789abcdefABCDEF\n \u0661\uff10g", min_size=62, max_size=66),
+                       st.text(max_size=70)))
+def test_a_content_hash_is_exactly_64_lowercase_hex_characters(value: str) -> None:
+    assert is_content_hash(value) == (len(value) == 64 and all(c in "0123456789abcdef" for c in value))

@@ -9,7 +9,7 @@ from typing import Any
 from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
-from satchel.dataset.overlay import Overlay
+from satchel.dataset.overlay import Overlay, hashes_of, sizes_of
 from satchel.dataset.upload import UploadItem, UploadReport, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import (
@@ -21,7 +21,7 @@ from satchel.errors import (
 )
 from satchel.objects import Codec, Location, Manifest, ManifestEntry, ObjectStore, hash_bytes
 from satchel.objects.columns import EntryColumns
-from satchel.objects.manifest import encode_manifest
+from satchel.objects.manifest import encode_manifest, located_at
 from satchel.objects.packs import pack_key
 from satchel.objects.pathnames import PathError
 from satchel.objects.refs import pinned, write_ref
@@ -164,13 +164,15 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
         set_paths = _set_paths(state)
         index = store.locate(view[p].hash for p in set_paths if not view[p].link)
         own = {p: _located(record, store, index, p, view[p]) for p in set_paths}
-        removed = sorted(p for p, r in state.rows.items() if r.hash is None and p in parents_view)
+        dropped = [p for p, r in state.rows.items() if r.hash is None]
+        removed = sorted(p for p, held in zip(dropped, hashes_of(parents_view, dropped), strict=True) if held)
         located: View = Overlay(parents_view, own, removed)
-        changes = (sorted(p for p in own if p not in parents_view),
-                   sorted(p for p, e in own.items() if p in parents_view and parents_view[p].hash != e.hash),
+        before = dict(zip(own, hashes_of(parents_view, list(own)), strict=True))  # the parents' hash at each path
+        changes = (sorted(p for p, held in before.items() if held is None),
+                   sorted(p for p, e in own.items() if before[p] is not None and before[p] != e.hash),
                    removed)
-        if depth <= MAX_DELTA_DEPTH:
-            puts = {p: e for p, e in own.items() if parents_view.get(p) != e}
+        if depth <= MAX_DELTA_DEPTH:  # a path whose hash did not change is put only if it moved
+            puts = {p: e for p, e in own.items() if before[p] != e.hash or parents_view.get(p) != e}
             return Built(Manifest("delta", list(record.parents), puts, removed), depth, located, changes)
         return Built(Manifest("full", [], located, []), 0, located, changes)  # encoded without a flat copy
     index = store.index()  # every entry is located: the whole index
@@ -196,7 +198,7 @@ def _located(record: VersionRecord, store: ObjectStore, index: Mapping[str, Loca
     if not store.chunks_present(entry.hash, loc):  # a collection removed its chunks: the copy stored again
         loc = store.alternative(entry.hash, loc) or loc
     table = store.block_table_of(entry.hash, loc) or (entry.blocks if entry.pack == loc.pack else "")
-    return entry._replace(pack=loc.pack, offset=loc.offset, length=loc.length, codec=loc.codec, blocks=table)
+    return located_at(entry, loc, table)
 
 
 def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest: Manifest, view: View,
@@ -342,5 +344,5 @@ def version_stats(parents_view: View, view: View, changes: tuple[list[str], list
         "removed": len(removed),
         "added_bytes": sum(view[p].size for p in added),
         "modified_bytes": sum(view[p].size for p in modified),
-        "removed_bytes": sum(parents_view[p].size for p in removed),
+        "removed_bytes": sum(size for size in sizes_of(parents_view, removed) if size is not None),
     }

@@ -183,6 +183,14 @@ def hashes_of(view: Mapping[str, ManifestEntry], paths: Sequence[str]) -> list[s
     return [None if entry is None else entry.hash for entry in found]
 
 
+def sizes_of(view: Mapping[str, ManifestEntry], paths: Sequence[str]) -> list[int | None]:
+    """The size at each of ``paths`` in ``view``, None where it has no file (as ``hashes_of``)."""
+    if isinstance(view, EntryColumns):
+        return view.sizes_of(paths)
+    found = map(view.get, paths)
+    return [None if entry is None else entry.size for entry in found]
+
+
 def relabeled(view: Mapping[str, ManifestEntry], origin: str) -> Mapping[str, ManifestEntry]:
     """``view`` with ``origin`` as every entry's origin (a squash's entries all come from the new version):
     columns and overlays stay what they are, without building their entries."""

@@ -407,13 +407,21 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
 
     def hashes_of(self, paths: Sequence[str]) -> list[str | None]:
         """The content hash at each of ``paths``, None where there is no file: a batch (re-adding a folder asks
-        for every path it holds) answered without building entries, through the path dict when the batch is
-        big enough to pay for it (it is kept for later lookups)."""
+        for every path it holds) answered without building entries (see ``_batch_rows``)."""
+        hashes = self._hashes
+        return [None if row is None else hashes[row * 32 : row * 32 + 32].hex() for row in self._batch_rows(paths)]
+
+    def sizes_of(self, paths: Sequence[str]) -> list[int | None]:
+        """The size at each of ``paths``, None where there is no file (as ``hashes_of``)."""
+        sizes = self._sizes
+        return [None if row is None else sizes[row] for row in self._batch_rows(paths)]
+
+    def _batch_rows(self, paths: Sequence[str]) -> Iterator[int | None]:
+        """The row of each of ``paths`` (None: not held), through the path dict when the batch is big enough to
+        pay for building it (it is kept for later lookups), else by bisection."""
         if self._index is None and len(paths) > max(_BISECTIONS, len(self._paths) // 4):
             self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
-        find = self._index.get if self._index is not None else self._bisected
-        hashes = self._hashes
-        return [None if row is None else hashes[row * 32 : row * 32 + 32].hex() for row in map(find, paths)]
+        return map(self._index.get if self._index is not None else self._bisected, paths)
 
     def _bisected(self, path: str) -> int | None:
         """The row of ``path``, by bisection in the sorted paths."""

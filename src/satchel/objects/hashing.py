@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 
 from blake3 import blake3
 
 HASH_HEX_LENGTH = 64
+_CONTENT_HASH = re.compile(f"[0-9a-f]{{{HASH_HEX_LENGTH}}}")
 _READ_BLOCK = 4 << 20
 """Files up to this size are hashed in one read; larger ones a block of this size at a time, through one reused
 buffer. (Hashing through mmap is no faster here and maps the whole file into the process: 512 MiB resident for a
@@ -45,4 +47,4 @@ def hash_file(path: str) -> tuple[str, int]:
 
 def is_content_hash(value: str) -> bool:
     """True when ``value`` looks like a content hash (64 lowercase hex characters)."""
-    return len(value) == HASH_HEX_LENGTH and all(c in "0123456789abcdef" for c in value)
+    return _CONTENT_HASH.fullmatch(value) is not None

@@ -84,6 +84,13 @@ def with_origin(entry: ManifestEntry, origin: str) -> ManifestEntry:
     return _new_entry(ManifestEntry, (entry[0], entry[1], origin, *entry[3:]))
 
 
+def located_at(entry: ManifestEntry, location: Location, blocks: str) -> ManifestEntry:
+    """``entry`` stored at ``location`` with block table ``blocks`` (what ``entry._replace(pack=..., offset=...,
+    length=..., codec=..., blocks=...)`` gives, without its keyword handling: finalize does this per row)."""
+    return _new_entry(ManifestEntry, (entry[0], entry[1], entry[2], location.pack, location.offset, location.length,
+                                      location.codec, entry[7], blocks))
+
+
 _new_entry = tuple.__new__
 
 
