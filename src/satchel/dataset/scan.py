@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 import stat as stat_module
 import time
 from collections.abc import Callable
@@ -18,6 +20,11 @@ from satchel.objects.hashing import hash_bytes, hash_file
 log = logging.getLogger(__name__)
 _BATCH = 256
 _SMALL = 4 << 20
+_AHEAD = 128  # small files asked ahead of the one being read (a few hundred KB to 1 MB in flight)
+_LOCAL_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "bcachefs", "f2fs", "jfs", "reiserfs",
+                                "nilfs2", "zfs", "tmpfs", "ramfs", "overlay", "squashfs", "erofs", "vfat", "exfat",
+                                "ntfs3", "hfsplus"})
+_MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
 class SourceFile(NamedTuple):
@@ -231,7 +238,11 @@ def hash_sources(
     max_workers: int,
     on_bytes: Callable[[int], None] | None = None,
 ) -> dict[str, str]:
-    """dataset path -> content hash for every source; files whose stat is known are not read."""
+    """dataset path -> content hash for every source; files whose stat is known are not read.
+
+    Large files are hashed on ``max_workers`` threads. Small files on a local disk are read one after another
+    by a single thread that asks the kernel to read ahead the next ones (``_serial_small``); on other
+    filesystems (network ones, where each open waits on the server) they share the threads too."""
     known = stat_cache.lookup([s.stat_key for s in sources])
     result: dict[str, str] = {}
     todo: list[SourceFile] = []
@@ -243,24 +254,97 @@ def hash_sources(
     if on_bytes is not None:
         on_bytes(sum(s.size for s in sources) - sum(s.size for s in todo))
 
-    def run(batch: list[SourceFile]) -> list[StatRow]:
-        done = []
-        for source in batch:
-            started = time.time_ns()
-            content_hash = hash_source(source)
-            done.append((source.dev, source.ino, source.size, source.mtime_ns, source.ctime_ns, content_hash, started))
+    def run(batch: list[SourceFile]) -> tuple[list[SourceFile], list[StatRow]]:
+        done = [_hashed(source) for source in batch]
         if on_bytes is not None:
             on_bytes(sum(s.size for s in batch))
-        return done
+        return batch, done
 
+    def run_serial(files: list[SourceFile]) -> tuple[list[SourceFile], list[StatRow]]:
+        for at in range(min(_AHEAD, len(files))):
+            _prefetch(files[at].local_path)
+        done: list[StatRow] = []
+        for at, source in enumerate(files):
+            if at + _AHEAD < len(files):
+                _prefetch(files[at + _AHEAD].local_path)
+            done.append(_hashed(source))
+            if on_bytes is not None and (at + 1) % _BATCH == 0:
+                on_bytes(sum(s.size for s in files[at + 1 - _BATCH : at + 1]))
+        if on_bytes is not None:
+            on_bytes(sum(s.size for s in files[len(files) - len(files) % _BATCH :]))
+        return files, done
+
+    serial = [s for s in todo if s.size < _SMALL] if _serial_small(todo) else []
+    jobs: list[Callable[[], tuple[list[SourceFile], list[StatRow]]]] = []
+    if serial:
+        jobs.append(functools.partial(run_serial, serial))
+    threaded = [s for s in todo if s.size >= _SMALL] if serial else todo
+    jobs += [functools.partial(run, batch) for batch in _batches(threaded)]
     hashed: list[StatRow] = []
-    batches = _batches(todo)
     with ThreadPoolExecutor(max_workers=max_workers) as pool:
-        for batch, done in zip(batches, pool.map(run, batches), strict=True):
-            result.update(zip([source.dataset_path for source in batch], [row[5] for row in done], strict=True))
-            hashed += done
+        for done_sources, rows in pool.map(lambda job: job(), jobs):
+            result.update(zip([s.dataset_path for s in done_sources], [row[5] for row in rows], strict=True))
+            hashed += rows
     stat_cache.remember(hashed)
     return result
+
+
+def _hashed(source: SourceFile) -> StatRow:
+    """The stat-cache row of ``source``, hashed now (the time its read started included)."""
+    started = time.time_ns()
+    content_hash = hash_source(source)
+    return source.dev, source.ino, source.size, source.mtime_ns, source.ctime_ns, content_hash, started
+
+
+def _serial_small(sources: list[SourceFile]) -> bool:
+    """Should the small files among ``sources`` be read by one thread with read-ahead hints? Only on Linux (where
+    the hint exists), and when they lie on a local-disk filesystem: there one thread reads 100,000 small files
+    2-3x faster than two threads taking turns at the GIL, cold or warm (see RESULTS.md)."""
+    first = next((s for s in sources if s.size < _SMALL), None)
+    if first is None or not hasattr(os, "posix_fadvise"):
+        return False
+    return filesystem_type(os.path.realpath(os.path.dirname(first.local_path))) in _LOCAL_FILESYSTEMS
+
+
+def _prefetch(path: str) -> None:
+    """Ask the kernel to start reading ``path`` into its cache (best effort: errors show when it is read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def filesystem_type(path: str) -> str:
+    """The type of the filesystem ``path`` (absolute, symlinks resolved) lies on, from /proc/self/mountinfo;
+    "" where that cannot be told."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as mounts:
+            return mount_type(mounts.read().splitlines(), path)
+    except OSError:
+        return ""
+
+
+def mount_type(mountinfo: list[str], path: str) -> str:
+    """The filesystem type of the longest mount point holding ``path``, in ``mountinfo``'s lines (proc(5):
+    the mount point is the fifth field, octal-escaped; the type follows the "-" that ends the optional fields);
+    "" when no line holds it."""
+    best, kind = "", ""
+    for line in mountinfo:
+        fields = line.split(" ")
+        if len(fields) < 7 or "-" not in fields[6:]:
+            continue
+        point = _MOUNT_ESCAPE.sub(lambda m: chr(int(m[1], 8)), fields[4])
+        separator = fields.index("-", 6)
+        holds = path == point or path.startswith(point.rstrip("/") + "/")
+        if holds and len(point) >= len(best) and separator + 1 < len(fields):
+            best, kind = point, fields[separator + 1]
+    return kind
 
 
 def _batches(sources: list[SourceFile]) -> list[list[SourceFile]]:
