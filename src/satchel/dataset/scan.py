@@ -262,11 +262,11 @@ def hash_sources(
 
     def run_serial(files: list[SourceFile]) -> tuple[list[SourceFile], list[StatRow]]:
         for at in range(min(_AHEAD, len(files))):
-            _prefetch(files[at].local_path)
+            prefetch(files[at].local_path)
         done: list[StatRow] = []
         for at, source in enumerate(files):
             if at + _AHEAD < len(files):
-                _prefetch(files[at + _AHEAD].local_path)
+                prefetch(files[at + _AHEAD].local_path)
             done.append(_hashed(source))
             if on_bytes is not None and (at + 1) % _BATCH == 0:
                 on_bytes(sum(s.size for s in files[at + 1 - _BATCH : at + 1]))
@@ -301,12 +301,17 @@ def _serial_small(sources: list[SourceFile]) -> bool:
     the hint exists), and when they lie on a local-disk filesystem: there one thread reads 100,000 small files
     2-3x faster than two threads taking turns at the GIL, cold or warm (see RESULTS.md)."""
     first = next((s for s in sources if s.size < _SMALL), None)
-    if first is None or not hasattr(os, "posix_fadvise"):
-        return False
-    return filesystem_type(os.path.realpath(os.path.dirname(first.local_path))) in _LOCAL_FILESYSTEMS
+    return first is not None and read_ahead_pays(first.local_path)
 
 
-def _prefetch(path: str) -> None:
+def read_ahead_pays(path: str) -> bool:
+    """Do read-ahead hints (``prefetch``) pay for the files next to ``path``? Only on Linux (where the hint
+    exists) and on a local-disk filesystem: on a network one, the extra open of each file waits on the server."""
+    return hasattr(os, "posix_fadvise") and \
+        filesystem_type(os.path.realpath(os.path.dirname(path))) in _LOCAL_FILESYSTEMS
+
+
+def prefetch(path: str) -> None:
     """Ask the kernel to start reading ``path`` into its cache (best effort: errors show when it is read)."""
     try:
         fd = os.open(path, os.O_RDONLY)

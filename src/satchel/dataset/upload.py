@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from satchel.dataset.scan import read_file
+from satchel.dataset.scan import prefetch, read_ahead_pays, read_file
 from satchel.errors import SourceFileError
 from satchel.objects import Codec, Location, ObjectStore, PackBuilder, hash_bytes
 from satchel.objects import codec as codecs
@@ -195,9 +195,19 @@ def _encode_in_window(pool: ThreadPoolExecutor, items: list[UploadItem], level: 
         for content_hash, codec, payload, size in ahead.popleft().result():
             pipeline.add(content_hash, codec, payload, size)
 
+    first = next((item.local_path for item in items if item.local_path is not None), None)
+    hinted = first is not None and read_ahead_pays(first)
+
+    def encode_batch(batch: list[UploadItem]) -> list[tuple[str, Codec, bytes | memoryview, int]]:
+        if hinted:  # the disk fetches the whole batch at once while its first files are read
+            for item in batch:
+                if item.local_path is not None:
+                    prefetch(item.local_path)
+        return [_encode(item, level) for item in batch]
+
     try:
         for batch in _batches(items):
-            ahead.append(pool.submit(lambda b: [_encode(i, level) for i in b], batch))
+            ahead.append(pool.submit(encode_batch, batch))
             if len(ahead) >= window:
                 drain()
         while ahead:
