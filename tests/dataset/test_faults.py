@@ -70,6 +70,22 @@ def test_corruption_with_raise_on_error_false_skips_the_file(home: Path, tmp_pat
     assert get_context().cache.hit(ds.id) is None
 
 
+def test_a_damaged_file_among_many_in_one_pack_skips_only_itself(home: Path, tmp_path: Path) -> None:
+    """raise_on_error=False: the other files read from the same pack (in the same batch) are all fetched."""
+    files = {f"f{n:03d}.bin": os.urandom(300 + n) for n in range(60)}
+    write_tree(tmp_path / "src", files)
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(tmp_path / "src")
+    ds.upload(show_progress=False, compression="none")
+    ds.finalize()
+    flip_byte_of(home, files["f007.bin"])
+    folder = Path(ds.get_local_copy(raise_on_error=False))
+    assert read_tree(folder) == {k: v for k, v in files.items() if k != "f007.bin"}
+    with pytest.raises(IntegrityError) as caught:
+        Dataset.get(dataset_id=ds.id).get_local_copy(files=["f007.bin", "f050.bin"])
+    assert caught.value.dataset_path == "f007.bin"
+
+
 def test_missing_pack_raises_object_missing(home: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "src", {"a.bin": os.urandom(100)})
     ds = finalized(tmp_path / "src")

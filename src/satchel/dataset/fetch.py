@@ -7,6 +7,7 @@ from there. A file is thus written once, whatever the view's size.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from satchel.dataset.cache import LocalCache, link_file, stamp
+from satchel.dataset.fetch_workers import Group, WorkerJob, fetch_in_processes, process_count
 from satchel.errors import ExternalLinkError, IntegrityError, SatchelError, StorageError
 from satchel.objects import ManifestEntry, ObjectStore, source_matches, split_link
 from satchel.storage import Storage
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 _LARGE = 16 << 20
 _GROUP = 256
 _LINK_CHUNK = 2048
+_PIECES_PER_PROCESS = 8  # runs of groups per worker process (progress is reported per run)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,24 @@ class Fetcher:
         """Link ``paths`` of the build to cached ``content``."""
         for path in paths:
             link_file(content, self._target(path), soft=self.soft)
+
+    def resume(self, group: list[ManifestEntry]) -> list[ManifestEntry]:
+        """The entries of ``group`` still to fetch after a worker process's attempt at it: a content it cached is
+        complete (it is linked into the cache last), so only its missing paths are linked; the others' paths
+        may hold a partial file, which is removed."""
+        todo = []
+        for entry in group:
+            paths = self.paths_of[entry.hash]
+            if self.cache.has_content(entry.hash):
+                self.link_rest(self.cache.content_file(entry.hash),
+                               [p for p in paths if self.build is not None and not os.path.lexists(self._target(p))])
+                continue
+            if self.build is not None:
+                for path in paths:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self._target(path))
+            todo.append(entry)
+        return todo
 
     def deliver(self, content_hash: str, data: bytes) -> None:
         """Cache verified bytes; create their paths in the build."""
@@ -144,15 +165,22 @@ class Fetcher:
         """Fetch small entries of one pack (coalesced range reads), one large entry, or one external link.
 
         When the stored copy the manifest points at is damaged or gone, another stored copy of the same content
-        (re-stored by ``satchel check --repair`` or by a later upload) is used if the store has one."""
+        (re-stored by ``satchel check --repair`` or by a later upload) is used if the store has one. A damaged
+        entry does not keep the group's others from being fetched: its error is raised after them."""
         try:
             self._fetch_group(group)
         except IntegrityError:
             if len(group) == 1 and group[0].link:
                 raise
+            first: IntegrityError | None = None
             for entry in group:  # one by one: which failed, and is there another copy of it?
                 if not self.cache.has_content(entry.hash):
-                    self._fetch_one_somewhere(entry)
+                    try:
+                        self._fetch_one_somewhere(entry)
+                    except IntegrityError as exc:  # the group's other entries are still fetched
+                        first = first or exc
+            if first is not None:
+                raise first from None
 
     def _fetch_one_somewhere(self, entry: ManifestEntry) -> None:
         try:
@@ -231,11 +259,26 @@ def fetch_content(
         on_bytes(sum(first[h].size * len(paths_of[h]) for h in hashes))
         return []
 
-    jobs = [partial(fetch, g) for g in _groups(missing)]
+    alone, packed = _groups(missing)
+    processes = process_count(sum(map(len, packed)), store.storage.capabilities.local_path, max_workers)
+    jobs = [partial(fetch, g) for g in (alone if processes else alone + packed)]
     jobs += [partial(link, cached[i : i + _LINK_CHUNK]) for i in range(0, len(cached), _LINK_CHUNK)]
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-fetch") as pool:
-        for result in pool.map(lambda job: job(), jobs):
-            failures.extend(result)
+        futures = [pool.submit(job) for job in jobs]
+        if processes:  # the many small files on worker processes; what they could not fetch, here
+            job = WorkerJob(store.url, str(store.cache_dir), str(cache.root), cache.limit, fetcher.build, soft,
+                            dataset_id, {})
+
+            def done(piece: list[Group], failed: set[int]) -> None:
+                on_bytes(sum(e.size * len(paths) for n, group in enumerate(piece) if n not in failed
+                             for e, paths in group))
+
+            pieces = _pieces([[(e, paths_of[e.hash]) for e in group] for group in packed], processes)
+            redo = fetch_in_processes(job, pieces, processes, done)
+            again = [fetcher.resume([e for e, _ in group]) for group in redo]
+            futures += [pool.submit(fetch, group) for group in again if group]
+        for future in futures:
+            failures.extend(future.result())
     failed = {f.dataset_path for f in failures}
     cache.add_usage(sum(e.size for e in missing if paths_of[e.hash][0] not in failed))
     return failures
@@ -254,16 +297,24 @@ def _intact_content(cache: LocalCache, first: dict[str, ManifestEntry], max_work
     return [h for h, intact in looks.items() if intact]
 
 
-def _groups(items: list[ManifestEntry]) -> list[list[ManifestEntry]]:
-    """Large entries alone; small ones by pack, in offset order, a few hundred at a time."""
-    groups: list[list[ManifestEntry]] = []
+def _pieces(groups: list[Group], processes: int) -> list[list[Group]]:
+    """``groups`` cut in runs, ``_PIECES_PER_PROCESS`` per process (each run reads its packs in order)."""
+    count = min(len(groups), processes * _PIECES_PER_PROCESS)
+    size = -(-len(groups) // count) if count else 0
+    return [groups[i : i + size] for i in range(0, len(groups), size)] if size else []
+
+
+def _groups(items: list[ManifestEntry]) -> tuple[list[list[ManifestEntry]], list[list[ManifestEntry]]]:
+    """(large entries and links, one per group; small ones by pack, in offset order, a few hundred per group)."""
+    alone: list[list[ManifestEntry]] = []
     by_pack: dict[str, list[ManifestEntry]] = {}
     for entry in items:
         if entry.size >= _LARGE or entry.link:
-            groups.append([entry])
+            alone.append([entry])
         else:
             by_pack.setdefault(entry.pack, []).append(entry)
+    packed: list[list[ManifestEntry]] = []
     for members in by_pack.values():
         members.sort(key=lambda e: e.offset)
-        groups.extend(members[i : i + _GROUP] for i in range(0, len(members), _GROUP))
-    return groups
+        packed.extend(members[i : i + _GROUP] for i in range(0, len(members), _GROUP))
+    return alone, packed

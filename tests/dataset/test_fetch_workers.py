@@ -1,0 +1,135 @@
+"""A cold get of many small files from a local store fetches them on worker processes (real subprocesses): the
+copy is the same, progress counts every byte once, a damaged object is reported as an in-process fetch reports
+it, and a worker that dies or talks nonsense costs only time (this process fetches its share)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import satchel.dataset.fetch_workers as workers
+from satchel import Dataset, IntegrityError
+from satchel.dataset.context import get_context
+from tests.conftest import read_tree, write_tree
+from tests.dataset.test_faults import flip_byte_of
+
+FILES = {f"d{n % 5}/f{n:03d}.bin": os.urandom(200 + 13 * n) for n in range(120)}
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Worker processes from the first small file on; records how many workers each fetch started."""
+    monkeypatch.setattr(workers, "PROCESSES_FROM", 1)
+    started: list[int] = []
+    original = workers.fetch_in_processes
+
+    def counting(job: workers.WorkerJob, pieces: list[list[workers.Group]], processes: int,
+                 on_piece: object) -> list[workers.Group]:
+        started.append(processes)
+        return original(job, pieces, processes, on_piece)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("satchel.dataset.fetch.fetch_in_processes", counting)
+    return started
+
+
+def stored(folder: Path, files: dict[str, bytes]) -> Dataset:
+    write_tree(folder, files)
+    ds = Dataset.create(dataset_name="ds", dataset_project="p")
+    ds.add_files(folder)
+    ds.upload(show_progress=False, compression="none", chunk_size=1)  # 1 MB packs: several packs
+    ds.finalize()
+    return ds
+
+
+def test_a_cold_get_on_workers_lays_out_every_file_as_threads_do(
+        home: Path, tmp_path: Path, mode: str, spawned: list[int]) -> None:
+    files = {**FILES, "copy/of/f001.bin": FILES["d1/f001.bin"]}  # one content at two paths
+    ds = stored(tmp_path / "src", files)
+    folder = Path(Dataset.get(dataset_id=ds.id).get_local_copy(max_workers=2))
+    assert read_tree(folder) == files
+    assert spawned == ([2] if mode == "embedded" else [])  # a server's store is not on a local filesystem
+    cache, entries = get_context().cache, Dataset.get(dataset_id=ds.id).file_entries_dict
+    for name, data in files.items():  # each content is cached, and the copy's files are its hard links
+        content = cache.content_file(entries[name].hash)
+        assert Path(content).read_bytes() == data and os.path.samefile(content, folder / name)
+    soft = Path(Dataset.get(dataset_id=ds.id).get_local_copy(use_soft_links=True))
+    assert read_tree(soft) == files
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_mutable_local_copy(tmp_path / "writable"))) == files
+
+
+def test_progress_counts_every_byte_once(home: Path, tmp_path: Path, spawned: list[int],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    ds = stored(tmp_path / "src", FILES)
+    import satchel.dataset.retrieve as retrieve
+
+    seen: list[int] = []
+    original = retrieve.fetch_content
+
+    def recording(*args: object, **kwargs: object) -> object:
+        kwargs["on_bytes"] = seen.append
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retrieve, "fetch_content", recording)
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == FILES
+    assert sum(seen) == sum(map(len, FILES.values()))
+
+
+def test_a_damaged_object_is_reported_as_an_in_process_fetch_reports_it(
+        home: Path, tmp_path: Path, spawned: list[int]) -> None:
+    ds = stored(tmp_path / "src", FILES)
+    flip_byte_of(home, FILES["d3/f003.bin"])
+    with pytest.raises(IntegrityError) as caught:
+        Dataset.get(dataset_id=ds.id).get_local_copy()
+    assert caught.value.dataset_path == "d3/f003.bin" and ds.id in str(caught.value)
+    folder = Path(Dataset.get(dataset_id=ds.id).get_local_copy(raise_on_error=False))
+    assert read_tree(folder) == {k: v for k, v in FILES.items() if k != "d3/f003.bin"}
+
+
+DIES_HALFWAY = """
+import os, pickle, sys
+from satchel.dataset import fetch, fetch_workers
+job = pickle.load(sys.stdin.buffer)
+delivered = []
+original = fetch.Fetcher.deliver
+def deliver(self, content_hash, data):
+    delivered.append(content_hash)
+    if len(delivered) == 10:  # a half-written file, then the worker dies
+        with open(self._target(self.paths_of[content_hash][0]), "wb") as out:
+            out.write(data[: len(data) // 2])
+        os._exit(9)
+    original(self, content_hash, data)
+fetch.Fetcher.deliver = deliver
+fetch_workers._work(job, lambda line: (sys.stdout.write(line), sys.stdout.flush()))
+"""
+
+
+@pytest.mark.parametrize("worker", ["exits at once", "writes nonsense", "reports a piece it was not given",
+                                    "is not python", "dies halfway through a file"])
+def test_a_worker_that_fails_costs_only_time(home: Path, tmp_path: Path, mode: str, spawned: list[int],
+                                              monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
+    ds = stored(tmp_path / "src", FILES)
+    script = {"exits at once": "import sys; sys.exit(3)",
+              "writes nonsense": "import sys; sys.stdin.buffer.read(); print('not json'); print('[0, []]')",
+              "reports a piece it was not given": "import sys; sys.stdin.buffer.read(); print('[999, []]')",
+              "is not python": None, "dies halfway through a file": DIES_HALFWAY}[worker]
+    command = [sys.executable, "-c", script] if script is not None else ["/bin/false"]
+    original = workers.subprocess.Popen
+
+    def broken(args: list[str], **kwargs: object) -> object:
+        return original(command, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(workers.subprocess, "Popen", broken)
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == FILES
+    assert spawned == ([2] if mode == "embedded" else [])
+
+
+def test_a_worker_report_is_checked_against_what_it_was_given() -> None:
+    given: dict[int, list[workers.Group]] = {4: [[], [], []], 9: [[]]}
+    assert workers._parse(b"[4, [0, 2]]\n", given) == (4, {0, 2})
+    assert workers._parse(b"[9, []]\n", given) == (9, set())
+    for line in (b"[5, []]", b"[4, [3]]", b"[4, [-1]]", b"[4, [true]]", b"[true, []]", b"[4.0, []]", b"{}",
+                 b"[4, {}]", b"nonsense", b"[4]"):
+        assert workers._parse(line, given) is None, line
