@@ -5,12 +5,14 @@ it, and a worker that dies or talks nonsense costs only time (this process fetch
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 import satchel.dataset.fetch_workers as workers
+import satchel.dataset.workers as worker_processes
 from satchel import Dataset, IntegrityError
 from satchel.dataset.context import get_context
 from tests.conftest import read_tree, write_tree
@@ -22,7 +24,7 @@ FILES = {f"d{n % 5}/f{n:03d}.bin": os.urandom(200 + 13 * n) for n in range(120)}
 @pytest.fixture
 def spawned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Worker processes from the first small file on; records how many workers each fetch started."""
-    monkeypatch.setattr(workers, "PROCESSES_FROM", 1)
+    monkeypatch.setattr(worker_processes, "PROCESSES_FROM", 1)
     started: list[int] = []
     original = workers.fetch_in_processes
 
@@ -107,21 +109,24 @@ fetch_workers._work(job, lambda line: (sys.stdout.write(line), sys.stdout.flush(
 
 
 @pytest.mark.parametrize("worker", ["exits at once", "writes nonsense", "reports a piece it was not given",
-                                    "is not python", "dies halfway through a file"])
+                                    "is not python", "dies halfway through a file", "cannot start"])
 def test_a_worker_that_fails_costs_only_time(home: Path, tmp_path: Path, mode: str, spawned: list[int],
                                               monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
     ds = stored(tmp_path / "src", FILES)
     script = {"exits at once": "import sys; sys.exit(3)",
               "writes nonsense": "import sys; sys.stdin.buffer.read(); print('not json'); print('[0, []]')",
               "reports a piece it was not given": "import sys; sys.stdin.buffer.read(); print('[999, []]')",
-              "is not python": None, "dies halfway through a file": DIES_HALFWAY}[worker]
+              "is not python": None, "dies halfway through a file": DIES_HALFWAY, "cannot start": None}[worker]
     command = [sys.executable, "-c", script] if script is not None else ["/bin/false"]
-    original = workers.subprocess.Popen
 
-    def broken(args: list[str], **kwargs: object) -> object:
-        return original(command, **kwargs)  # type: ignore[call-overload]
+    def broken(module: str) -> subprocess.Popen[bytes]:
+        assert module == "satchel.dataset.fetch_workers"
+        if worker == "cannot start":
+            raise OSError(24, "Too many open files")
+        return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
-    monkeypatch.setattr(workers.subprocess, "Popen", broken)
+    monkeypatch.setattr(workers, "start_worker", broken)
     assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == FILES
     assert spawned == ([2] if mode == "embedded" else [])
 

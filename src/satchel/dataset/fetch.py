@@ -17,7 +17,8 @@ from functools import partial
 from pathlib import Path
 
 from satchel.dataset.cache import LocalCache, link_file, stamp
-from satchel.dataset.fetch_workers import Group, WorkerJob, fetch_in_processes, process_count
+from satchel.dataset.fetch_workers import Group, WorkerJob, fetch_in_processes
+from satchel.dataset.workers import process_count
 from satchel.errors import ExternalLinkError, IntegrityError, SatchelError, StorageError
 from satchel.objects import ManifestEntry, ObjectStore, source_matches, split_link
 from satchel.storage import Storage
@@ -260,7 +261,7 @@ def fetch_content(
         return []
 
     alone, packed = _groups(missing)
-    processes = process_count(sum(map(len, packed)), store.storage.capabilities.local_path, max_workers)
+    processes = process_count(sum(map(len, packed)), max_workers, local=store.storage.capabilities.local_path)
     jobs = [partial(fetch, g) for g in (alone if processes else alone + packed)]
     jobs += [partial(link, cached[i : i + _LINK_CHUNK]) for i in range(0, len(cached), _LINK_CHUNK)]
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-fetch") as pool:

@@ -6,8 +6,7 @@ a create, write, time stamp and hard link on disk. Threads take turns at the GIL
 local filesystem hands its groups of small entries to a few ``python -m satchel.dataset.fetch_workers``
 processes, each fetching whole groups into the same cache and build folder as the parent would.
 
-Workers are plain subprocesses, not ``multiprocessing``: starting those re-imports the caller's main script,
-which would run again in every worker when it has no ``if __name__ == "__main__"`` guard.
+Workers are started by ``satchel.dataset.workers``.
 
 Protocol: the parent writes one pickled ``WorkerJob`` to the worker's stdin and closes it; the worker writes one
 JSON line per piece it finished, ``[piece number, [numbers of the groups of that piece that failed]]``. A group
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -29,13 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from satchel.dataset.workers import start_worker
 from satchel.objects import ManifestEntry
 
 log = logging.getLogger(__name__)
-
-PROCESSES_FROM = 20_000
-"""Small contents to fetch, from which worker processes pay for their start (about 0.2 s each)."""
-_MAX_PROCESSES = 4
 
 Group = list[tuple[ManifestEntry, list[str]]]  # entries of one pack, each with the dataset paths it goes to
 
@@ -52,14 +47,6 @@ class WorkerJob:
     soft: bool
     dataset_id: str
     pieces: dict[int, list[Group]]
-
-
-def process_count(small_contents: int, local_store: bool, max_workers: int) -> int:
-    """How many worker processes fetch ``small_contents`` small contents: none under ``PROCESSES_FROM``, from a
-    store that is not on a local filesystem (the network is the limit there, and threads wait on it fine), or
-    with fewer than two cores or ``max_workers`` below two."""
-    cores = min(os.cpu_count() or 1, max_workers, _MAX_PROCESSES)
-    return cores if small_contents >= PROCESSES_FROM and local_store and cores >= 2 else 0
 
 
 def fetch_in_processes(job: WorkerJob, pieces: list[list[Group]], processes: int,
@@ -105,10 +92,11 @@ class _Worker:
         self.feeder: threading.Thread | None = None
 
     def start(self) -> None:
-        environment = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.process = subprocess.Popen(  # this interpreter, this package's module
-            [sys.executable, "-P", "-m", "satchel.dataset.fetch_workers"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environment)
+        try:
+            self.process = start_worker("satchel.dataset.fetch_workers")
+        except OSError as exc:
+            log.info("cannot start a fetch worker (%s); this process fetches its share", exc)
+            return
         payload = pickle.dumps(self.job, protocol=pickle.HIGHEST_PROTOCOL)
         self.feeder = threading.Thread(target=self._feed, args=(payload,), daemon=True)
         self.feeder.start()  # a big job fills the pipe: written while the other workers start
@@ -123,7 +111,8 @@ class _Worker:
 
     def collect(self, report: Callable[[int, set[int]], None]) -> None:
         """Report each piece this worker finishes (lines that are not a valid report end the reading)."""
-        assert self.process is not None and self.process.stdout is not None
+        if self.process is None or self.process.stdout is None:
+            return
         for line in self.process.stdout:
             parsed = _parse(line, self.job.pieces)
             if parsed is None:

@@ -1,7 +1,8 @@
 """Storing content that a target store does not hold yet: local files and content of other stores.
 
-Small entries are read, verified and compressed by a thread pool and appended to packs of about
-``chunk_bytes``; a writer thread stores full packs (pack, then index) while the next one fills. Large
+Small entries are read, verified and compressed by a thread pool, or for many small local files by worker
+processes (``encode_workers``), and appended in order to packs of about ``chunk_bytes``; a writer thread
+stores full packs (pack, then index) while the next one fills. Large
 entries are streamed into packs of their own. Each pack is complete on its own, so an interrupted upload
 keeps every pack already indexed and a rerun stores only what is missing.
 """
@@ -17,7 +18,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from satchel.dataset.encode_workers import Encoded, EncodePool
 from satchel.dataset.scan import prefetch, read_ahead_pays, read_file
+from satchel.dataset.workers import process_count
 from satchel.errors import SourceFileError
 from satchel.objects import Codec, Location, ObjectStore, PackBuilder, hash_bytes
 from satchel.objects import codec as codecs
@@ -159,9 +162,18 @@ def store_items(
         (large if _stored_alone(item) else small).append(item)
     small.sort(key=lambda i: (i.local_path is None, i.local_path or "", i.hash))
     pipeline = PackPipeline(target, chunk_bytes, report, on_bytes, packs_in_flight)
+    local = [item.local_path for item in small if item.local_path is not None]
+    processes = process_count(len(local), max_workers)
     try:
-        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-read") as pool:
-            _encode_in_window(pool, small, level, pipeline, window=2 * max_workers)
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="satchel-read") as pool, \
+                EncodePool(processes, bool(local) and read_ahead_pays(local[0]),
+                           lambda batch: [_encode(item, level) for item in batch]) as encoders:
+            def submit(batch: list[UploadItem]) -> Future[Encoded]:
+                if processes and all(item.local_path is not None for item in batch):
+                    return encoders.submit(batch, level)
+                return pool.submit(_encode_batch, batch, level)
+
+            _encode_in_window(submit, small, pipeline, window=8 * processes or 2 * max_workers)
     finally:
         pipeline.close()
     lock = threading.Lock()
@@ -185,29 +197,19 @@ def store_items(
     return report
 
 
-def _encode_in_window(pool: ThreadPoolExecutor, items: list[UploadItem], level: int | None,
+def _encode_in_window(submit: Callable[[list[UploadItem]], Future[Encoded]], items: list[UploadItem],
                       pipeline: PackPipeline, window: int) -> None:
-    """Read and encode batches in parallel, at most ``window`` batches ahead of the packer (bounded memory);
-    on an error, batches not started yet are cancelled."""
-    ahead: deque[Future[list[tuple[str, Codec, bytes | memoryview, int]]]] = deque()
+    """Read and encode batches in parallel (``submit`` starts one), at most ``window`` batches ahead of the
+    packer (bounded memory); on an error, batches not started yet are cancelled."""
+    ahead: deque[Future[Encoded]] = deque()
 
     def drain() -> None:
         for content_hash, codec, payload, size in ahead.popleft().result():
             pipeline.add(content_hash, codec, payload, size)
 
-    first = next((item.local_path for item in items if item.local_path is not None), None)
-    hinted = first is not None and read_ahead_pays(first)
-
-    def encode_batch(batch: list[UploadItem]) -> list[tuple[str, Codec, bytes | memoryview, int]]:
-        if hinted:  # the disk fetches the whole batch at once while its first files are read
-            for item in batch:
-                if item.local_path is not None:
-                    prefetch(item.local_path)
-        return [_encode(item, level) for item in batch]
-
     try:
         for batch in _batches(items):
-            ahead.append(pool.submit(encode_batch, batch))
+            ahead.append(submit(batch))
             if len(ahead) >= window:
                 drain()
         while ahead:
@@ -216,6 +218,15 @@ def _encode_in_window(pool: ThreadPoolExecutor, items: list[UploadItem], level: 
         for future in ahead:
             future.cancel()
         raise
+
+
+def _encode_batch(batch: list[UploadItem], level: int | None) -> Encoded:
+    """Read and encode a batch in this process, its local files hinted to the kernel first (on local disks)."""
+    if batch and batch[0].local_path is not None and read_ahead_pays(batch[0].local_path):
+        for item in batch:
+            if item.local_path is not None:
+                prefetch(item.local_path)
+    return [_encode(item, level) for item in batch]
 
 
 def _encode(item: UploadItem, level: int | None) -> tuple[str, Codec, bytes | memoryview, int]:
