@@ -138,3 +138,17 @@ def test_a_worker_report_is_checked_against_what_it_was_given() -> None:
     for line in (b"[5, []]", b"[4, [3]]", b"[4, [-1]]", b"[4, [true]]", b"[true, []]", b"[4.0, []]", b"{}",
                  b"[4, {}]", b"nonsense", b"[4]"):
         assert workers._parse(line, given) is None, line
+
+
+def test_how_many_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert worker_processes.process_count(20_000, 32) == 4  # one per core, at most MAX_PROCESSES
+    assert worker_processes.process_count(20_000, 3) == 3
+    assert worker_processes.process_count(19_999, 32) == 0  # too few files to pay for starting them
+    assert worker_processes.process_count(20_000, 1) == 0  # max_workers=1: all in this process
+    assert worker_processes.process_count(20_000, 32, local=False) == 0  # network-bound: threads
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert worker_processes.process_count(20_000, 32) == 0
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert worker_processes.process_count(20_000, 32) == 0  # a bundled app cannot run "python -m"

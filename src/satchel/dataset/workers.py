@@ -20,10 +20,13 @@ MAX_PROCESSES = 4
 
 def process_count(files: int, max_workers: int, *, local: bool = True) -> int:
     """How many worker processes handle ``files`` small files: none under ``PROCESSES_FROM``, none when the work
-    is not ``local`` (it waits on a network, and threads wait on it fine), and none with fewer than two cores
-    or ``max_workers`` below two; else one per core, up to ``max_workers`` and ``MAX_PROCESSES``."""
+    is not ``local`` (it waits on a network, and threads wait on it fine), none with fewer than two cores or
+    ``max_workers`` below two (``max_workers=1`` keeps all work in this process), and none in a bundled app
+    (PyInstaller and the like: ``sys.executable`` is the app); else one per core, up to ``max_workers`` and
+    ``MAX_PROCESSES``."""
     cores = min(os.cpu_count() or 1, max_workers, MAX_PROCESSES)
-    return cores if files >= PROCESSES_FROM and local and cores >= 2 else 0
+    runnable = bool(sys.executable) and not getattr(sys, "frozen", False)  # a bundled app is not an interpreter
+    return cores if files >= PROCESSES_FROM and local and cores >= 2 and runnable else 0
 
 
 def start_worker(module: str) -> subprocess.Popen[bytes]:
