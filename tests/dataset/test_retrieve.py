@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,23 @@ def test_mutable_copy(home: Path, tmp_path: Path) -> None:
     part = tmp_path / "part"
     ds.get_mutable_local_copy(part, part=0, num_parts=2)
     assert 0 < len(read_tree(part)) < len(files)
+
+
+def test_a_mutable_copy_is_independent_and_writable_whatever_the_umask(home: Path, tmp_path: Path) -> None:
+    files = {"small.txt": b"small", "sub/big.bin": os.urandom((1 << 20) + 7)}  # copied whole, and by the kernel
+    write_tree(tmp_path / "src", files)
+    ds = finalized(tmp_path / "src")
+    before = os.umask(0o077)
+    try:
+        target = Path(ds.get_mutable_local_copy(tmp_path / "work"))
+    finally:
+        os.umask(before)
+    assert read_tree(target) == files
+    cache = get_context().cache
+    for name in files:
+        info = os.stat(target / name)
+        assert stat.S_IMODE(info.st_mode) == 0o644 and info.st_nlink == 1
+        assert not os.path.samefile(target / name, cache.content_file(ds.file_entries_dict[name].hash))
 
 
 def test_cache_eviction_respects_limit(home: Path, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from satchel.storage import normalize_url
 
 log = logging.getLogger(__name__)
 INCOMPLETE_SUFFIX = ".incomplete"
+_WHOLE_COPY = 1 << 20  # files up to this size are copied by one read and one write
 Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
 
 
@@ -235,17 +236,33 @@ def _copy_into(ctx: Context, record: VersionRecord, entries: View, folder: Path,
         failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
                           progress=progress)
         skipped = {f.dataset_path for f in failures}
-        made: set[Path] = set()
+        for parent in sorted({path.rpartition("/")[0] for path in entries} - {""}):
+            os.makedirs(f"{folder}/{parent}", exist_ok=True)
+        content_file = ctx.cache.content_file
         for path, entry in entries.items():
-            if path in skipped:
-                continue
-            destination = folder / path
-            if destination.parent not in made:
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                made.add(destination.parent)
-            shutil.copyfile(ctx.cache.content_file(entry.hash), destination)
-            os.chmod(destination, 0o644)
+            if path not in skipped:
+                copy_writable(content_file(entry.hash), f"{folder}/{path}", entry.size)
     return skipped
+
+
+def copy_writable(source: str, destination: str, size: int) -> None:
+    """Copy the file ``source`` of ``size`` bytes to a new file ``destination``, writable (0o644). Small files
+    are read and written whole (a few system calls, where ``shutil.copyfile`` spent twice as many on checks);
+    large ones are copied by the kernel."""
+    if size > _WHOLE_COPY:
+        shutil.copyfile(source, destination)
+        os.chmod(destination, 0o644)
+        return
+    with open(source, "rb", buffering=0) as reader:
+        data = reader.read()
+    fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, 0o644)  # whatever the umask
+    finally:
+        os.close(fd)
 
 
 def _swap_in(target: Path, incoming: Path) -> None:
