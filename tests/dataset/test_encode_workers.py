@@ -27,6 +27,7 @@ FILES = {f"d{n % 4}/f{n:03d}.{'txt' if n % 2 else 'bin'}": (b"text %d " % n) * (
 def started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Worker processes from the first small file on; records each worker started."""
     monkeypatch.setattr(worker_processes, "PROCESSES_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two workers, whatever this machine has
     names: list[str] = []
     original = encoders.start_worker
 
@@ -97,6 +98,7 @@ WORKERS = {
 def test_a_worker_that_fails_costs_only_time(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               worker: str) -> None:
     monkeypatch.setattr(worker_processes, "PROCESSES_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     script = WORKERS[worker]
 
     def broken(module: str) -> subprocess.Popen[bytes]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import satchel.dataset.fetch_workers as workers
+import satchel.dataset.retrieve as retrieve
 import satchel.dataset.workers as worker_processes
 from satchel import Dataset, IntegrityError
 from satchel.dataset.context import get_context
@@ -25,6 +26,7 @@ FILES = {f"d{n % 5}/f{n:03d}.bin": os.urandom(200 + 13 * n) for n in range(120)}
 def spawned(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Worker processes from the first small file on; records how many workers each fetch started."""
     monkeypatch.setattr(worker_processes, "PROCESSES_FROM", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # two workers, whatever this machine has
     started: list[int] = []
     original = workers.fetch_in_processes
 
@@ -65,8 +67,6 @@ def test_a_cold_get_on_workers_lays_out_every_file_as_threads_do(
 def test_progress_counts_every_byte_once(home: Path, tmp_path: Path, spawned: list[int],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     ds = stored(tmp_path / "src", FILES)
-    import satchel.dataset.retrieve as retrieve
-
     seen: list[int] = []
     original = retrieve.fetch_content
 
@@ -108,15 +108,27 @@ fetch_workers._work(job, lambda line: (sys.stdout.write(line), sys.stdout.flush(
 """
 
 
+REPORTS_TWICE = """
+import pickle, sys
+from satchel.dataset import fetch_workers
+job = pickle.load(sys.stdin.buffer)
+fetch_workers._work(job, lambda line: (sys.stdout.write(line + line), sys.stdout.flush()))
+"""
+
+
 @pytest.mark.parametrize("worker", ["exits at once", "writes nonsense", "reports a piece it was not given",
-                                    "is not python", "dies halfway through a file", "cannot start"])
+                                    "is not python", "dies halfway through a file", "cannot start",
+                                    "reports each piece twice", "writes a number"])
 def test_a_worker_that_fails_costs_only_time(home: Path, tmp_path: Path, mode: str, spawned: list[int],
                                               monkeypatch: pytest.MonkeyPatch, worker: str) -> None:
-    ds = stored(tmp_path / "src", FILES)
+    files = {**FILES, "again/d1/f001.bin": FILES["d1/f001.bin"], "again/d3/f013.bin": FILES["d3/f013.bin"]}
+    ds = stored(tmp_path / "src", files)  # contents at two paths: a worker may cache one and not lay out both
     script = {"exits at once": "import sys; sys.exit(3)",
               "writes nonsense": "import sys; sys.stdin.buffer.read(); print('not json'); print('[0, []]')",
               "reports a piece it was not given": "import sys; sys.stdin.buffer.read(); print('[999, []]')",
-              "is not python": None, "dies halfway through a file": DIES_HALFWAY, "cannot start": None}[worker]
+              "is not python": None, "dies halfway through a file": DIES_HALFWAY, "cannot start": None,
+              "reports each piece twice": REPORTS_TWICE,
+              "writes a number": "import sys; sys.stdin.buffer.read(); print('5'); print('null')"}[worker]
     command = [sys.executable, "-c", script] if script is not None else ["/bin/false"]
 
     def broken(module: str) -> subprocess.Popen[bytes]:
@@ -127,8 +139,17 @@ def test_a_worker_that_fails_costs_only_time(home: Path, tmp_path: Path, mode: s
                                 env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
     monkeypatch.setattr(workers, "start_worker", broken)
-    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == FILES
+    seen: list[int] = []
+    original = retrieve.fetch_content
+
+    def recording(*args: object, **kwargs: object) -> object:
+        kwargs["on_bytes"] = seen.append
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retrieve, "fetch_content", recording)
+    assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == files
     assert spawned == ([2] if mode == "embedded" else [])
+    assert sum(seen) == sum(map(len, files.values()))  # what a failed worker did counts once too
 
 
 def test_a_worker_report_is_checked_against_what_it_was_given() -> None:
@@ -136,7 +157,7 @@ def test_a_worker_report_is_checked_against_what_it_was_given() -> None:
     assert workers._parse(b"[4, [0, 2]]\n", given) == (4, {0, 2})
     assert workers._parse(b"[9, []]\n", given) == (9, set())
     for line in (b"[5, []]", b"[4, [3]]", b"[4, [-1]]", b"[4, [true]]", b"[true, []]", b"[4.0, []]", b"{}",
-                 b"[4, {}]", b"nonsense", b"[4]"):
+                 b"[4, {}]", b"nonsense", b"[4]", b"5", b"null", b'"ab"', b"[4, [0], 1]"):
         assert workers._parse(line, given) is None, line
 
 

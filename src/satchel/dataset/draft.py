@@ -126,22 +126,22 @@ def check_paths(state: DraftState, paths: list[str], present: list[str | None] |
     if not new:
         return
     folders = state.folders()
-    named = next((path for path in new if folders.get(path)), None)
-    if named is not None:
-        raise InvalidDatasetPathError(
-            f"cannot add {named!r}: the dataset has a folder of that name; remove_files({named!r}) first, or "
-            "add the file under another dataset_path",
-            dataset_path=named,
-        )
     files = {folder for folder in holding if folder in current}  # a folder of a path already there is no file
-    if files:
-        path = next(path for path in new if any(folder in files for folder in _parents_of(path)))
-        folder = next(folder for folder in _parents_of(path) if folder in files)
-        raise InvalidDatasetPathError(
-            f"cannot add {path!r}: {folder!r} is a file in the dataset, so it cannot also be a folder; "
-            f"remove_files({folder!r}) first, or add under another dataset_path",
-            dataset_path=path,
-        )
+    for path in new:  # in order: the first path that clashes names its own clash
+        if folders.get(path):
+            raise InvalidDatasetPathError(
+                f"cannot add {path!r}: the dataset has a folder of that name; remove_files({path!r}) first, or "
+                "add the file under another dataset_path",
+                dataset_path=path,
+            )
+        if files:
+            folder = next((f for f in _parents_of(path) if f in files), None)
+            if folder is not None:
+                raise InvalidDatasetPathError(
+                    f"cannot add {path!r}: {folder!r} is a file in the dataset, so it cannot also be a folder; "
+                    f"remove_files({folder!r}) first, or add under another dataset_path",
+                    dataset_path=path,
+                )
 
 
 def record_sources(ctx: Context, state: DraftState, sources: list[SourceFile],

@@ -8,8 +8,9 @@ Protocol, per worker: the parent writes pickled requests ``(batch number, [(path
 hint)`` to its stdin; the worker answers each with a header ``(batch number, count, status, body length)`` and
 a body: when the status is 0, a ``(codec, length)`` per item, then the payloads in order. Status 1 means a
 file of the batch changed, vanished or could not be read: the parent encodes that batch itself, which raises
-the error it names. Every answer is checked against the request (batch number, count, codec, length) before a
-byte of it is used; a worker that dies or answers anything else has its batches encoded by the parent.
+the error it names. Every answer's shape is checked against the request (batch number, count, codec, length)
+before a byte of it is used; its bytes are not hashed again (the worker runs this same code, which hashed what
+it read). A worker that dies or answers anything else is stopped and its batches are encoded by the parent.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class EncodePool:
         return worker.submit(self._numbers, batch, level)
 
     def run_fallback(self, batch: list[UploadItem], future: Future[Encoded]) -> None:
-        """Encode ``batch`` here, into ``future`` (its error too)."""
+        """Encode ``batch`` here, into ``future`` (its error too), unless the upload no longer wants it."""
+        if future.cancelled():
+            return
         try:
             result = self.fallback(batch)
         except BaseException as exc:  # the error the caller sees when it drains this batch
@@ -165,6 +168,8 @@ class _Worker:
         with self.lock:
             self.dead = True
             owed, self.pending = list(self.pending.values()), {}
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()  # nobody reads its answers any more: it would block on a full pipe
         for batch, future in owed:
             self.pool.run_fallback(batch, future)
 

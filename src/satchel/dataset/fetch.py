@@ -77,21 +77,20 @@ class Fetcher:
             link_file(content, self._target(path), soft=self.soft)
 
     def resume(self, group: list[ManifestEntry]) -> list[ManifestEntry]:
-        """The entries of ``group`` still to fetch after a worker process's attempt at it: a content it cached is
-        complete (it is linked into the cache last), so only its missing paths are linked; the others' paths
-        may hold a partial file, which is removed."""
+        """The entries of ``group`` still to fetch after a worker process's attempt at it. A content it cached is
+        complete (it is linked into the cache last): its paths are laid out again from it (what the worker
+        left there may be a partial copy). The others' paths may hold a partial file, which is removed."""
         todo = []
         for entry in group:
             paths = self.paths_of[entry.hash]
-            if self.cache.has_content(entry.hash):
-                self.link_rest(self.cache.content_file(entry.hash),
-                               [p for p in paths if self.build is not None and not os.path.lexists(self._target(p))])
-                continue
             if self.build is not None:
                 for path in paths:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(self._target(path))
-            todo.append(entry)
+            if self.cache.has_content(entry.hash):
+                self.link_rest(self.cache.content_file(entry.hash), paths)
+            else:
+                todo.append(entry)
         return todo
 
     def deliver(self, content_hash: str, data: bytes) -> None:
@@ -276,8 +275,12 @@ def fetch_content(
 
             pieces = _pieces([[(e, paths_of[e.hash]) for e in group] for group in packed], processes)
             redo = fetch_in_processes(job, pieces, processes, done)
-            again = [fetcher.resume([e for e, _ in group]) for group in redo]
-            futures += [pool.submit(fetch, group) for group in again if group]
+            for group in redo:
+                todo = fetcher.resume([e for e, _ in group])
+                on_bytes(sum(e.size * len(paths) for e, paths in group) - sum(e.size * len(paths_of[e.hash])
+                                                                              for e in todo))
+                if todo:
+                    futures.append(pool.submit(fetch, todo))
         for future in futures:
             failures.extend(future.result())
     failed = {f.dataset_path for f in failures}

@@ -59,11 +59,14 @@ def fetch_in_processes(job: WorkerJob, pieces: list[list[Group]], processes: int
     redo: list[Group] = []
     lock = threading.Lock()
 
-    def report(piece: int, failed: set[int]) -> None:
+    def report(piece: int, failed: set[int]) -> bool:
         with lock:
+            if piece in reported:  # a second report of one piece: the worker is not to be believed
+                return False
             reported.add(piece)
             redo.extend(pieces[piece][n] for n in sorted(failed))
             on_piece(pieces[piece], failed)
+            return True
 
     workers = [_Worker(replace(job, pieces=share)) for share in shares if share]
     try:
@@ -109,16 +112,16 @@ class _Worker:
         except OSError:  # the worker died: its pieces are fetched again by the parent
             pass
 
-    def collect(self, report: Callable[[int, set[int]], None]) -> None:
+    def collect(self, report: Callable[[int, set[int]], bool]) -> None:
         """Report each piece this worker finishes (lines that are not a valid report end the reading)."""
         if self.process is None or self.process.stdout is None:
             return
         for line in self.process.stdout:
             parsed = _parse(line, self.job.pieces)
-            if parsed is None:
+            if parsed is None or not report(*parsed):
                 log.info("a fetch worker wrote an unexpected line; its other pieces are fetched here")
+                self.process.kill()
                 return
-            report(*parsed)
 
     def stop(self) -> None:
         if self.process is None:
@@ -135,9 +138,12 @@ class _Worker:
 def _parse(line: bytes, pieces: dict[int, list[Group]]) -> tuple[int, set[int]] | None:
     """(piece, failed group numbers) from a worker's line, checked against what it was given; else None."""
     try:
-        piece, failed = json.loads(line)
+        parsed = json.loads(line)
     except ValueError:
         return None
+    if not isinstance(parsed, list) or len(parsed) != 2:
+        return None
+    piece, failed = parsed
     if type(piece) is not int or piece not in pieces or not isinstance(failed, list):
         return None
     groups = len(pieces[piece])

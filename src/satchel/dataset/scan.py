@@ -24,6 +24,7 @@ _AHEAD = 128  # small files asked ahead of the one being read (a few hundred KB 
 _LOCAL_FILESYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "bcachefs", "f2fs", "jfs", "reiserfs",
                                 "nilfs2", "zfs", "tmpfs", "ramfs", "overlay", "squashfs", "erofs", "vfat", "exfat",
                                 "ntfs3", "hfsplus"})
+_LOCAL_DEVICES: dict[int, bool] = {}
 _MOUNT_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
@@ -163,11 +164,12 @@ def _changed(source: SourceFile, info: os.stat_result) -> bool:
 
 
 def read_file(path: str, expected_size: int) -> tuple[bytes, os.stat_result]:
-    """Read up to ``expected_size`` bytes of a file, with its stat after the read: a file that grew shows in the
-    stat's size (no extra read is spent looking for more bytes). Raises FileNotFoundError when it is gone."""
+    """Read up to ``expected_size`` bytes of a file (one byte when it is 0), with its stat after the read: a file
+    that grew shows in the stat's size (no extra read is spent looking for more bytes). Raises FileNotFoundError
+    when it is gone."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        data = os.read(fd, expected_size)
+        data = os.read(fd, expected_size or 1)  # a file stat'ed empty may have content (procfs, some FUSE)
         while 0 < len(data) < expected_size:
             more = os.read(fd, expected_size - len(data))
             if not more:
@@ -307,8 +309,17 @@ def _serial_small(sources: list[SourceFile]) -> bool:
 def read_ahead_pays(path: str) -> bool:
     """Do read-ahead hints (``prefetch``) pay for the files next to ``path``? Only on Linux (where the hint
     exists) and on a local-disk filesystem: on a network one, the extra open of each file waits on the server."""
-    return hasattr(os, "posix_fadvise") and \
-        filesystem_type(os.path.realpath(os.path.dirname(path))) in _LOCAL_FILESYSTEMS
+    if not hasattr(os, "posix_fadvise"):
+        return False
+    folder = os.path.realpath(os.path.dirname(path))
+    try:
+        device = os.stat(folder).st_dev
+    except OSError:
+        return False
+    local = _LOCAL_DEVICES.get(device)
+    if local is None:  # mountinfo read once per device and process
+        local = _LOCAL_DEVICES[device] = filesystem_type(folder) in _LOCAL_FILESYSTEMS
+    return local
 
 
 def prefetch(path: str) -> None:
