@@ -48,6 +48,19 @@ def stored(folder: Path, files: dict[str, bytes]) -> Dataset:
     return ds
 
 
+def recorded_progress(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The byte counts a get reports as it fetches, from now on."""
+    seen: list[int] = []
+    original = retrieve.fetch_content
+
+    def recording(*args: object, **kwargs: object) -> object:
+        kwargs["on_bytes"] = seen.append
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retrieve, "fetch_content", recording)
+    return seen
+
+
 def test_a_cold_get_on_workers_lays_out_every_file_as_threads_do(
         home: Path, tmp_path: Path, mode: str, spawned: list[int]) -> None:
     files = {**FILES, "copy/of/f001.bin": FILES["d1/f001.bin"]}  # one content at two paths
@@ -67,14 +80,7 @@ def test_a_cold_get_on_workers_lays_out_every_file_as_threads_do(
 def test_progress_counts_every_byte_once(home: Path, tmp_path: Path, spawned: list[int],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     ds = stored(tmp_path / "src", FILES)
-    seen: list[int] = []
-    original = retrieve.fetch_content
-
-    def recording(*args: object, **kwargs: object) -> object:
-        kwargs["on_bytes"] = seen.append
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(retrieve, "fetch_content", recording)
+    seen = recorded_progress(monkeypatch)
     assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == FILES
     assert sum(seen) == sum(map(len, FILES.values()))
 
@@ -139,14 +145,7 @@ def test_a_worker_that_fails_costs_only_time(home: Path, tmp_path: Path, mode: s
                                 env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
 
     monkeypatch.setattr(workers, "start_worker", broken)
-    seen: list[int] = []
-    original = retrieve.fetch_content
-
-    def recording(*args: object, **kwargs: object) -> object:
-        kwargs["on_bytes"] = seen.append
-        return original(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(retrieve, "fetch_content", recording)
+    seen = recorded_progress(monkeypatch)
     assert read_tree(Path(Dataset.get(dataset_id=ds.id).get_local_copy())) == files
     assert spawned == ([2] if mode == "embedded" else [])
     assert sum(seen) == sum(map(len, files.values()))  # what a failed worker did counts once too

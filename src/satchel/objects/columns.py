@@ -402,8 +402,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         """The rows of those ``paths`` these columns hold: a view's changes, asked as a batch. Bisected, or looked
         up in the dict when there is one, and not counted as lookups: batches of changes asked by finalize and
         squash (three of them for W4's squash) must not make a dict of a million paths (57 MB) worth building."""
-        find = self._index.get if self._index is not None else self._bisected
-        return {row for row in map(find, paths) if row is not None}
+        return {row for row in map(self._finder(), paths) if row is not None}
 
     def hashes_of(self, paths: Sequence[str]) -> list[str | None]:
         """The content hash at each of ``paths``, None where there is no file: a batch (re-adding a folder asks
@@ -419,9 +418,20 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def _batch_rows(self, paths: Sequence[str]) -> Iterator[int | None]:
         """The row of each of ``paths`` (None: not held), through the path dict when the batch is big enough to
         pay for building it (it is kept for later lookups), else by bisection."""
-        if self._index is None and len(paths) > max(_BISECTIONS, len(self._paths) // 4):
-            self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
-        return map(self._index.get if self._index is not None else self._bisected, paths)
+        if self._index is None and self._dict_pays(len(paths)):
+            self._build_index()
+        return map(self._finder(), paths)
+
+    def _dict_pays(self, lookups: int) -> bool:
+        """Do ``lookups`` pay for a dict of every path? It costs about as much as n/4 bisections."""
+        return lookups > max(_BISECTIONS, len(self._paths) // 4)
+
+    def _build_index(self) -> None:
+        self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
+
+    def _finder(self) -> Callable[[str], int | None]:
+        """Path -> row: the dict when there is one, else bisection."""
+        return self._index.get if self._index is not None else self._bisected
 
     def _bisected(self, path: str) -> int | None:
         """The row of ``path``, by bisection in the sorted paths."""
@@ -434,10 +444,9 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         if self._index is not None:
             return self._index.get(path)
         self._lookups += 1
-        if self._lookups > max(_BISECTIONS, len(self._paths) // 4):  # a dict costs about as much as n/4 bisections
-            self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
-            return self._index.get(path)
-        return self._bisected(path)
+        if self._dict_pays(self._lookups):
+            self._build_index()
+        return self._finder()(path)
 
     def __getitem__(self, path: str) -> ManifestEntry:
         row = self._row(path)
