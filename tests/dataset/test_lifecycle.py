@@ -166,6 +166,34 @@ def test_child_inherits_adds_modifies_removes(home: Path, tmp_path: Path) -> Non
     assert child.list_files(dataset_id=child.id) == ["added.txt", "change.txt"]
 
 
+def test_finalize_locates_a_childs_rows_once_and_finalize_after_an_auto_upload_locates_them_again(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from satchel.objects.store import ObjectStore
+
+    write_tree(tmp_path / "v1", {"keep.txt": "k", "change.txt": "old"})
+    parent = finalized(tmp_path / "v1")
+    asked: list[set[str]] = []
+    locate = ObjectStore.locate
+    monkeypatch.setattr(ObjectStore, "locate", lambda self, hashes: locate(self, asked.append(set(hashes)) or
+                                                                            asked[-1]))
+    child = Dataset.create(parent_datasets=[parent.id])
+    write_tree(tmp_path / "v2", {"change.txt": "new", "added.txt": "a"})
+    child.add_files(tmp_path / "v2")
+    child.upload(show_progress=False)
+    asked.clear()
+    child.finalize()
+    assert asked == [{hash_bytes(b"new"), hash_bytes(b"a")}]  # pending found them; the manifest reused that
+    assert read_tree(Path(child.get_local_copy())) == {"keep.txt": b"k", "change.txt": b"new", "added.txt": b"a"}
+
+    late = Dataset.create(parent_datasets=[child.id])
+    write_tree(tmp_path / "v3", {"late.txt": "late"})
+    late.add_files(tmp_path / "v3")
+    asked.clear()
+    late.finalize(auto_upload=True)  # pending found it missing; after the upload it is located again
+    assert asked[0] == asked[-1] == {hash_bytes(b"late")} and len(asked) >= 2
+    assert read_tree(Path(late.get_local_copy()))["late.txt"] == b"late"
+
+
 def test_later_parent_overrides_earlier(home: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "a", {"same.txt": "from a", "only_a.txt": "a"})
     write_tree(tmp_path / "b", {"same.txt": "from b", "only_b.txt": "b"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,3 +66,26 @@ def test_overlays_over_overlays_and_changes_match_the_dict(base: dict[str, Manif
     relabeled_model = {p: e._replace(origin="new") for p, e in model.items()}
     assert dict(relabeled(view, "new").items()) == relabeled_model
     assert base == frozen  # the bottom view is never changed
+
+
+@settings(max_examples=100, deadline=None)
+@given(base=views, levels=st.lists(st.tuples(views, st.sets(names, max_size=4)), min_size=1, max_size=3),
+       as_columns=st.booleans())
+def test_an_overlay_with_its_own_entries_replaced_is_the_overlay_built_anew(
+        base: dict[str, ManifestEntry], levels: list[tuple[dict[str, ManifestEntry], set[str]]],
+        as_columns: bool) -> None:
+    view: Mapping[str, ManifestEntry] = base
+    if as_columns:
+        view = decode_manifest(encode_manifest(Manifest("full", entries=base))).entries
+    for puts, removed in levels:
+        view = Overlay(view, puts, removed)
+    assert isinstance(view, Overlay)
+    before = dict(view.items())
+    located = {p: e._replace(pack="c" * 64, offset=e.offset + 100, link="") for p, e in view.changed.items()}
+    replaced = view.with_entries(located)
+    check(replaced, {**before, **located})
+    assert dict(view.items()) == before  # the overlay it came from is unchanged
+    unset = next((f"f{i}" for i in range(10) if f"f{i}" not in view.changed), None)
+    if unset is not None:
+        with pytest.raises(KeyError):
+            view.with_entries({unset: located.get(unset) or ManifestEntry("0" * 64, 1, "o", "a" * 64, 0, 1, 0)})

@@ -3,6 +3,7 @@ patches, relabels, totals and re-encoding."""
 
 from __future__ import annotations
 
+import gc
 import json
 from unittest.mock import patch
 
@@ -149,6 +150,26 @@ def test_many_lookups_switch_from_bisection_to_a_dict_and_agree() -> None:
     for path in list(manifest.entries)[::-1]:  # 60,000 lookups: past the bisection budget
         assert columns[path] == manifest.entries[path]
     assert "d0/missing" not in columns
+
+
+def test_bisected_paths_are_remembered_up_to_a_bound_and_answers_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(columns_module, "_FOUND_MAX", 100)
+    manifest = Manifest("full", entries={f"d{i % 7}/f{i:06d}": numbered_entry(i) for i in range(1000)})
+    columns = columns_of(manifest)
+    asked = [*list(manifest.entries)[::7], *(f"d{i}/missing" for i in range(50)), "", "d3", "zz"]
+    for _ in range(3):  # asked again: answered from what was remembered, or bisected again past the bound
+        for path in asked:
+            assert (path in columns) == (path in manifest.entries)
+            assert columns.get(path) == manifest.entries.get(path)
+        assert columns.hashes_of(asked) == [manifest.entries[p].hash if p in manifest.entries else None
+                                            for p in asked]
+    assert len(columns._found) == 100 and columns._index is None
+
+
+def test_a_decoded_views_paths_leave_the_collectors_passes_after_one() -> None:
+    columns = columns_of(Manifest("full", entries={f"f{i:04d}": numbered_entry(i) for i in range(1000)}))
+    gc.collect()
+    assert not gc.is_tracked(columns._paths)  # strings only: a full collection no longer walks 10M of them
 
 
 def test_a_big_batch_of_hashes_is_answered_through_the_dict_and_agrees() -> None:

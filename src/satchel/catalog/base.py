@@ -46,7 +46,7 @@ class VersionRecord:
         return self.status in FINAL_STATUSES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DraftRow:
     """A pending change of a draft relative to its merged parents. ``hash`` None means removed.
 

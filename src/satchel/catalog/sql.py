@@ -23,6 +23,7 @@ from satchel.errors import (
     IntegrityError,
     InvalidArgumentError,
 )
+from satchel.objects.collector import gc_paused
 from satchel.objects.pathnames import (
     PathError,
     from_wire,
@@ -479,12 +480,13 @@ class SqlCatalog(Catalog):
                           draft_table.c.link).where(draft_table.c.version_id == version_id)
         with self.engine.connect() as conn:
             rows = list(conn.execute(query))
-        try:
-            paths = paths_from_wire([row[0] for row in rows])
-        except PathError:
-            paths = [_checked_draft_path(version_id, row[0]) for row in rows]  # raises, naming the bad row
-        return {path: DraftRow(path, content_hash, size, None if source is None else from_wire(source), link)
-                for path, (_, content_hash, size, source, link) in zip(paths, rows, strict=True)}
+        with gc_paused():  # a row per change (W5: 200,000), none in a cycle
+            try:
+                paths = paths_from_wire([row[0] for row in rows])
+            except PathError:
+                paths = [_checked_draft_path(version_id, row[0]) for row in rows]  # raises, naming the bad row
+            return {path: DraftRow(path, content_hash, size, None if source is None else from_wire(source), link)
+                    for path, (_, content_hash, size, source, link) in zip(paths, rows, strict=True)}
 
 
 def _filters(project: str | None, name: str | None, version: str | None, statuses: Iterable[str] | None,

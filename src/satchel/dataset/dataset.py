@@ -436,6 +436,7 @@ class Dataset(DatasetManagement):
         store = self._ctx.store(lifecycle.target_url(self._ctx, record))
         state = self._draft_state(record)
         todo = lifecycle.pending(self._ctx, record, store, state)
+        located_rows = todo.located
         if todo.files:
             if not auto_upload:
                 raise PendingUploadError(
@@ -446,8 +447,9 @@ class Dataset(DatasetManagement):
             self.upload(show_progress=verbose, output_url=store.url)
             record = self._refresh()
             state = self._draft_state(record)
+            located_rows = None  # stored since: located again
         store.check_format(create=True)
-        built = lifecycle.build_manifest(self._ctx, record, store, state)
+        built = lifecycle.build_manifest(self._ctx, record, store, state, located_rows)
         stats = lifecycle.version_stats(state.parents, built.located, built.changes, store)
         lifecycle.publish_manifest(
             self._ctx, store, self.id, built.manifest, built.located,

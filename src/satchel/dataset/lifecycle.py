@@ -20,6 +20,7 @@ from satchel.errors import (
     ObjectMissingError,
 )
 from satchel.objects import Codec, Location, Manifest, ManifestEntry, ObjectStore, hash_bytes
+from satchel.objects.collector import gc_paused
 from satchel.objects.columns import EntryColumns
 from satchel.objects.manifest import encode_manifest, located_at
 from satchel.objects.packs import pack_key
@@ -35,9 +36,12 @@ and a full manifest every 17 versions of W7 costs 0.25 MB per version (its delta
 
 @dataclass(frozen=True)
 class Pending:
-    """What a draft still has to store in its target."""
+    """What a draft still has to store in its target. ``located``: where the target holds the draft's own rows'
+    contents, when it was asked for exactly those (a child in its parents' store); finalize reuses it when
+    nothing had to be stored."""
 
     items: list[UploadItem]
+    located: Mapping[str, Location] | None = None
 
     @property
     def files(self) -> int:
@@ -62,13 +66,19 @@ def target_url(ctx: Context, record: VersionRecord, output_url: str | None = Non
 
 def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
+    with gc_paused():  # CPU-bound over the draft's rows and the store's indexes: no cycle among them
+        return _pending(ctx, record, store, state)
+
+
+def _pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     candidates: Iterable[tuple[str, ManifestEntry]] = state.current.items()
     same_store = all(p.storage_url == store.url for p in parents)
     if same_store:  # the parents' content is there (a first version has none): only rows can lack it
         candidates = [(p, state.current[p]) for p in _set_paths(state)]
     # a child locates its rows alone; a first version, or parents elsewhere, read the whole index (once a process)
-    index = store.locate(e.hash for _, e in candidates if not e.link) if same_store and parents else store.index()
+    rows_only = same_store and bool(parents)
+    index = store.locate(e.hash for _, e in candidates if not e.link) if rows_only else store.index()
     missing = {e.hash: (p, e) for p, e in candidates
                if not e.link and (e.hash not in index or not store.chunks_present(e.hash, index[e.hash]))}
     items: dict[str, UploadItem] = {}
@@ -96,7 +106,7 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
             dataset_id=record.id,
             dataset_path=lost[0],
         )
-    return Pending(list(items.values()))
+    return Pending(list(items.values()), index if rows_only else None)
 
 
 
@@ -149,24 +159,33 @@ class Built:
     changes: tuple[list[str], list[str], list[str]]
 
 
-def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Built:
+def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState,
+                   located_rows: Mapping[str, Location] | None = None) -> Built:
     """The manifest to finalize the draft ``state`` with, and what goes with it (see ``Built``).
 
     Entries point into ``store``. A delta against the parents is written when they all live in the same
     store and the chain is not too deep; otherwise the manifest is full. When the parents live in ``store``,
-    their entries are located already: only the draft's own rows are looked up, and the cost is its changes.
+    their entries are located already: only the draft's own rows are looked up (``located_rows``: where
+    ``pending`` found them, if nothing was stored since), and the cost is its changes.
     """
+    with gc_paused():  # CPU-bound over the draft's rows: no cycle among them
+        return _build_manifest(ctx, record, store, state, located_rows)
+
+
+def _build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState,
+                    located_rows: Mapping[str, Location] | None) -> Built:
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     same_store = bool(parents) and all(p.storage_url == store.url for p in parents)
     depth = 1 + max((p.depth for p in parents), default=0)
     view, parents_view = state.current, state.parents
     if same_store:
         set_paths = _set_paths(state)
-        index = store.locate(view[p].hash for p in set_paths if not view[p].link)
+        index = located_rows if located_rows is not None else \
+            store.locate(view[p].hash for p in set_paths if not view[p].link)
         own = {p: _located(record, store, index, p, view[p]) for p in set_paths}
         dropped = [p for p, r in state.rows.items() if r.hash is None]
         removed = sorted(p for p, held in zip(dropped, hashes_of(parents_view, dropped), strict=True) if held)
-        located: View = Overlay(parents_view, own, removed)
+        located: View = view.with_entries(own)  # the draft's view, its own rows located: the same paths
         before = dict(zip(own, hashes_of(parents_view, list(own)), strict=True))  # the parents' hash at each path
         changes = (sorted(p for p, held in before.items() if held is None),
                    sorted(p for p, e in own.items() if before[p] is not None and before[p] != e.hash),

@@ -87,6 +87,19 @@ class Overlay(MutableMapping[str, ManifestEntry]):
         copy._puts = {path: with_origin(entry, origin) for path, entry in self._puts.items()}
         return copy
 
+    def with_entries(self, entries: Mapping[str, ManifestEntry]) -> Overlay:
+        """The same view with ``entries`` replacing the entries of paths it sets (a draft's rows, once located):
+        the same paths over the same base, so the counts and hidden set carry over without a base lookup. Raises
+        KeyError for a path this overlay does not set."""
+        copy = Overlay({})
+        copy._base, copy._hidden, copy._len = self._base, set(self._hidden), self._len
+        copy._puts = dict(self._puts)
+        for path, entry in entries.items():
+            if path not in copy._puts:
+                raise KeyError(path)
+            copy._puts[path] = entry
+        return copy
+
     def columns(self) -> Columns | None:
         """The entries as the manifest encoder's columns, streamed from the base's (no flat copy is built) when
         the base is columns; else None."""

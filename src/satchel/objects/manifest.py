@@ -15,7 +15,7 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, NamedTuple
@@ -150,7 +150,7 @@ def _check_ids(ids: array[int], known: int, what: str, *, missing_allowed: bool)
         raise ValueError(f"manifest names {what} {min(bad)}, and lists only {known}")
 
 
-def _check_order(paths: list[str]) -> None:
+def _check_order(paths: Sequence[str]) -> None:
     """Paths are strictly increasing, as the encoder writes them (so each is listed once, and a lookup can
     bisect); PathError naming a path listed twice, ValueError when they are out of order."""
     if all(map(str.__lt__, paths, islice(paths, 1, None))):
@@ -159,7 +159,7 @@ def _check_order(paths: list[str]) -> None:
     raise ValueError("manifest paths are not in order: damaged, or not written by satchel")
 
 
-def _refuse_clash(paths: list[str]) -> None:
+def _refuse_clash(paths: Sequence[str]) -> None:
     """PathError when a path of strictly increasing ``paths`` is both a file and a folder."""
     clash = find_sorted_clash(paths)
     if clash is not None:
@@ -415,7 +415,7 @@ def _decode(data: bytes, paths_checked: bool) -> Manifest:
     pack_ids = _array("I", blocks[5])
     _check_ids(origin_ids, len(header["origins"]), "origin", missing_allowed=False)
     _check_ids(pack_ids, len(header["packs"]), "pack", missing_allowed=True)
-    links = str(blocks[10], "utf-8").split("\0") if version != MANIFEST_FORMAT and count else None
+    links = tuple(str(blocks[10], "utf-8").split("\0")) if version != MANIFEST_FORMAT and count else None
     if links is not None and len(links) != count:
         raise ValueError("manifest columns disagree on the number of entries")
     table_ids = _array("I", blocks[11]) if version in _TABLE_FORMATS else None
@@ -424,8 +424,10 @@ def _decode(data: bytes, paths_checked: bool) -> Manifest:
     hashes, sizes, offsets, lengths, codecs = (bytes(blocks[2]), _array("Q", blocks[3]), _array("Q", blocks[6]),
                                                _array("Q", blocks[7]), bytes(blocks[8]))
     del blocks, raw  # every column is copied out: the raw manifest is freed before its paths become strings
-    paths = joined.split("\0") if joined or count else []
+    listed = joined.split("\0") if joined or count else []
     del joined
+    paths = tuple(listed)  # a tuple of strings only: the collector stops tracking it, a list costs every full pass
+    del listed
     entries = EntryColumns(
         ManifestEntry, paths, hashes, sizes, origin_ids, list(header["origins"]), pack_ids, _names(header["packs"]),
         offsets, lengths, codecs, links if links is not None and any(links) else None, table_ids,

@@ -167,7 +167,7 @@ def find_merge_clash(merged: Collection[str], base: Collection[str], base_folder
     return None
 
 
-def check_unique(paths: list[str], table: Collection[str]) -> None:
+def check_unique(paths: Sequence[str], table: Collection[str]) -> None:
     """Raise PathError when ``paths`` (a decoded column) names a path twice (``table`` is its dict/set)."""
     if len(table) == len(paths):
         return
