@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +10,7 @@ from satchel.catalog import VersionRecord
 from satchel.dataset.context import Context
 from satchel.dataset.draft import DraftState
 from satchel.dataset.overlay import Overlay, hashes_of, sizes_of
-from satchel.dataset.upload import UploadItem, UploadReport, store_items
+from satchel.dataset.upload import LARGE_FILE, UploadItem, UploadReport, store_items
 from satchel.dataset.view import View, diff_views
 from satchel.errors import (
     ConflictError,
@@ -72,21 +72,30 @@ def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Draf
 
 def _pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     parents = [ctx.catalog.get_version(p) for p in record.parents]
-    candidates: Iterable[tuple[str, ManifestEntry]] = state.current.items()
     same_store = all(p.storage_url == store.url for p in parents)
-    if same_store:  # the parents' content is there (a first version has none): only rows can lack it
-        candidates = [(p, state.current[p]) for p in _set_paths(state)]
     # a child locates its rows alone; a first version, or parents elsewhere, read the whole index (once a process)
     rows_only = same_store and bool(parents)
-    index = store.locate(e.hash for _, e in candidates if not e.link) if rows_only else store.index()
-    missing = {e.hash: (p, e) for p, e in candidates
-               if not e.link and (e.hash not in index or not store.chunks_present(e.hash, index[e.hash]))}
+    missing: dict[str, str]  # content hash -> a path holding it
+    if same_store:  # the parents' content is there (a first version has none): only rows can lack it
+        wanted: dict[str, str] = {}
+        for path, row in state.rows.items():  # a set row is the current view's entry at its path
+            if row.hash is not None and not row.link:
+                wanted.setdefault(row.hash, path)
+        index = store.locate(wanted) if rows_only else store.index()
+        missing = {h: p for h, p in wanted.items() if h not in index or not store.chunks_present(h, index[h])}
+    else:
+        index = store.index()
+        missing = {}
+        for path, entry in state.current.items():
+            if not entry.link and entry.hash not in missing and (
+                    entry.hash not in index or not store.chunks_present(entry.hash, index[entry.hash])):
+                missing[entry.hash] = path
     items: dict[str, UploadItem] = {}
-    for path, row in state.rows.items():
+    for path, row in state.rows.items() if missing else ():
         if row.hash in missing and row.hash not in items and row.source:
-            before = state.parents.get(path) if same_store else None  # a large file's previous content, chunked
+            before = state.parents.get(path) if same_store and row.size >= LARGE_FILE else None
             base = (before.hash, before.location) if before is not None and before.codec == Codec.CHUNKS else None
-            items[row.hash] = UploadItem(row.hash, row.size, path, local_path=row.source, base=base)
+            items[row.hash] = UploadItem(row.hash, row.size, path, row.source, None, None, base)
     for parent in parents:
         if len(items) == len(missing):
             break
@@ -96,7 +105,7 @@ def _pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Dra
             if entry.hash in missing and entry.hash not in items:
                 items[entry.hash] = UploadItem(entry.hash, entry.size, path, source_store=source,
                                                source_location=entry.location)
-    lost = [p for h, (p, _) in missing.items() if h not in items]
+    lost = [p for h, p in missing.items() if h not in items]
     if lost:
         raise IntegrityError(
             f"dataset {record.id}: no source left for {len(lost)} file(s), e.g. {lost[0]!r}; add them again "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import os
 import re
 import stat as stat_module
@@ -42,7 +43,10 @@ class SourceFile(NamedTuple):
     @property
     def stat_key(self) -> StatKey:
         """Key for the stat cache."""
-        return (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
+        return _stat_key(self)
+
+
+_stat_key: Callable[[SourceFile], StatKey] = operator.itemgetter(4, 5, 2, 3, 6)  # (dev, ino, size, mtime, ctime)
 
 
 def _walk(folder: str, recursive: bool, skipped: list[str]) -> list[tuple[str, os.stat_result]]:
@@ -245,7 +249,7 @@ def hash_sources(
     Large files are hashed on ``max_workers`` threads. Small files on a local disk are read one after another
     by a single thread that asks the kernel to read ahead the next ones (``_serial_small``); on other
     filesystems (network ones, where each open waits on the server) they share the threads too."""
-    known = stat_cache.lookup([s.stat_key for s in sources])
+    known = stat_cache.lookup(list(map(_stat_key, sources)))  # C speed: W1 re-add asks 100,000
     result: dict[str, str] = {}
     todo: list[SourceFile] = []
     for source, found in zip(sources, known, strict=True):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from satchel.dataset.encode_workers import Encoded, EncodePool
 from satchel.dataset.scan import prefetch, read_ahead_pays, read_file
@@ -33,9 +34,9 @@ _BATCH_BYTES = 8 << 20
 _BATCH_FILES = 256
 
 
-@dataclass(frozen=True)
-class UploadItem:
-    """One content hash to store, read either from a local file or from another store."""
+class UploadItem(NamedTuple):
+    """One content hash to store, read either from a local file or from another store (a tuple: a first upload
+    of 100,000 files makes one for each)."""
 
     hash: str
     size: int
