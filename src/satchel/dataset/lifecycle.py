@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from satchel.catalog import VersionRecord
@@ -204,7 +205,7 @@ def _build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, sta
             return Built(Manifest("delta", list(record.parents), puts, removed), depth, located, changes)
         return Built(Manifest("full", [], located, []), 0, located, changes)  # encoded without a flat copy
     index = store.index()  # every entry is located: the whole index
-    everything = {path: _located(record, store, index, path, entry) for path, entry in view.items()}
+    everything = {path: _located_fast(record, store, index, path, entry) for path, entry in view.items()}
     return Built(Manifest("full", [], everything, []), 0, everything, diff_views(parents_view, everything))
 
 
@@ -227,6 +228,16 @@ def _located(record: VersionRecord, store: ObjectStore, index: Mapping[str, Loca
         loc = store.alternative(entry.hash, loc) or loc
     table = store.block_table_of(entry.hash, loc) or (entry.blocks if entry.pack == loc.pack else "")
     return located_at(entry, loc, table)
+
+
+def _located_fast(record: VersionRecord, store: ObjectStore, index: Mapping[str, Location], path: str,
+                  entry: ManifestEntry) -> ManifestEntry:
+    """``_located``, with the common case first: content stored compressed has neither chunks nor a block table
+    (a first version of 100,000 small files locates each)."""
+    loc = index.get(entry.hash)
+    if loc is None or loc.codec != Codec.ZSTD or entry.link:
+        return _located(record, store, index, path, entry)
+    return located_at(entry, loc, entry.blocks if entry.pack == loc.pack else "")
 
 
 def publish_manifest(ctx: Context, store: ObjectStore, version_id: str, manifest: Manifest, view: View,
@@ -337,6 +348,17 @@ def check_packs_exist(store: ObjectStore, view: View, packs: set[str]) -> None:
             )
 
 
+def _flat_totals(entries: list[ManifestEntry]) -> tuple[int, int, int]:
+    """(total size, stored size with each stored object counted once, external links) of ``entries``, at C speed
+    (a first version's 100,000 entries)."""
+    total = sum(map(attrgetter("size"), entries))
+    links = sum(map(bool, map(attrgetter("link"), entries)))
+    stored = [e for e in entries if not e.link] if links else entries
+    keys = zip(map(attrgetter("pack"), stored), map(attrgetter("offset"), stored), strict=True)
+    objects = dict(zip(keys, map(attrgetter("length"), stored), strict=True))  # the last row naming one gives it
+    return total, sum(objects.values()), links
+
+
 def version_stats(parents_view: View, view: View, changes: tuple[list[str], list[str], list[str]] | None = None,
                   store: ObjectStore | None = None) -> dict[str, int]:
     """Statistics kept with a finalized version so listings never recompute them. ``changes``: its (added,
@@ -350,15 +372,7 @@ def version_stats(parents_view: View, view: View, changes: tuple[list[str], list
     if summary is not None:
         total, stored, links = summary.total_size, summary.stored_size, summary.link_count
     else:
-        total = links = 0
-        objects: dict[tuple[str, int], int] = {}
-        for entry in view.values():  # one pass: an overlay's entries are built as they are read
-            total += entry.size
-            if entry.link:
-                links += 1
-            else:
-                objects[(entry.pack, entry.offset)] = entry.length
-        stored = sum(objects.values())
+        total, stored, links = _flat_totals(list(view.values()))  # an overlay's entries are built once
     if store is not None:
         stored += chunk_bytes(store, view)
     counts = {"file_count": len(view), "total_size": total, "stored_size": stored, "link_count": links}
