@@ -15,6 +15,7 @@ from satchel.objects.manifest import (
     Manifest,
     ManifestEntry,
     decode_manifest,
+    draft_entry,
     encode_manifest,
     link_id,
     make_link,
@@ -375,3 +376,10 @@ def test_a_small_object_declaring_a_huge_manifest_is_refused_before_allocating()
     streamed = zstandard.ZstdCompressor(write_content_size=False).compress(MANIFEST_MAGIC + bytes(300 << 20))
     with pytest.raises(ValueError, match="damaged or hostile"):
         decode_manifest(streamed)
+
+
+@given(st.text(max_size=8), st.integers(0, 2**63), st.text(max_size=8), st.one_of(st.none(), st.text(max_size=8)))
+def test_a_draft_entry_is_the_entry_keywords_make(content_hash: str, size: int, origin: str, link: str | None) -> None:
+    made = draft_entry(content_hash, size, origin, link)
+    assert made == ManifestEntry(content_hash, size, origin, link=link or "")
+    assert type(made) is ManifestEntry and made.pack == "" and made.location.codec == 0

@@ -17,6 +17,7 @@ from satchel.dataset.scan import SourceFile
 from satchel.dataset.view import View
 from satchel.errors import InvalidDatasetPathError
 from satchel.objects import ManifestEntry
+from satchel.objects.manifest import draft_entry
 from satchel.objects.pathnames import folders_of
 
 _INCREMENTAL = 1000
@@ -55,8 +56,7 @@ class DraftState:
         puts: dict[str, ManifestEntry] = {}
         for row in upsert:
             self.rows[row.path] = row
-            entry = None if row.hash is None else ManifestEntry(row.hash, row.size, self.version_id,
-                                                                link=row.link or "")
+            entry = None if row.hash is None else draft_entry(row.hash, row.size, self.version_id, row.link)
             if folders is None and entry is not None:
                 puts[row.path] = entry  # set in one loop below: no folder counts to keep
             else:

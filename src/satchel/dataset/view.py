@@ -13,6 +13,7 @@ from satchel.errors import IntegrityError
 from satchel.objects import ManifestEntry, ObjectStore
 from satchel.objects.collector import gc_paused
 from satchel.objects.columns import EntryColumns
+from satchel.objects.manifest import draft_entry
 from satchel.objects.pathnames import (
     Folders,
     clash_error,
@@ -81,8 +82,7 @@ def diff_views(old: Mapping[str, ManifestEntry], new: Mapping[str, ManifestEntry
 
 def draft_changes(version_id: str, rows: Mapping[str, DraftRow]) -> tuple[View, list[str]]:
     """Draft rows as (puts, removed paths); puts have no location yet."""
-    puts = {p: ManifestEntry(r.hash, r.size, version_id, link=r.link or "") for p, r in rows.items()
-            if r.hash is not None}
+    puts = {p: draft_entry(r.hash, r.size, version_id, r.link) for p, r in rows.items() if r.hash is not None}
     removed = [p for p, r in rows.items() if r.hash is None]
     return puts, removed
 

@@ -84,6 +84,12 @@ def with_origin(entry: ManifestEntry, origin: str) -> ManifestEntry:
     return _new_entry(ManifestEntry, (entry[0], entry[1], origin, *entry[3:]))
 
 
+def draft_entry(content_hash: str, size: int, origin: str, link: str | None) -> ManifestEntry:
+    """A draft's entry, not stored yet (what ``ManifestEntry(content_hash, size, origin, link=link or "")`` gives,
+    without its keyword handling: a draft of 100,000 files makes one per row)."""
+    return _new_entry(ManifestEntry, (content_hash, size, origin, "", 0, 0, 0, link or "", ""))
+
+
 def located_at(entry: ManifestEntry, location: Location, blocks: str) -> ManifestEntry:
     """``entry`` stored at ``location`` with block table ``blocks`` (what ``entry._replace(pack=..., offset=...,
     length=..., codec=..., blocks=...)`` gives, without its keyword handling: finalize does this per row)."""
