@@ -153,13 +153,18 @@ def clash_error(file: str, below: str) -> PathError:
 def find_merge_clash(merged: Collection[str], base: Collection[str], base_folders: Folders,
                      puts: Iterable[str]) -> tuple[str, str] | None:
     """A file-and-folder clash in ``merged`` = ``base`` (clash-free, with folders ``base_folders``) with some
-    paths removed and ``puts`` (clash-free among themselves) set; costs O(puts x depth), not O(merged)."""
+    paths removed and ``puts`` (clash-free among themselves) set; costs O(puts x depth), not O(merged), and each
+    folder is looked up once however many puts lie in it."""
+    cleared: set[str] = set()  # folders of puts already known not to be files of ``merged``
     for path in puts:
         parts = path.split("/")
         for depth in range(1, len(parts)):
             ancestor = "/".join(parts[:depth])
+            if ancestor in cleared:
+                continue
             if ancestor in merged:
                 return ancestor, path
+            cleared.add(ancestor)
         if path not in base and path in base_folders:  # it may be a folder of what is left of the base
             below = next((p for p in merged if p.startswith(path + "/")), None)
             if below is not None:
