@@ -450,12 +450,16 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         return row if held else None
 
     def _row(self, path: str) -> int | None:
-        """The row of ``path``: by bisection in the sorted paths, then, once lookups are many, by a dict built
-        for them (listing and iterating a view need neither; a child's overlay needs a few lookups)."""
+        """The row of ``path``: remembered, or by bisection in the sorted paths, then, once lookups are many, by a
+        dict built for them (listing and iterating a view need neither; a child's overlay needs a few lookups).
+        A remembered row costs no lookup."""
         if self._index is not None:
             return self._index.get(path)
+        found = self._found.get(path)
+        if found is not None:
+            return found if found >= 0 else None
         self._lookups += 1
-        if self._dict_pays(self._lookups):
+        if self._lookups > _BISECTIONS and self._dict_pays(self._lookups):
             self._build_index()
         return self._finder()(path)
 
