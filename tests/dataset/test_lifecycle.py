@@ -194,6 +194,20 @@ def test_finalize_locates_a_childs_rows_once_and_finalize_after_an_auto_upload_l
     assert read_tree(Path(late.get_local_copy()))["late.txt"] == b"late"
 
 
+def test_content_no_file_and_no_parent_holds_is_refused_naming_its_first_path(home: Path) -> None:
+    from satchel import IntegrityError
+    from satchel.catalog import DraftRow
+
+    ds = Dataset.create(dataset_name="lost", dataset_project="proj")
+    gone = hash_bytes(b"nowhere")
+    get_context().catalog.change_draft(ds.id, [DraftRow("b/second.txt", gone, 7), DraftRow("a/first.txt", gone, 7)])
+    for step in (lambda: ds.upload(show_progress=False), lambda: ds.finalize(auto_upload=True)):
+        with pytest.raises(IntegrityError, match="no source left for 1 file") as caught:
+            step()
+        assert caught.value.dataset_path in ("b/second.txt", "a/first.txt") and caught.value.content_hash == gone
+    assert not ds.is_final()
+
+
 def test_later_parent_overrides_earlier(home: Path, tmp_path: Path) -> None:
     write_tree(tmp_path / "a", {"same.txt": "from a", "only_a.txt": "a"})
     write_tree(tmp_path / "b", {"same.txt": "from b", "only_b.txt": "b"})

@@ -153,7 +153,7 @@ def test_many_lookups_switch_from_bisection_to_a_dict_and_agree() -> None:
 
 
 def test_bisected_paths_are_remembered_up_to_a_bound_and_answers_agree(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(columns_module, "_FOUND_MAX", 100)
+    monkeypatch.setattr(columns_module, "_REMEMBERED_MAX", 100)
     manifest = Manifest("full", entries={f"d{i % 7}/f{i:06d}": numbered_entry(i) for i in range(1000)})
     columns = columns_of(manifest)
     asked = [*list(manifest.entries)[::7], *(f"d{i}/missing" for i in range(50)), "", "d3", "zz"]
@@ -163,7 +163,14 @@ def test_bisected_paths_are_remembered_up_to_a_bound_and_answers_agree(monkeypat
             assert columns.get(path) == manifest.entries.get(path)
         assert columns.hashes_of(asked) == [manifest.entries[p].hash if p in manifest.entries else None
                                             for p in asked]
-    assert len(columns._found) == 100 and columns._index is None
+    assert len(columns._remembered) == 100 and columns._index is None
+    relabeled = columns.relabeled("new")  # the same paths: what was remembered still holds
+    assert [relabeled.get(p) for p in asked] == [manifest.entries[p]._replace(origin="new") if p in manifest.entries
+                                                 else None for p in asked]
+    columns._build_index()
+    assert columns._remembered == {} and [columns.get(p) for p in asked] == [manifest.entries.get(p) for p in asked]
+    small = columns_of(Manifest("full", entries={f"f{i}": numbered_entry(i) for i in range(7)}))
+    assert "f1" in small and small._remembered == {}  # at most an eighth of the paths: none of 7 is kept
 
 
 def test_a_decoded_views_paths_leave_the_collectors_passes_after_one() -> None:

@@ -67,11 +67,6 @@ def target_url(ctx: Context, record: VersionRecord, output_url: str | None = Non
 
 def pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     """Contents of the draft's view that ``store`` does not hold, each with a place to read it from."""
-    with gc_paused():  # CPU-bound over the draft's rows and the store's indexes: no cycle among them
-        return _pending(ctx, record, store, state)
-
-
-def _pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState) -> Pending:
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     same_store = all(p.storage_url == store.url for p in parents)
     # a child locates its rows alone; a first version, or parents elsewhere, read the whole index (once a process)
@@ -79,9 +74,10 @@ def _pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Dra
     missing: dict[str, str]  # content hash -> a path holding it
     if same_store:  # the parents' content is there (a first version has none): only rows can lack it
         wanted: dict[str, str] = {}
-        for path, row in state.rows.items():  # a set row is the current view's entry at its path
-            if row.hash is not None and not row.link:
-                wanted.setdefault(row.hash, path)
+        with gc_paused():  # a loop over the draft's rows (W5: 200,000), no I/O, no cycle
+            for path, row in state.rows.items():  # a set row is the current view's entry at its path
+                if row.hash is not None and not row.link:
+                    wanted.setdefault(row.hash, path)
         index = store.locate(wanted) if rows_only else store.index()
         missing = {h: p for h, p in wanted.items() if h not in index or not store.chunks_present(h, index[h])}
     else:
@@ -92,11 +88,13 @@ def _pending(ctx: Context, record: VersionRecord, store: ObjectStore, state: Dra
                     entry.hash not in index or not store.chunks_present(entry.hash, index[entry.hash])):
                 missing[entry.hash] = path
     items: dict[str, UploadItem] = {}
-    for path, row in state.rows.items() if missing else ():
-        if row.hash in missing and row.hash not in items and row.source:
-            before = state.parents.get(path) if same_store and row.size >= LARGE_FILE else None
-            base = (before.hash, before.location) if before is not None and before.codec == Codec.CHUNKS else None
-            items[row.hash] = UploadItem(row.hash, row.size, path, row.source, None, None, base)
+    with gc_paused():  # the same rows, in memory
+        for path, row in state.rows.items() if missing else ():
+            if row.hash in missing and row.hash not in items and row.source:
+                before = state.parents.get(path) if same_store and row.size >= LARGE_FILE else None
+                base = (before.hash, before.location) if before is not None and before.codec == Codec.CHUNKS \
+                    else None
+                items[row.hash] = UploadItem(row.hash, row.size, path, row.source, None, None, base)
     for parent in parents:
         if len(items) == len(missing):
             break
@@ -178,12 +176,6 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
     their entries are located already: only the draft's own rows are looked up (``located_rows``: where
     ``pending`` found them, if nothing was stored since), and the cost is its changes.
     """
-    with gc_paused():  # CPU-bound over the draft's rows: no cycle among them
-        return _build_manifest(ctx, record, store, state, located_rows)
-
-
-def _build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, state: DraftState,
-                    located_rows: Mapping[str, Location] | None) -> Built:
     parents = [ctx.catalog.get_version(p) for p in record.parents]
     same_store = bool(parents) and all(p.storage_url == store.url for p in parents)
     depth = 1 + max((p.depth for p in parents), default=0)
@@ -192,16 +184,19 @@ def _build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, sta
         set_paths = _set_paths(state)
         index = located_rows if located_rows is not None else \
             store.locate(view[p].hash for p in set_paths if not view[p].link)
-        own = {p: _located(record, store, index, p, view[p]) for p in set_paths}
-        dropped = [p for p, r in state.rows.items() if r.hash is None]
-        removed = sorted(p for p, held in zip(dropped, hashes_of(parents_view, dropped), strict=True) if held)
-        located: View = view.with_entries(own)  # the draft's view, its own rows located: the same paths
-        before = dict(zip(own, hashes_of(parents_view, list(own)), strict=True))  # the parents' hash at each path
-        changes = (sorted(p for p, held in before.items() if held is None),
-                   sorted(p for p, e in own.items() if before[p] is not None and before[p] != e.hash),
-                   removed)
-        if depth <= MAX_DELTA_DEPTH:  # a path whose hash did not change is put only if it moved
+        own = {p: _located(record, store, index, p, view[p]) for p in set_paths}  # (reads a chunked one's recipe)
+        with gc_paused():  # from here on the rows and views in memory only, no cycle
+            dropped = [p for p, r in state.rows.items() if r.hash is None]
+            removed = sorted(p for p, held in zip(dropped, hashes_of(parents_view, dropped), strict=True) if held)
+            # the draft's view with its own rows located: the same paths (a path set back to the parent's entry in
+            # this process stays set, to that same entry)
+            located: View = view.with_entries(own)
+            before = dict(zip(own, hashes_of(parents_view, list(own)), strict=True))  # the parents' hash at each
+            changes = (sorted(p for p, held in before.items() if held is None),
+                       sorted(p for p, e in own.items() if before[p] is not None and before[p] != e.hash),
+                       removed)
             puts = {p: e for p, e in own.items() if before[p] != e.hash or parents_view.get(p) != e}
+        if depth <= MAX_DELTA_DEPTH:  # a path whose hash did not change is put only if it moved
             return Built(Manifest("delta", list(record.parents), puts, removed), depth, located, changes)
         return Built(Manifest("full", [], located, []), 0, located, changes)  # encoded without a flat copy
     index = store.index()  # every entry is located: the whole index

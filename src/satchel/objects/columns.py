@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 _new_tuple = tuple.__new__
 _NONE = 0xFFFFFFFF  # the id column value naming no pack or no block table
 _BISECTIONS = 50_000  # lookups answered by bisection (at least) before a dict is built for them
-_FOUND_MAX = 1 << 20  # bisected paths remembered (about 100 bytes each)
+_REMEMBERED_MAX = 1 << 20  # bisected paths remembered (about 130 bytes each), at most an eighth of the paths
 
 
 SORTED_COUNT_FROM = 500_000
@@ -178,7 +178,6 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     __slots__ = (
         "_codecs",
         "_entry_type",
-        "_found",
         "_hashes",
         "_index",
         "_lengths",
@@ -190,6 +189,8 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         "_pack_ids",
         "_packs",
         "_paths",
+        "_remember_max",
+        "_remembered",
         "_sizes",
         "_table_ids",
         "_tables",
@@ -202,7 +203,8 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         self._entry_type = entry_type
         self._paths = paths
         self._index: dict[str, int] | None = None
-        self._found: dict[str, int] = {}
+        self._remembered: dict[str, int] = {}
+        self._remember_max = min(_REMEMBERED_MAX, len(paths) // 8)  # at most ~16 bytes a path; a dict costs 60
         self._lookups = 0
         self._hashes, self._sizes, self._offsets, self._lengths, self._codecs = hashes, sizes, offsets, lengths, codecs
         self._origin_ids, self._origins = origin_ids, origins
@@ -431,6 +433,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
 
     def _build_index(self) -> None:
         self._index = dict(zip(self._paths, range(len(self._paths)), strict=True))
+        self._remembered = {}  # the dict answers every path now
 
     def _finder(self) -> Callable[[str], int | None]:
         """Path -> row: the dict when there is one, else bisection."""
@@ -439,14 +442,15 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
     def _bisected(self, path: str) -> int | None:
         """The row of ``path``, by bisection in the sorted paths, remembered (-1: not held) for the next time:
         finalizing a child asks for each of its changes in several passes (merge, clash check, manifest,
-        statistics: six bisections of each of W5's 200,000 changes in 10M paths), at most ``_FOUND_MAX``."""
-        found = self._found.get(path)
+        statistics: six bisections of each of W5's 200,000 changes in 10M paths), at most ``_REMEMBERED_MAX`` and an
+        eighth of the paths; forgotten once the dict of every path is built."""
+        found = self._remembered.get(path)
         if found is not None:
             return found if found >= 0 else None
         row = bisect_left(self._paths, path)
         held = row < len(self._paths) and self._paths[row] == path
-        if len(self._found) < _FOUND_MAX:
-            self._found[path] = row if held else -1
+        if len(self._remembered) < self._remember_max:
+            self._remembered[path] = row if held else -1
         return row if held else None
 
     def _row(self, path: str) -> int | None:
@@ -455,11 +459,11 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         A remembered row costs no lookup."""
         if self._index is not None:
             return self._index.get(path)
-        found = self._found.get(path)
+        found = self._remembered.get(path)
         if found is not None:
             return found if found >= 0 else None
         self._lookups += 1
-        if self._lookups > _BISECTIONS and self._dict_pays(self._lookups):
+        if self._lookups > _BISECTIONS and self._dict_pays(self._lookups):  # the cheap test first: most lookups
             self._build_index()
         return self._finder()(path)
 
