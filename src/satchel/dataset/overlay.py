@@ -82,22 +82,25 @@ class Overlay(MutableMapping[str, ManifestEntry]):
     def relabeled(self, origin: str) -> Overlay:
         """The same view with ``origin`` as every entry's origin, the base's entries relabeled as columns when
         they are columns (see ``relabeled``)."""
-        copy = Overlay({})  # the same paths over the same paths: the counts and hidden set carry over as they are
-        copy._base, copy._hidden, copy._len = relabeled(self._base, origin), set(self._hidden), self._len
-        copy._puts = {path: with_origin(entry, origin) for path, entry in self._puts.items()}
-        return copy
+        return self._same_paths(relabeled(self._base, origin),
+                                {path: with_origin(entry, origin) for path, entry in self._puts.items()})
 
     def with_entries(self, entries: Mapping[str, ManifestEntry]) -> Overlay:
         """The same view with ``entries`` replacing the entries of paths it sets (a draft's rows, once located):
         the same paths over the same base, so the counts and hidden set carry over without a base lookup. Raises
         KeyError for a path this overlay does not set."""
-        copy = Overlay({})
-        copy._base, copy._hidden, copy._len = self._base, set(self._hidden), self._len
-        copy._puts = dict(self._puts)
+        puts = dict(self._puts)
         for path, entry in entries.items():
-            if path not in copy._puts:
+            if path not in puts:
                 raise KeyError(path)
-            copy._puts[path] = entry
+            puts[path] = entry
+        return self._same_paths(self._base, puts)
+
+    def _same_paths(self, base: Mapping[str, ManifestEntry], puts: dict[str, ManifestEntry]) -> Overlay:
+        """An overlay of ``puts`` over ``base``, which hold the same paths as this one's puts and base: the counts
+        and the hidden set carry over as they are, with no lookup."""
+        copy = Overlay({})
+        copy._base, copy._puts, copy._hidden, copy._len = base, puts, set(self._hidden), self._len
         return copy
 
     def columns(self) -> Columns | None:
