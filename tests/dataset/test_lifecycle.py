@@ -6,6 +6,7 @@ import os
 import stat
 import time
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from satchel import (
 )
 from satchel.dataset.context import get_context
 from satchel.dataset.lifecycle import MAX_DELTA_DEPTH
-from satchel.objects import hash_bytes
+from satchel.objects import Location, hash_bytes
 from tests.conftest import random_tree, read_tree, store_dir, write_tree
 
 
@@ -174,8 +175,12 @@ def test_finalize_locates_a_childs_rows_once_and_finalize_after_an_auto_upload_l
     parent = finalized(tmp_path / "v1")
     asked: list[set[str]] = []
     locate = ObjectStore.locate
-    monkeypatch.setattr(ObjectStore, "locate", lambda self, hashes: locate(self, asked.append(set(hashes)) or
-                                                                            asked[-1]))
+
+    def recorded(self: ObjectStore, hashes: Iterable[str]) -> dict[str, Location]:
+        asked.append(set(hashes))
+        return locate(self, asked[-1])
+
+    monkeypatch.setattr(ObjectStore, "locate", recorded)
     child = Dataset.create(parent_datasets=[parent.id])
     write_tree(tmp_path / "v2", {"change.txt": "new", "added.txt": "a"})
     child.add_files(tmp_path / "v2")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -202,6 +202,12 @@ class Fetcher:
             self.deliver(content_hash, data)
 
 
+def make_parent_folders(root: str, paths: Iterable[str]) -> None:
+    """Make the folders under ``root`` that ``paths`` (dataset paths) lie in, each once."""
+    for folder in sorted({p.rpartition("/")[0] for p in paths} - {""}):
+        os.makedirs(f"{root}/{folder}", exist_ok=True)
+
+
 def fetch_content(
     cache: LocalCache,
     store: ObjectStore,
@@ -224,14 +230,17 @@ def fetch_content(
             first[entry.hash] = entry
         paths_of[entry.hash].append(path)
     if build is not None:
-        for folder in sorted({p.rpartition("/")[0] for p in entries} - {""}):
-            os.makedirs(f"{build}/{folder}", exist_ok=True)
+        make_parent_folders(str(build), entries)
     fetcher = Fetcher(cache, store, paths_of, str(build) if build is not None else None, soft, open_link,
                       dataset_id)
     cached = _intact_content(cache, first, max_workers)
     is_cached = set(cached)
     missing = [first[h] for h in paths_of if h not in is_cached]
     failures: list[FetchFailure] = []
+
+    def laid_out(group: Iterable[ManifestEntry]) -> int:
+        """The bytes ``group``'s contents make at all their paths (what progress counts)."""
+        return sum(e.size * len(paths_of[e.hash]) for e in group)
 
     def fetch(group: list[ManifestEntry]) -> list[FetchFailure]:
         try:
@@ -249,14 +258,14 @@ def fetch_content(
             log.warning("%s", redact(str(exc)))  # a link that cannot be fetched is skipped and reported
             return [FetchFailure(p, exc) for p in paths_of[group[0].hash]]
         finally:
-            on_bytes(sum(e.size * len(paths_of[e.hash]) for e in group))
+            on_bytes(laid_out(group))
         return []
 
     def link(hashes: list[str]) -> list[FetchFailure]:
         if build is not None:
             for content_hash in hashes:
                 fetcher.link_rest(cache.content_file(content_hash), paths_of[content_hash])
-        on_bytes(sum(first[h].size * len(paths_of[h]) for h in hashes))
+        on_bytes(laid_out(first[h] for h in hashes))
         return []
 
     alone, packed = _groups(missing)
@@ -270,15 +279,13 @@ def fetch_content(
                             dataset_id, {})
 
             def done(piece: list[Group], failed: set[int]) -> None:
-                on_bytes(sum(e.size * len(paths) for n, group in enumerate(piece) if n not in failed
-                             for e, paths in group))
+                on_bytes(sum(laid_out(e for e, _ in group) for n, group in enumerate(piece) if n not in failed))
 
             pieces = _pieces([[(e, paths_of[e.hash]) for e in group] for group in packed], processes)
             redo = fetch_in_processes(job, pieces, processes, done)
             for group in redo:
                 todo = fetcher.resume([e for e, _ in group])
-                on_bytes(sum(e.size * len(paths) for e, paths in group) - sum(e.size * len(paths_of[e.hash])
-                                                                              for e in todo))
+                on_bytes(laid_out(e for e, _ in group) - laid_out(todo))  # what the worker left complete
                 if todo:
                     futures.append(pool.submit(fetch, todo))
         for future in futures:

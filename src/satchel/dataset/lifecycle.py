@@ -195,18 +195,19 @@ def build_manifest(ctx: Context, record: VersionRecord, store: ObjectStore, stat
             changes = (sorted(p for p, held in before.items() if held is None),
                        sorted(p for p, e in own.items() if before[p] is not None and before[p] != e.hash),
                        removed)
-            puts = {p: e for p, e in own.items() if before[p] != e.hash or parents_view.get(p) != e}
-        if depth <= MAX_DELTA_DEPTH:  # a path whose hash did not change is put only if it moved
+            delta = depth <= MAX_DELTA_DEPTH  # a path whose hash did not change is put only if it moved
+            puts = {p: e for p, e in own.items() if before[p] != e.hash or parents_view.get(p) != e} if delta else {}
+        if delta:
             return Built(Manifest("delta", list(record.parents), puts, removed), depth, located, changes)
         return Built(Manifest("full", [], located, []), 0, located, changes)  # encoded without a flat copy
     index = store.index()  # every entry is located: the whole index
-    everything = {path: _located_fast(record, store, index, path, entry) for path, entry in view.items()}
+    everything = {path: _located(record, store, index, path, entry) for path, entry in view.items()}
     return Built(Manifest("full", [], everything, []), 0, everything, diff_views(parents_view, everything))
 
 
 def _set_paths(state: DraftState) -> list[str]:
-    """The paths the draft's rows set (not remove) that its current view holds."""
-    return [p for p, r in state.rows.items() if r.hash is not None and p in state.current]
+    """The paths the draft's rows set (not remove): its current view holds each, with the row's entry."""
+    return [p for p, r in state.rows.items() if r.hash is not None]
 
 
 def _located(record: VersionRecord, store: ObjectStore, index: Mapping[str, Location], path: str,
@@ -219,19 +220,12 @@ def _located(record: VersionRecord, store: ObjectStore, index: Mapping[str, Loca
         raise ConflictError(
             f"dataset {record.id} changed while it was being finalized: {path!r} is not stored (added by another "
             "process after the upload?); call finalize() again (with auto_upload=True it is uploaded first)")
-    if not store.chunks_present(entry.hash, loc):  # a collection removed its chunks: the copy stored again
-        loc = store.alternative(entry.hash, loc) or loc
-    table = store.block_table_of(entry.hash, loc) or (entry.blocks if entry.pack == loc.pack else "")
-    return located_at(entry, loc, table)
-
-
-def _located_fast(record: VersionRecord, store: ObjectStore, index: Mapping[str, Location], path: str,
-                  entry: ManifestEntry) -> ManifestEntry:
-    """``_located``, with the common case first: content stored compressed has neither chunks nor a block table
-    (a first version of 100,000 small files locates each)."""
-    loc = index.get(entry.hash)
-    if loc is None or loc.codec != Codec.ZSTD or entry.link:
-        return _located(record, store, index, path, entry)
+    if loc.codec != Codec.ZSTD:  # compressed (W1 locates 100,000 so) has no chunks and no block table
+        if not store.chunks_present(entry.hash, loc):  # a collection removed its chunks: the copy stored again
+            loc = store.alternative(entry.hash, loc) or loc
+        table = store.block_table_of(entry.hash, loc)
+        if table:
+            return located_at(entry, loc, table)
     return located_at(entry, loc, entry.blocks if entry.pack == loc.pack else "")
 
 

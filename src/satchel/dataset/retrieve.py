@@ -22,7 +22,7 @@ from satchel.dataset.cache import (
     stamp_ns,
 )
 from satchel.dataset.context import Context
-from satchel.dataset.fetch import FetchFailure, fetch_content
+from satchel.dataset.fetch import FetchFailure, fetch_content, make_parent_folders
 from satchel.dataset.parts import check_part, select_part
 from satchel.dataset.paths import select_dataset_paths
 from satchel.dataset.view import View
@@ -236,8 +236,7 @@ def _copy_into(ctx: Context, record: VersionRecord, entries: View, folder: Path,
         failures = _fetch(ctx, record, entries, max_workers=max_workers, raise_on_error=raise_on_error,
                           progress=progress)
         skipped = {f.dataset_path for f in failures}
-        for parent in sorted({path.rpartition("/")[0] for path in entries} - {""}):
-            os.makedirs(f"{folder}/{parent}", exist_ok=True)
+        make_parent_folders(str(folder), entries)
         content_file = ctx.cache.content_file
         for path, entry in entries.items():
             if path not in skipped:

@@ -189,7 +189,6 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         "_pack_ids",
         "_packs",
         "_paths",
-        "_remember_max",
         "_remembered",
         "_sizes",
         "_table_ids",
@@ -203,8 +202,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         self._entry_type = entry_type
         self._paths = paths
         self._index: dict[str, int] | None = None
-        self._remembered: dict[str, int] = {}
-        self._remember_max = min(_REMEMBERED_MAX, len(paths) // 8)  # at most ~16 bytes a path; a dict costs 60
+        self._remembered: dict[str, int] = {}  # path -> row, -1 when not held (see _bisected)
         self._lookups = 0
         self._hashes, self._sizes, self._offsets, self._lengths, self._codecs = hashes, sizes, offsets, lengths, codecs
         self._origin_ids, self._origins = origin_ids, origins
@@ -449,7 +447,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
             return found if found >= 0 else None
         row = bisect_left(self._paths, path)
         held = row < len(self._paths) and self._paths[row] == path
-        if len(self._remembered) < self._remember_max:
+        if len(self._remembered) < min(_REMEMBERED_MAX, len(self._paths) >> 3):  # ~16 bytes a path; a dict: 60
             self._remembered[path] = row if held else -1
         return row if held else None
 
@@ -457,14 +455,10 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         """The row of ``path``: remembered, or by bisection in the sorted paths, then, once lookups are many, by a
         dict built for them (listing and iterating a view need neither; a child's overlay needs a few lookups).
         A remembered row costs no lookup."""
-        if self._index is not None:
-            return self._index.get(path)
-        found = self._remembered.get(path)
-        if found is not None:
-            return found if found >= 0 else None
-        self._lookups += 1
-        if self._lookups > _BISECTIONS and self._dict_pays(self._lookups):  # the cheap test first: most lookups
-            self._build_index()
+        if self._index is None and path not in self._remembered:
+            self._lookups += 1
+            if self._dict_pays(self._lookups):
+                self._build_index()
         return self._finder()(path)
 
     def __getitem__(self, path: str) -> ManifestEntry:
