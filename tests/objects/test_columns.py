@@ -204,3 +204,15 @@ def test_a_name_listed_twice_in_the_header_is_refused(name: str) -> None:
     blocks[0] = json.dumps(header).encode()
     with pytest.raises(ValueError, match="twice"):
         decode_manifest(reassemble(blocks))
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["fits", "would-overflow"])
+def test_sum_is_exact_over_the_rows_a_mask_selects(big: bool) -> None:
+    import numpy as np
+
+    values = np.array([1, 2**63 if big else 5, 2**63 if big else 7, 11], dtype=np.uint64)
+    mask = np.array([True, True, True, False])
+    expected = 1 + (2**64 if big else 12)
+    assert columns_module._sum(values, where=mask) == expected
+    assert columns_module._sum(values) == expected + 11
+    assert columns_module._sum(values, where=np.zeros(4, dtype=bool)) == 0

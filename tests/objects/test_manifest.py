@@ -10,6 +10,7 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import satchel.objects.manifest as manifest_module
 from satchel.objects.manifest import (
     MANIFEST_MAGIC,
     Manifest,
@@ -376,6 +377,75 @@ def test_a_small_object_declaring_a_huge_manifest_is_refused_before_allocating()
     streamed = zstandard.ZstdCompressor(write_content_size=False).compress(MANIFEST_MAGIC + bytes(300 << 20))
     with pytest.raises(ValueError, match="damaged or hostile"):
         decode_manifest(streamed)
+
+
+# -- decoding a piece at a time -----------------------------------------------------------------
+PIECE_PATHS = ["a", "b/c\u00e9", "b/d%25x", "b/e\\f", "c" * 40, "d/\u65e5\u672c", "e/" + "x" * 9]  # format 3
+
+
+@pytest.mark.parametrize("piece", [1, 2, 3, 7, 64, 1 << 20])
+def test_paths_split_a_piece_at_a_time_decode_as_a_whole(piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces cut paths, escapes and multi-byte characters anywhere: the paths decoded are the same."""
+    monkeypatch.setattr(manifest_module, "_PIECE", piece)
+    entries = {p: entry(i) for i, p in enumerate(PIECE_PATHS)}
+    manifest = Manifest("delta", ["a" * 64], entries, ["gone/x%y", "z"])
+    data = encode_manifest(manifest)
+    for checked in (False, True):
+        decoded = decode_manifest(data, paths_checked=checked)
+        assert list(decoded.entries) == sorted(PIECE_PATHS) and decoded.entries == entries
+        assert decoded.removed == ["gone/x%y", "z"]
+
+
+@pytest.mark.parametrize("piece", [1, 2, 5, 1 << 20])
+@pytest.mark.parametrize(("joined", "error"), [
+    (b"a\0\0b\0c", PathError), (b"\0a\0b", PathError), (b"a\0b\0", PathError), (b"a\0b\xff\xfe\0c", PathError),
+    (b"a\0b\0c\0d", ValueError), (b"a\0b", ValueError), (b"a/../b\0c\0d", PathError)])
+def test_bad_paths_are_refused_wherever_the_pieces_fall(piece: int, joined: bytes, error: type[Exception],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty path, bytes that are not UTF-8, a '..' component or one path too many or too few (three are
+    declared): refused whether or not a piece boundary falls on them."""
+    monkeypatch.setattr(manifest_module, "_PIECE", piece)
+    blocks = _raw_blocks(Manifest("full", entries={f"f{i}": entry(i) for i in range(3)}))
+    blocks[1] = joined
+    with pytest.raises(error):
+        decode_manifest(_reassemble(blocks))
+
+
+def test_a_block_after_the_last_is_refused() -> None:
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
+    with pytest.raises(ValueError, match="more blocks than its format has"):
+        decode_manifest(_reassemble([*blocks, b"extra"]))
+
+
+def test_a_frame_that_declares_no_size_decodes_the_same() -> None:
+    manifest = Manifest("full", entries={f"f{i}": entry(i) for i in range(50)})
+    raw = zstandard.ZstdDecompressor().decompress(encode_manifest(manifest))
+    undeclared = zstandard.ZstdCompressor(write_content_size=False).compress(raw)
+    assert zstandard.frame_content_size(undeclared) == -1
+    assert decode_manifest(undeclared).entries == manifest.entries
+
+
+def test_big_id_columns_are_checked_by_numpy_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifest_module, "_NUMPY_MAX_FROM", 0)
+    manifest = Manifest("full", entries={f"f{i}": entry(i) for i in range(20)})
+    assert decode_manifest(encode_manifest(manifest)).entries == manifest.entries
+    blocks = _raw_blocks(manifest)
+    blocks[4] = blocks[4][:-4] + struct.pack("<I", 3)  # origins 0-2 exist
+    with pytest.raises(ValueError, match="origin 3, and lists only 3"):
+        decode_manifest(_reassemble(blocks))
+
+
+def test_links_of_a_link_free_entry_set_are_none_and_a_short_links_column_is_refused() -> None:
+    url = "s3://bucket/x"
+    link = ManifestEntry(link_id(url, "t", 7), 7, "v", link=make_link(url, "t"))
+    blocks = _raw_blocks(Manifest("full", entries={"a": entry(1), "b": link, "c": entry(3)}))
+    assert blocks[10] == b"\0" + make_link(url, "t").encode() + b"\0"
+    blocks[10] = b"\0\0"  # three empty links: no entry is a link
+    decoded = decode_manifest(_reassemble(blocks)).entries
+    assert decoded["b"].link == "" and decoded.columns().links is None  # type: ignore[attr-defined]
+    blocks[10] = b"\0x"  # two links for three entries
+    with pytest.raises(ValueError, match="disagree"):
+        decode_manifest(_reassemble(blocks))
 
 
 @given(st.text(max_size=8), st.integers(0, 2**63), st.text(max_size=8), st.one_of(st.none(), st.text(max_size=8)))

@@ -215,7 +215,7 @@ def paths_from_wire(wires: list[str]) -> list[str]:
     return from_wire(joined).split("\0") if "%" in joined else list(wires)
 
 
-def utf8(data: bytes | memoryview) -> str:
+def utf8(data: bytes | bytearray | memoryview) -> str:
     """Paths (one, or NUL-joined) from their UTF-8 bytes; PathError when they are not UTF-8."""
     try:
         return str(data, "utf-8")
