@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from satchel.objects.codec import Codec
+from satchel.objects.collector import gc_paused
 from satchel.storage.base import ObjectInfo, Storage
 
 PACK_MAGIC = b"SATCHPK1"
@@ -114,8 +115,9 @@ def encode_index(records: Iterable[tuple[str, int, int, int, int]]) -> bytes:
 def decode_index(pack_id: str, data: bytes) -> dict[str, Location]:
     """Parse an index into hash -> Location. Raises ValueError on a malformed index."""
     result: dict[str, Location] = {}
-    for raw_hash, offset, length, size, codec in _records(data):
-        result[raw_hash.hex()] = Location(pack_id, offset, length, size, codec)
+    with gc_paused():  # bytes in memory: a Location per record, no cycle
+        for raw_hash, offset, length, size, codec in _records(data):
+            result[raw_hash.hex()] = Location(pack_id, offset, length, size, codec)
     return result
 
 
@@ -123,8 +125,9 @@ def find_in_index(pack_id: str, data: bytes, wanted: Container[bytes]) -> dict[s
     """``decode_index`` of the records whose raw hash is ``wanted``, without building a Location (or a hex
     string) for any other (W7's store: 0.05 s for 140,000 records, where decoding takes 0.3 s). Raises
     ValueError on a malformed index."""
-    return {raw_hash.hex(): Location(pack_id, offset, length, size, codec)
-            for raw_hash, offset, length, size, codec in _records(data) if raw_hash in wanted}
+    with gc_paused():  # bytes in memory: a Location per record found, no cycle
+        return {raw_hash.hex(): Location(pack_id, offset, length, size, codec)
+                for raw_hash, offset, length, size, codec in _records(data) if raw_hash in wanted}
 
 
 def _records(data: bytes) -> Iterator[tuple[bytes, int, int, int, int]]:
