@@ -413,8 +413,40 @@ def test_bad_paths_are_refused_wherever_the_pieces_fall(piece: int, joined: byte
 
 def test_a_block_after_the_last_is_refused() -> None:
     blocks = _raw_blocks(Manifest("full", entries={"a": entry(1)}))
-    with pytest.raises(ValueError, match="more blocks than its format has"):
+    with pytest.raises(ValueError, match="bytes after its last block"):
         decode_manifest(_reassemble([*blocks, b"extra"]))
+
+
+@pytest.mark.parametrize("checked", [False, True])
+def test_an_empty_paths_block_for_entries_is_refused_even_when_paths_were_checked(checked: bool) -> None:
+    """Known-valid paths skip the path checks, never the count: three rows need three paths."""
+    blocks = _raw_blocks(Manifest("full", entries={f"f{i}": entry(i) for i in range(3)}))
+    blocks[1] = b""
+    with pytest.raises(ValueError, match="disagree" if checked else "empty|disagree"):
+        decode_manifest(_reassemble(blocks), paths_checked=checked)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1 << 20])
+def test_a_path_longer_than_many_pieces_decodes(piece: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(manifest_module, "_PIECE", piece)
+    long = "/".join(f"folder{i:04d}" for i in range(500)) + "/\u00e9.bin"  # 5,000 characters
+    entries = {"a": entry(1), long: entry(2), "z": entry(3)}
+    assert decode_manifest(encode_manifest(Manifest("full", entries=entries))).entries == entries
+
+
+def test_links_for_no_entries_are_refused() -> None:
+    """A manifest of no entries has an empty links column (what the encoder writes); anything else is damage."""
+    url = "s3://bucket/x"
+    link = ManifestEntry(link_id(url, "t", 7), 7, "v", link=make_link(url, "t"))
+    blocks = _raw_blocks(Manifest("delta", ["a" * 64], {"b": link}, []))
+    header = json.loads(blocks[0])
+    header["count"] = 0
+    blocks[0] = json.dumps(header).encode()
+    blocks[1:9] = [b""] * 8
+    with pytest.raises(ValueError, match="disagree"):
+        decode_manifest(_reassemble(blocks))
+    blocks[10] = b""
+    assert len(decode_manifest(_reassemble(blocks)).entries) == 0
 
 
 def test_a_frame_that_declares_no_size_decodes_the_same() -> None:

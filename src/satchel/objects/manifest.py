@@ -360,9 +360,13 @@ def _header(block: bytes | bytearray) -> tuple[dict[str, Any], int, int]:
 class _RawReader:
     """The raw manifest (``MANIFEST_MAGIC``, then length-prefixed blocks) read from its zstd frame one block at a
     time, each column decompressed straight into the buffer that keeps it: the raw manifest (900 MB for W5's 10M
-    entries) is never held whole, and no column is held twice. Refuses, before allocating them, more raw bytes
-    than the frame declares, or ``_MAX_RATIO`` times the object's size (zstd honours a declared size, so a small
-    hostile object could otherwise make a reader allocate gigabytes)."""
+    entries) is never held whole, and no column is held twice.
+
+    A frame declaring more than ``_MAX_RATIO`` times the object's size is refused at once (a small hostile object
+    could otherwise make a reader allocate gigabytes), and a block longer than what the frame still declares is
+    refused before it is allocated; libzstd refuses a frame whose content is not the size it declares (checked
+    at its end, which ``end()`` reads). A frame that declares no size (never written by satchel) is decompressed
+    whole first, up to that limit."""
 
     def __init__(self, data: bytes) -> None:
         limit = min(_MAX_RAW, max(_MIN_LIMIT, _MAX_RATIO * len(data)))
@@ -420,9 +424,10 @@ class _RawReader:
             yield piece
 
     def end(self) -> None:
-        """Check that nothing follows the last block (the frame ends there, and matches its declared size)."""
+        """Check that the frame ends after the last block (reading its end makes libzstd check the declared size;
+        bytes after the frame are ignored, as a whole-frame decompression ignores them)."""
         if self._reader.read(1):
-            raise ValueError("manifest holds more blocks than its format has: damaged or not written by satchel")
+            raise ValueError("manifest holds bytes after its last block: damaged or not written by satchel")
 
     def _sized(self, width: int, count: int) -> int:
         size = self.length()
@@ -453,31 +458,32 @@ def _codecs_known(codecs: bytearray, max_codec: int) -> None:
 
 
 def _paths(raw: _RawReader, count: int, *, escaped: bool, checked: bool) -> tuple[str, ...]:
-    """The next block's ``count`` NUL-joined paths, checked (``checked``: known valid), decoded and split a piece
-    at a time: the joined paths are never held whole next to their strings (W5's 10M: 250 MB)."""
+    """The next block's ``count`` NUL-joined paths, decoded and split a piece at a time, checked unless
+    ``checked`` (they are known valid): the joined paths are never held whole next to their strings (W5's 10M:
+    250 MB), except a single path longer than a piece, which is held whole before it is split."""
     size = raw.length()
-    if not size:
-        return tuple(_split(b"", escaped=escaped, checked=checked)) if count else ()
+    if not size and not count:
+        return ()
     listed: list[str] = []
-    tail = b""
+    tail = bytearray()  # the start of a path a piece cut (only the new piece is searched for its end)
     for piece in raw.pieces(size):
-        text = tail + piece
-        cut = text.rfind(b"\0")
+        cut = piece.rfind(b"\0")
         if cut < 0:
-            tail = text
+            tail += piece
             continue
-        listed += _split(text[:cut], escaped=escaped, checked=checked)
-        tail = text[cut + 1 :]
+        listed += _split(tail + piece[:cut], escaped=escaped, checked=checked)
+        tail = piece[cut + 1 :]
         if len(listed) >= count:
             raise ValueError("manifest columns disagree on the number of entries")
-    listed += _split(tail, escaped=escaped, checked=checked)  # the last path
+    listed += _split(tail, escaped=escaped, checked=checked)  # the last path (an empty block: one empty path)
     if len(listed) != count:
         raise ValueError("manifest columns disagree on the number of entries")
     return tuple(listed)  # strings only: the collector stops tracking it, a list costs every full pass
 
 
 def _split(joined: bytes | bytearray, *, escaped: bool, checked: bool) -> list[str]:
-    """The paths of NUL-joined wire-form bytes (at least one, perhaps empty), checked unless ``checked``."""
+    """The paths of NUL-joined UTF-8 bytes (at least one, perhaps empty; in wire form when ``escaped``), checked
+    unless ``checked``."""
     wire = utf8(joined)
     if not checked:
         check_joined(wire, wire.count("\0") + 1)
