@@ -64,7 +64,7 @@ def get(dataset_id: str, unprivileged: bool = False) -> dict[str, Any]:
     if unprivileged:
         from satchel.dataset import retrieve
 
-        retrieve.can_write_read_only_files = lambda: False  # type: ignore[assignment]
+        retrieve.can_write_read_only_files = lambda: False  # type: ignore[assignment,attr-defined]
     seconds, path = timed(lambda: Dataset.get(dataset_id=dataset_id).get_local_copy())
     return {"seconds": seconds, "path": path}
 
@@ -136,18 +136,25 @@ def w5_build(entries: int) -> dict[str, Any]:
     return {"base": base.id}
 
 
-def w5_measure(base: str, entries: int) -> dict[str, Any]:
-    """W5's operations, each timed: a child changing 1% of the files (half modified, half added) and removing
-    1%, finalized; its list; its diff; one file read."""
-    count = max(1, entries // 100)
-    news = [f"w5 new content {i}".encode() for i in range(count)]
-    start = time.perf_counter()
+def w5_child(base: str, entries: int, news: list[bytes]) -> tuple[Dataset, list[DraftRow]]:
+    """W5's child of ``base``, finalized: ``news`` set at 1% of the paths (every other one new, the others
+    changed), 1% removed; (the child, its draft's rows)."""
     kid = Dataset.create(parent_datasets=[base])
     rows = [DraftRow(f"d{i % 10000:05d}/f{i:08d}.bin" if n % 2 else f"new/f{i:08d}.bin", hash_bytes(data),
                      len(data)) for n, (i, data) in enumerate(zip(range(0, entries, 100), news, strict=False))]
     rows += [DraftRow(f"d{i % 10000:05d}/f{i:08d}.bin", None) for i in range(51, entries, 100)]
     get_context().catalog.change_draft(kid.id, rows)
     kid.finalize()
+    return kid, rows
+
+
+def w5_measure(base: str, entries: int) -> dict[str, Any]:
+    """W5's operations, each timed: a child changing 1% of the files (half modified, half added) and removing
+    1%, finalized; its list; its diff; one file read."""
+    count = max(1, entries // 100)
+    news = [f"w5 new content {i}".encode() for i in range(count)]
+    start = time.perf_counter()
+    kid, rows = w5_child(base, entries, news)
     t_child = time.perf_counter() - start
     t_list, files = timed(lambda: Dataset.get(dataset_id=kid.id).list_files())
     ds = Dataset.get(dataset_id=kid.id)

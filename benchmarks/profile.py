@@ -1,10 +1,12 @@
 """Profiles (pyinstrument) of the satchel steps that miss a target, written to benchmarks/profiles/.
 
-    python benchmarks/profile.py [--files N]
+    python benchmarks/profile.py [--files N] [--w2-files N] [--w5-entries N]
 
 Builds a W1-like folder of N small files, then profiles store (add, upload, finalize), cold get, re-add, the W3
 child (sync_folder, upload, finalize), and W4's get + list and squash, each in this process with a fresh
-SATCHEL_HOME. The text profiles back the notes in RESULTS.md.
+SATCHEL_HOME; with ``--w2-files``, the store of that many W2 files (512 MiB each, every other one random); with
+``--w5-entries``, W5's child (built on a metadata-only version of that many entries, which takes a minute and
+1.5 GB for 10M). The text profiles back the notes in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pyinstrument import Profiler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.workloads import Sizes, apply_w3, make_w1
+from benchmarks.workloads import Sizes, apply_w3, make_w1, make_w2
 
 OUT = Path(__file__).resolve().parent / "profiles"
 
@@ -47,10 +49,24 @@ def _child(parent: str, folder: Path) -> None:
     kid.finalize()
 
 
+def _w2(work: Path, sizes: Sizes, files: int) -> None:
+    """W2's store of ``files`` large files: add (hashing), upload (chunks, compression, packs), finalize."""
+    from satchel import Dataset
+
+    make_w2(work / "w2", replace(sizes, w2_files=files))
+    ds = Dataset.create(dataset_name="w2", dataset_project="profile")
+    profiled("w2_add", lambda: ds.add_files(work / "w2"))
+    profiled("w2_upload", lambda: ds.upload(show_progress=False))
+    profiled("w2_finalize", ds.finalize)
+    shutil.rmtree(work / "w2")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--w4-entries", type=int, default=1_000_000)
+    parser.add_argument("--w2-files", type=int, default=0, help="W2 files to store and profile (0: none)")
+    parser.add_argument("--w5-entries", type=int, default=0, help="W5 base entries (0: no W5 profile)")
     options = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="satchel-profile-"))
     try:
@@ -77,6 +93,12 @@ def main() -> None:
         built = ops.w4_build(options.w4_entries)
         profiled("w4_get_list", lambda: Dataset.get(dataset_id=built["child"]).list_files())
         profiled("w4_squash", lambda: Dataset.squash("w4-flat", dataset_ids=[built["child"]]))
+        if options.w2_files:
+            _w2(work, sizes, options.w2_files)
+        if options.w5_entries:
+            base = ops.w5_build(options.w5_entries)["base"]
+            news = [f"w5 new content {i}".encode() for i in range(max(1, options.w5_entries // 100))]
+            profiled("w5_child", lambda: ops.w5_child(base, options.w5_entries, news))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"profiles written to {OUT}")
