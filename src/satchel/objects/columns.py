@@ -315,7 +315,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
 
     def _stored_packed(self, skip: set[int]) -> tuple[int, _CountedKeys]:
         """(bytes stored by the rows not in ``skip``, each object once; the location keys they count), from one
-        sort of the rows' packed location keys (W5's 10M rows: about 1 s and 160 MB at the peak; a dict of them
+        sort of the rows' packed location keys (W5's 10M rows: about 1 s and 100-130 MB at the peak; a dict of them
         took 5.5 s and 1 GB). Rows naming one object with two lengths (only damaged or generated data) count the
         last kept row's."""
         import numpy as np

@@ -51,6 +51,7 @@ _MAX_RATIO = 1024  # a degenerate but real manifest (a million empty files) comp
 _MIN_LIMIT = 64 << 20
 _MAX_RAW = 1 << 36
 _LEN = struct.Struct("<Q")
+_ROW_BYTES = 32 + 8 + 4 + 4 + 8 + 8 + 1  # an entry's bytes in the fixed-width columns (hash to codec)
 _PIECE = 4 << 20  # bytes of the raw manifest's paths decoded at a time (the joined paths are never held whole)
 _NUMPY_MAX_FROM = 4_000_000  # ids from which their largest is found by numpy (loading it costs about 0.07 s)
 
@@ -138,15 +139,6 @@ class Manifest:
 def manifest_key(manifest_hash: str) -> str:
     """Storage key of a manifest object."""
     return f"manifests/{manifest_hash[:2]}/{manifest_hash}"
-
-
-def _array(typecode: str, data: memoryview) -> array[int]:
-    """A little-endian column of integers as an array."""
-    arr = array(typecode)
-    arr.frombytes(data)
-    if sys.byteorder == "big":
-        arr.byteswap()
-    return arr
 
 
 def _check_ids(ids: array[int], known: int, what: str, *, missing_allowed: bool) -> None:
@@ -389,8 +381,9 @@ class _RawReader:
 
     def exactly(self, size: int) -> bytearray:
         """The next ``size`` raw bytes."""
-        filled: bytearray = self._fill(bytearray(size))
-        return filled
+        buffer = bytearray(size)
+        self._fill(buffer)
+        return buffer
 
     def length(self) -> int:
         """The next block's length, refused when the frame cannot hold that many bytes."""
@@ -435,8 +428,8 @@ class _RawReader:
             raise ValueError("manifest columns disagree on the number of entries")
         return size
 
-    def _fill(self, buffer: Any) -> Any:
-        """``buffer`` filled with the next raw bytes (as many as it holds)."""
+    def _fill(self, buffer: bytearray | array[int]) -> None:
+        """Fill ``buffer`` with the next raw bytes (as many as it holds)."""
         view = memoryview(buffer).cast("B")
         if len(view) > self._left:
             raise ValueError("truncated manifest")
@@ -447,7 +440,6 @@ class _RawReader:
                 raise ValueError("truncated manifest")
             done += got
         self._left -= done
-        return buffer
 
 
 def _codecs_known(codecs: bytearray, max_codec: int) -> None:
@@ -513,7 +505,7 @@ def _decode(data: bytes, paths_checked: bool) -> Manifest:
         raise ValueError("not a satchel manifest")
     header, version, count = _header(raw.block())
     with_tables = version in _TABLE_FORMATS
-    if raw.left < count * (65 + 4 * with_tables):  # the columns cannot all be there: refused before any is read
+    if raw.left < count * (_ROW_BYTES + 4 * with_tables):  # cannot hold the columns: refused unread
         raise ValueError("truncated manifest")
     escaped = version in (MANIFEST_FORMAT_ESCAPED, *_TABLE_FORMATS)  # formats 4 and 5: paths in wire form
     paths = _paths(raw, count, escaped=escaped, checked=paths_checked)
