@@ -199,7 +199,8 @@ def test_finalize_locates_a_childs_rows_once_and_finalize_after_an_auto_upload_l
     assert read_tree(Path(late.get_local_copy()))["late.txt"] == b"late"
 
 
-def test_content_no_file_and_no_parent_holds_is_refused_naming_its_first_path(home: Path) -> None:
+def test_content_no_file_and_no_parent_holds_is_refused_naming_one_of_its_paths(home: Path) -> None:
+    """Two rows hold the lost content; the error names the first in the catalog's order of the draft's rows."""
     from satchel import IntegrityError
     from satchel.catalog import DraftRow
 

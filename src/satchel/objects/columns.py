@@ -332,7 +332,7 @@ class EntryColumns(Mapping[str, "ManifestEntry"]):
         repeated = ordered[1:][ordered[1:] == ordered[:-1]]
         if not repeated.size:
             return total, _SortedKeys(ordered)
-        keys = self._location_keys()[kept]
+        keys = self._location_keys()[kept]  # in row order again (the first array was sorted in place)
         shared = _found(keys, np.unique(repeated))  # rows whose object another kept row names too
         _, last = np.unique(keys[shared][::-1], return_index=True)
         kept_lengths = lengths[kept]

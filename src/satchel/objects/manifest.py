@@ -321,7 +321,7 @@ def decode_manifest(data: bytes, *, paths_checked: bool = False) -> Manifest:
 
 def _header(block: bytes | bytearray) -> tuple[dict[str, Any], int, int]:
     """The checked JSON header, its format version and entry count."""
-    header = json.loads(bytes(block))
+    header = json.loads(block)
     if not isinstance(header, dict):
         raise ValueError("manifest header is not an object")
     version = header.get("format")
